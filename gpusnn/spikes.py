@@ -1,0 +1,144 @@
+"""The sparse spike tensor: for each sample b and step t, the list of active input ids.
+
+Layout (CSR over rows r = b * T + (t - 1), steps t = 1..T):
+
+    indptr : int64 [B * T + 1]   row r's ids are ids[indptr[r]:indptr[r + 1]]
+    ids    : int32 [nnz]         input ids in 0..n_inputs-1; a repeated id within a row
+                                 means that input spiked more than once in that step
+                                 (count encoding); binary encodings have no repeats
+
+DVS events and rate-coded images share this one path into the network.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ShapeError
+
+
+@dataclass(frozen=True)
+class SpikeTensor:
+    """Spikes of B samples over T steps on n_inputs input lines (see module docstring)."""
+
+    indptr: np.ndarray
+    ids: np.ndarray
+    n_samples: int
+    n_steps: int
+    n_inputs: int
+
+    def __post_init__(self):
+        if self.n_steps <= 0:
+            raise ShapeError(f"number of steps T must be positive, got {self.n_steps}")
+        if self.n_samples < 0 or self.n_inputs <= 0:
+            raise ShapeError(f"bad spike tensor size: {self.n_samples} samples, {self.n_inputs} inputs")
+        if self.indptr.shape != (self.n_samples * self.n_steps + 1,):
+            raise ShapeError(f"indptr has shape {self.indptr.shape}, expected "
+                             f"({self.n_samples * self.n_steps + 1},) for B={self.n_samples}, T={self.n_steps}")
+        if self.ids.ndim != 1 or int(self.indptr[-1]) != self.ids.shape[0] or int(self.indptr[0]) != 0:
+            raise ShapeError("indptr does not describe ids (indptr[0] must be 0 and indptr[-1] == len(ids))")
+
+    @property
+    def nnz(self) -> int:
+        """Total number of input spikes."""
+        return int(self.ids.shape[0])
+
+    def rows(self) -> np.ndarray:
+        """Row index r = b * T + t - 1 of every spike, int64 [nnz]."""
+        return np.repeat(np.arange(self.n_samples * self.n_steps, dtype=np.int64), np.diff(self.indptr))
+
+    def to_coo(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(sample, step, id) of every spike; steps are 1-based. int64, int32, int32 [nnz]."""
+        r = self.rows()
+        return r // self.n_steps, (r % self.n_steps + 1).astype(np.int32), self.ids.astype(np.int32)
+
+    def to_dense(self) -> np.ndarray:
+        """Spike counts as a dense array, int32 [B, T, n_inputs]."""
+        out = np.zeros((self.n_samples * self.n_steps, self.n_inputs), np.int32)
+        np.add.at(out, (self.rows(), self.ids.astype(np.int64)), 1)
+        return out.reshape(self.n_samples, self.n_steps, self.n_inputs)
+
+    def select(self, samples) -> "SpikeTensor":
+        """A new tensor holding the given samples (int array, in that order)."""
+        samples = np.asarray(samples, dtype=np.int64)
+        if samples.size and (samples.min() < 0 or samples.max() >= self.n_samples):
+            raise IndexError(f"sample index out of range 0..{self.n_samples - 1}")
+        T = self.n_steps
+        starts = self.indptr[samples * T]
+        stops = self.indptr[(samples + 1) * T]
+        lengths = stops - starts
+        # ids: concatenate the sample slices without a Python loop
+        total = int(lengths.sum())
+        offs = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+        ids = self.ids[np.arange(total, dtype=np.int64) + offs] if total else self.ids[:0].copy()
+        row_len = np.diff(self.indptr)[(samples[:, None] * T + np.arange(T)).ravel()]
+        indptr = np.concatenate(([0], np.cumsum(row_len))).astype(np.int64)
+        return SpikeTensor(indptr, ids, int(samples.size), T, self.n_inputs)
+
+
+def from_coo(sample, step, ids, n_samples: int, n_steps: int, n_inputs: int) -> SpikeTensor:
+    """Build a tensor from (sample, step 1..T, id) triples in any order (repeats are kept)."""
+    sample = np.asarray(sample, np.int64)
+    step = np.asarray(step, np.int64)
+    ids = np.asarray(ids, np.int64)
+    if not (sample.shape == step.shape == ids.shape):
+        raise ShapeError("sample, step and id arrays must have the same length")
+    if ids.size:
+        if step.min() < 1 or step.max() > n_steps:
+            raise ShapeError(f"steps must lie in 1..{n_steps}")
+        if ids.min() < 0 or ids.max() >= n_inputs:
+            raise ShapeError(f"input ids must lie in 0..{n_inputs - 1}")
+        if sample.min() < 0 or sample.max() >= n_samples:
+            raise ShapeError(f"sample indices must lie in 0..{n_samples - 1}")
+    row = sample * n_steps + step - 1
+    order = np.lexsort((ids, row))
+    counts = np.bincount(row, minlength=n_samples * n_steps)
+    indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    return SpikeTensor(indptr, ids[order].astype(np.int32), n_samples, n_steps, n_inputs)
+
+
+def from_dense(dense: np.ndarray) -> SpikeTensor:
+    """Build a tensor from spike counts [B, T, n_inputs] (non-negative integers)."""
+    dense = np.asarray(dense)
+    if dense.ndim != 3:
+        raise ShapeError(f"dense spikes must be [B, T, n_inputs], got shape {dense.shape}")
+    B, T, N = dense.shape
+    flat = dense.reshape(B * T, N).astype(np.int64)
+    if flat.size and flat.min() < 0:
+        raise ShapeError("spike counts must be non-negative")
+    r, j = np.nonzero(flat)
+    reps = flat[r, j]
+    return from_coo(np.repeat(r // T, reps), np.repeat(r % T + 1, reps), np.repeat(j, reps), B, T, N)
+
+
+def concatenate(tensors: list[SpikeTensor]) -> SpikeTensor:
+    """Stack samples of tensors with equal T and n_inputs."""
+    if not tensors:
+        raise ShapeError("nothing to concatenate")
+    T, N = tensors[0].n_steps, tensors[0].n_inputs
+    if any(t.n_steps != T or t.n_inputs != N for t in tensors):
+        raise ShapeError("tensors to concatenate must share T and n_inputs")
+    offs = np.cumsum([0] + [t.nnz for t in tensors[:-1]])
+    indptr = np.concatenate([[0]] + [t.indptr[1:] + o for t, o in zip(tensors, offs)]).astype(np.int64)
+    ids = np.concatenate([t.ids for t in tensors]).astype(np.int32)
+    return SpikeTensor(indptr, ids, sum(t.n_samples for t in tensors), T, N)
+
+
+@dataclass(frozen=True)
+class EncodedDataset:
+    """A labelled train/test split, already encoded as spikes.
+
+    labels are int64 class indices 0..n_classes-1; identity is a short hash of what the
+    split was made from (for checkpoints); meta holds free-form provenance (JSON-able).
+    """
+
+    name: str
+    train: SpikeTensor
+    train_labels: np.ndarray
+    test: SpikeTensor
+    test_labels: np.ndarray
+    n_classes: int
+    class_names: tuple[str, ...]
+    identity: str
+    meta: dict
