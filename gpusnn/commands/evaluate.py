@@ -1,0 +1,35 @@
+"""`gpusnn evaluate`: accuracy and loss of a saved checkpoint on a dataset's test split."""
+from __future__ import annotations
+
+import time
+
+from .. import checkpoint, datasets, training
+from ..backends import get_backend
+from ..errors import ShapeError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint on the test split",
+                       description="Evaluate a checkpoint written by `gpusnn train`.")
+    p.add_argument("checkpoint", help="checkpoint file (RUN_DIR/checkpoint.h5) or run directory")
+    p.add_argument("--data", help="dataset (default: the one the run was trained on)")
+    p.add_argument("--backend", default="auto", choices=("auto", "numpy", "cuda", "emulated"))
+    p.add_argument("--json", help="write the results to this file")
+    p.set_defaults(func=run)
+
+
+def run(args) -> dict:
+    t0 = time.perf_counter()
+    path = checkpoint.resolve(args.checkpoint)
+    backend = get_backend(args.backend)
+    info, state = checkpoint.load(path, backend)
+    cfg = info.config
+    data = datasets.load(args.data or cfg.train.data, cfg.network.n_steps, cfg.train.seed, progress=args.progress)
+    if data.test.n_inputs != cfg.network.widths[0]:
+        raise ShapeError(f"{path}: network expects {cfg.network.widths[0]} inputs, "
+                         f"data {data.name} has {data.test.n_inputs}")
+    ev = training.evaluate(backend, state.weights, data.test, data.test_labels, cfg)
+    return {"test_accuracy": ev["accuracy"], "test_loss": ev["loss"], "n_test": int(len(data.test_labels)),
+            "data": data.name, "same_data_as_training": data.identity == info.data_identity,
+            "epochs": state.epoch, "backend": backend.name, "checkpoint": str(path),
+            "seconds": time.perf_counter() - t0}
