@@ -144,13 +144,22 @@ def backward_deltas(weights: list[np.ndarray], records: list[LayerRecord], delta
     return deltas
 
 
+def suffix_counts(spikes: SpikeTensor) -> np.ndarray:
+    """c[b, k, j] = spikes of input j in steps k+1..T of sample b, for k = 0..T. float32 [B, T+1, N]."""
+    B, T, N = spikes.n_samples, spikes.n_steps, spikes.n_inputs
+    dense = spike_matrix(spikes).toarray().reshape(B, T, N)
+    c = np.zeros((B, T + 1, N), np.float32)
+    c[:, :T] = np.cumsum(dense[:, ::-1], axis=1)[:, ::-1]
+    return c
+
+
 def weight_gradient(spikes_in: SpikeTensor, rec_post: LayerRecord, delta_post: np.ndarray,
                     theta: float, gradient: str = "timing") -> np.ndarray:
     """G float32 [n_pre, n_post] for one layer, summed over the batch.
 
-    timing: G_ji = sum_b delta_bi * c_bj(w_bi, T] / (theta (T - w_bi)), computed event by
-    event: each presynaptic spike (b, t, j) adds delta_bi / (theta (T - w_bi)) to G[j, i]
-    for every i with w_bi < t.  rate: G_ji = sum_b delta_bi * n_bj / (theta T).
+    timing: G_ji = sum_b delta_bi * c_bj(w_bi, T] / (theta (T - w_bi)), where c_bj(w, T] is
+    the number of spikes of input j after step w (suffix counts; the CUDA kernel computes
+    the same sum event by event). rate: G_ji = sum_b delta_bi * n_bj / (theta T).
     """
     B, T = spikes_in.n_samples, spikes_in.n_steps
     if gradient == "rate":
@@ -159,12 +168,15 @@ def weight_gradient(spikes_in: SpikeTensor, rec_post: LayerRecord, delta_post: n
              spikes_in.indptr[::T].astype(np.int64)), shape=(B, spikes_in.n_inputs))
         G = counts_pre.T @ (delta_post / np.float32(theta * T))
         return np.asarray(G, np.float32)
-    w = window_start(rec_post.t_last, rec_post.t_prev, T)
+    w = window_start(rec_post.t_last, rec_post.t_prev, T)                      # [B, n_post]
     a = delta_post / (np.float32(theta) * (T - w).astype(np.float32))          # [B, n_post]
-    steps = np.arange(1, T + 1, dtype=np.int32)
-    A = np.where(w[:, None, :] < steps[None, :, None], a[:, None, :], np.float32(0))  # [B, T, n_post]
-    G = spike_matrix(spikes_in).T @ A.reshape(B * T, -1)
-    return np.asarray(G, np.float32)
+    n_post = w.shape[1]
+    # M[i, b * (T + 1) + w_bi] = a_bi, so (M @ c)[i, j] = sum_b a_bi c_bj(w_bi, T]
+    cols = (np.arange(B)[:, None] * (T + 1) + w).ravel()
+    rows = np.tile(np.arange(n_post), B)
+    M = sp.csr_matrix((a.ravel(), (rows, cols)), shape=(n_post, B * (T + 1)))
+    G_T = M @ suffix_counts(spikes_in).reshape(B * (T + 1), -1)
+    return np.ascontiguousarray(np.asarray(G_T, np.float32).T)
 
 
 def gamma_factor(alpha: float) -> float:
