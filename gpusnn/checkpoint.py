@@ -1,34 +1,80 @@
-"""HDF5 checkpoints: weights, fractional optimiser memory, config, progress and metrics.
+"""HDF5 checkpoints: weights, fractional optimiser memory, config, data identity, random
+state, progress and metrics history. Full schema and rationale: docs/checkpoints.md.
 
-Schema (format "gpusnn-checkpoint", version 1):
+Schema (format "gpusnn-checkpoint", version 1; l = 1..L layers, L = len(widths) - 1):
 
-    /                attrs: format, version, config (JSON), data_identity, data_name,
-                            epoch, step, batches_done
-    /layers/<l>/W        float32 [n_pre, n_post]   weights of layer l (1-based)
-    /layers/<l>/W_prev   float32 [n_pre, n_post]   W(k-1) of the fractional update
-    /layers/<l>/G_prev   float32 [n_pre, n_post]   G(k-1), only with grad_at = "previous"
-    /history             attrs: json (list of per-epoch metric dicts)
+    /                 attrs: format, version, gpusnn_version, created (ISO 8601 UTC),
+                             config (RunConfig as JSON text), epoch (completed epochs),
+                             step (optimiser updates k done), batches_done (of the epoch
+                             in progress)
+    /config/<section> attrs: every option of RunConfig.<section> (None stored as "none");
+                             a browsable copy, the JSON text in /.attrs["config"] is read
+    /data             attrs: name, identity (hash of the encoded split), path (absolute
+                             path of --data when it is a file or directory, else the name)
+    /layers/<l>/W       float32 [n_pre, n_post]  weights W(k)
+    /layers/<l>/W_prev  float32 [n_pre, n_post]  W(k-1) of the fractional update
+    /layers/<l>/G_prev  float32 [n_pre, n_post]  G(k-1), only with grad_at = "previous"
+                 attrs: step (= /.attrs["step"], the update counter k the memory belongs to)
+    /progress         attrs: batches_done, loss_sum, correct, seen, seconds (the epoch in
+                             progress); dataset spikes int64 [L] (spikes so far per layer)
+    /rng              attrs: seed, note; /rng/<name> attrs: entropy (int64 seed sequence),
+                             bit_generator, state (JSON of bit_generator.state)
+    /history          compound table, one row per completed epoch: epoch int64, train_loss,
+                      train_accuracy, test_loss, test_accuracy, seconds, eval_seconds
+                      float64, spikes_per_sample float64 [L] (spikes per sample per layer)
 
-Files are written atomically: a temporary file in the same directory, flushed and fsynced,
-then renamed over the target, so a crash leaves the previous checkpoint intact.
+Random state: gpusnn keeps no live generator between batches. Weight init, the sample
+order of every epoch and the rate coding are pure functions of the seed (see RNG_STREAMS),
+so the seeds plus the initial bit-generator states fully determine a resumed run.
+
+Every file is written atomically (atomic_write): a hidden temporary file in the same
+directory, flushed and fsynced, renamed over the target, directory fsynced. A crash at any
+moment leaves the previous checkpoint intact and never leaves a partial file under a
+checkpoint name.
 """
 from __future__ import annotations
 
+import datetime
+import errno
 import json
+import logging
 import os
+import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import h5py
 import numpy as np
 
+from . import __version__
 from .config import RunConfig
-from .errors import CheckpointError
+from .errors import CheckpointError, GpusnnError
 from .optimizer import OptimState
 from .training import EpochProgress, TrainState
 
+log = logging.getLogger(__name__)
+
 FORMAT = "gpusnn-checkpoint"
 VERSION = 1
+LATEST = "checkpoint.h5"
+NUMBERED = re.compile(r"^checkpoint-e(\d+)-s(\d+)\.h5$")
+TMP_MARK = ".tmp"
+
+# name -> seed sequence (as a function of seed and epoch) of every generator a run uses
+RNG_STREAMS: dict[str, Callable[[int, int], list[int]]] = {
+    "weight_init": lambda seed, epoch: [seed, 1],        # training.init_weights
+    "shuffle": lambda seed, epoch: [seed, 2, epoch],     # training.epoch_order of this epoch
+    "encoding": lambda seed, epoch: [seed, 7919],        # mnist.encode_images rate coding
+}
+RNG_NOTE = ("no generator lives across batches: weight init, each epoch's sample order and the "
+            "rate coding are drawn from numpy default_rng(entropy) with the entropy below; state is "
+            "the bit generator's state right after seeding (the rate coding consumes its generator "
+            "when the data is encoded, which a resumed run repeats from the same seed)")
+
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds",
+                   "eval_seconds", "spikes_per_sample")
 
 
 @dataclass(frozen=True)
@@ -38,81 +84,359 @@ class CheckpointInfo:
     config: RunConfig
     data_identity: str
     data_name: str
+    data_path: str = ""
+    path: Path | None = None
 
 
-def save(path: str | os.PathLike, cfg: RunConfig, state: TrainState, backend, data_identity: str = "",
-         data_name: str = "") -> Path:
-    """Write state atomically to path (HDF5). Returns the path."""
+@dataclass(frozen=True)
+class Checkpoint:
+    """Everything in a checkpoint file, as host (NumPy) arrays.
+
+    weights, W_prev, G_prev: float32 [n_pre, n_post] per layer (G_prev None unless
+    grad_at = "previous"); epoch: completed epochs; step: optimiser updates done;
+    history: one metrics dict per completed epoch; rng: name -> {entropy, bit_generator, state}.
+    """
+
+    path: Path
+    version: int
+    config: RunConfig
+    info: CheckpointInfo
+    epoch: int
+    step: int
+    weights: list
+    W_prev: list
+    G_prev: list | None
+    progress: EpochProgress
+    history: list
+    rng: dict
+
+    def metrics(self) -> dict[str, np.ndarray]:
+        """The history as columns: name -> array [n_epochs] ([n_epochs, L] for spikes_per_sample)."""
+        return {name: np.asarray([row[name] for row in self.history]) for name in _history_names(self.history)}
+
+    def train_state(self, backend) -> TrainState:
+        """A TrainState with every array on backend (copies)."""
+        on = [backend.asarray(a) for a in self.weights]
+        optim = OptimState([backend.asarray(a) for a in self.W_prev],
+                           None if self.G_prev is None else [backend.asarray(a) for a in self.G_prev], self.step)
+        progress = EpochProgress(**{**vars(self.progress), "spikes": list(self.progress.spikes)})
+        return TrainState(on, optim, self.epoch, progress, [dict(h) for h in self.history])
+
+
+# ----------------------------------------------------------------------------- writing
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call write(tmp) on a hidden temporary file next to path, fsync it, rename it to path.
+
+    Any failure (full disk, I/O error) removes the temporary file, leaves path as it was
+    and raises CheckpointError naming path.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
     try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs.update(format=FORMAT, version=VERSION, config=json.dumps(cfg.to_dict()),
-                           data_identity=data_identity, data_name=data_name, epoch=state.epoch,
-                           step=state.optim.step, batches_done=state.current.batches_done)
-            for l, W in enumerate(state.weights, start=1):
-                g = f.create_group(f"layers/{l}")
-                g["W"] = np.asarray(backend.asnumpy(W))
-                g["W_prev"] = np.asarray(backend.asnumpy(state.optim.W_prev[l - 1]))
-                if state.optim.G_prev is not None:
-                    g["G_prev"] = np.asarray(backend.asnumpy(state.optim.G_prev[l - 1]))
-            f.create_group("history").attrs["json"] = json.dumps(state.history)
-            f.create_group("current").attrs["json"] = json.dumps(vars(state.current))
-            f.flush()
+        write(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except OSError as e:
+        _fsync_dir(path.parent)
+    except (OSError, RuntimeError, ValueError) as e:
         tmp.unlink(missing_ok=True)
-        raise CheckpointError(f"{path}: could not write checkpoint ({e}); the previous file is untouched") from e
+        why = "disk full" if getattr(e, "errno", None) == errno.ENOSPC or "No space" in str(e) else "write failed"
+        raise CheckpointError(f"{path}: {why} ({e}); the previous file is untouched") from e
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
-def load(path: str | os.PathLike, backend) -> tuple[CheckpointInfo, TrainState]:
-    """Read a checkpoint onto backend; errors name the file and what is wrong."""
-    path = Path(path)
+def _fsync_dir(d: Path) -> None:
+    fd = os.open(d, os.O_RDONLY)
     try:
-        f = h5py.File(path, "r")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _attr(value):
+    return "none" if value is None else value
+
+
+def _history_names(history: list) -> list[str]:
+    extra = sorted({k for row in history for k in row} - set(HISTORY_COLUMNS))
+    return [*HISTORY_COLUMNS, *extra] if history else list(HISTORY_COLUMNS)
+
+
+def history_table(history: list, n_layers: int) -> np.ndarray:
+    """Metrics dicts -> structured array [n_epochs]; lists become float64 [L] fields.
+
+    A column missing from a row is NaN (-1 for integer columns).
+    """
+    names = _history_names(history)
+    dtype = []
+    for name in names:
+        vals = [row[name] for row in history if name in row]
+        if name == "spikes_per_sample" or (vals and isinstance(vals[0], (list, tuple, np.ndarray))):
+            dtype.append((name, "f8", (len(vals[0]) if vals else n_layers,)))
+        elif name == "epoch" or (vals and all(isinstance(v, (int, np.integer)) for v in vals)):
+            dtype.append((name, "i8"))
+        else:
+            dtype.append((name, "f8"))
+    table = np.zeros(len(history), dtype=dtype)
+    for name in names:
+        table[name] = -1 if table.dtype[name].kind == "i" else np.nan
+        for i, row in enumerate(history):
+            if name in row:
+                table[name][i] = row[name]
+    return table
+
+
+def history_rows(table: np.ndarray) -> list[dict]:
+    """Structured array [n_epochs] -> metrics dicts (Python ints, floats and lists)."""
+    return [{name: row[name].tolist() for name in table.dtype.names} for row in table]
+
+
+def rng_record(seed: int, epoch: int) -> dict:
+    """Seed sequence and initial bit-generator state of every stream (see RNG_STREAMS)."""
+    out = {}
+    for name, entropy in RNG_STREAMS.items():
+        ent = entropy(seed, epoch)
+        bg = np.random.default_rng(ent).bit_generator
+        out[name] = {"entropy": ent, "bit_generator": type(bg).__name__, "state": bg.state}
+    return out
+
+
+def _write(f: h5py.File, cfg: RunConfig, state: TrainState, backend, data: dict) -> None:
+    host = backend.asnumpy
+    f.attrs.update(format=FORMAT, version=VERSION, gpusnn_version=__version__,
+                   created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                   config=json.dumps(cfg.to_dict()), epoch=state.epoch, step=state.optim.step,
+                   batches_done=state.current.batches_done)
+    for section, options in cfg.to_dict().items():
+        f.create_group(f"config/{section}").attrs.update({k: _attr(v) for k, v in options.items()})
+    f.create_group("data").attrs.update(data)
+    for l, W in enumerate(state.weights, start=1):
+        g = f.create_group(f"layers/{l}")
+        g.attrs["step"] = state.optim.step
+        g["W"] = np.asarray(host(W))
+        g["W_prev"] = np.asarray(host(state.optim.W_prev[l - 1]))
+        if state.optim.G_prev is not None:
+            g["G_prev"] = np.asarray(host(state.optim.G_prev[l - 1]))
+    cur = state.current
+    p = f.create_group("progress")
+    p.attrs.update(batches_done=cur.batches_done, loss_sum=cur.loss_sum, correct=cur.correct,
+                   seen=cur.seen, seconds=cur.seconds)
+    p["spikes"] = np.asarray(cur.spikes, np.int64)
+    r = f.create_group("rng")
+    r.attrs.update(seed=cfg.train.seed, note=RNG_NOTE)
+    for name, rec in rng_record(cfg.train.seed, state.epoch).items():
+        r.create_group(name).attrs.update(entropy=np.asarray(rec["entropy"], np.int64),
+                                          bit_generator=rec["bit_generator"], state=json.dumps(rec["state"]))
+    f["history"] = history_table(state.history, len(state.weights))
+
+
+def save(path: str | os.PathLike, cfg: RunConfig, state: TrainState, backend, data_identity: str = "",
+         data_name: str = "", data_path: str = "") -> Path:
+    """Write state (arrays on backend) atomically to path as one HDF5 checkpoint. Returns path."""
+    data = {"identity": data_identity, "name": data_name, "path": data_path or data_name}
+
+    def write(tmp: Path) -> None:
+        with h5py.File(tmp, "w") as f:
+            _write(f, cfg, state, backend, data)
+            f.flush()
+
+    return atomic_write(path, write)
+
+
+def numbered_name(epoch: int, step: int) -> str:
+    """File name of the checkpoint after `epoch` completed epochs and `step` updates."""
+    return f"checkpoint-e{epoch}-s{step}.h5"
+
+
+def numbered(run_dir: str | os.PathLike) -> list[Path]:
+    """The numbered checkpoints in run_dir, oldest first (by step, then epoch)."""
+    found = []
+    for p in Path(run_dir).iterdir():
+        m = NUMBERED.match(p.name)
+        if m:
+            found.append(((int(m.group(2)), int(m.group(1))), p))
+    return [p for _, p in sorted(found)]
+
+
+def save_run(run_dir: str | os.PathLike, cfg: RunConfig, state: TrainState, backend, keep: int = 3,
+             data_identity: str = "", data_name: str = "", data_path: str = "") -> Path:
+    """Save RUN_DIR/checkpoint-e<epoch>-s<step>.h5, make RUN_DIR/checkpoint.h5 the same file
+    (an atomically replaced hard link, or a copy where links fail) and keep the newest
+    `keep` numbered files. Returns the numbered path."""
+    if keep < 1:
+        raise CheckpointError(f"{run_dir}: keep must be >= 1 checkpoint, got {keep}")
+    run_dir = Path(run_dir)
+    path = save(run_dir / numbered_name(state.epoch, state.optim.step), cfg, state, backend,
+                data_identity, data_name, data_path)
+    latest = run_dir / LATEST
+    tmp = latest.with_name(f".{LATEST}{TMP_MARK}{os.getpid()}")
+    try:
+        tmp.unlink(missing_ok=True)
+        os.link(path, tmp)
+        os.replace(tmp, latest)
+        _fsync_dir(run_dir)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        atomic_write(latest, lambda t: shutil.copyfile(path, t))
+    for old in numbered(run_dir)[:-keep]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def remove_stale_temps(run_dir: str | os.PathLike) -> list[Path]:
+    """Delete temporary files left in run_dir by writers that were killed. Returns them."""
+    gone = []
+    pat = re.compile(rf"^\..+\.h5{re.escape(TMP_MARK)}(\d+)$")
+    for p in Path(run_dir).glob(".*"):
+        m = pat.match(p.name)
+        if m and not _alive(int(m.group(1))):
+            p.unlink(missing_ok=True)
+            gone.append(p)
+    return gone
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# ----------------------------------------------------------------------------- reading
+
+def _dataset(f: h5py.File, path: Path, name: str) -> np.ndarray:
+    if name not in f or not isinstance(f[name], h5py.Dataset):
+        raise CheckpointError(f"{path}: missing dataset /{name}")
+    return f[name][...]
+
+
+def _group(f: h5py.File, path: Path, name: str) -> h5py.Group:
+    if name not in f or not isinstance(f[name], h5py.Group):
+        raise CheckpointError(f"{path}: missing group /{name}")
+    return f[name]
+
+
+def _attrs(obj, path: Path, *names: str) -> list:
+    missing = [n for n in names if n not in obj.attrs]
+    if missing:
+        raise CheckpointError(f"{path}: missing attribute(s) {missing} on {obj.name}")
+    return [obj.attrs[n] for n in names]
+
+
+def _matrix(f: h5py.File, path: Path, name: str, shape: tuple[int, int]) -> np.ndarray:
+    a = _dataset(f, path, name)
+    if a.shape != shape:
+        raise CheckpointError(f"{path}: /{name} has shape {a.shape}, the config's widths say {shape}")
+    if a.dtype.kind != "f":
+        raise CheckpointError(f"{path}: /{name} has dtype {a.dtype}, expected float32")
+    if not np.isfinite(a).all():
+        raise CheckpointError(f"{path}: /{name} holds {int((~np.isfinite(a)).sum())} NaN or inf value(s)")
+    return a.astype(np.float32, copy=False)
+
+
+def open_h5(path: str | os.PathLike, what: str = "checkpoint") -> h5py.File:
+    """Open path read-only as HDF5, or raise CheckpointError saying what the file is."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such {what}")
+    try:
+        return h5py.File(path, "r")
     except (OSError, ValueError) as e:
-        raise CheckpointError(f"{path}: not a readable HDF5 file ({e})") from e
-    with f:
-        if f.attrs.get("format") != FORMAT:
-            raise CheckpointError(f"{path}: not a gpusnn checkpoint (format attribute {f.attrs.get('format')!r})")
-        if int(f.attrs["version"]) > VERSION:
-            raise CheckpointError(f"{path}: checkpoint version {int(f.attrs['version'])} is newer than this "
-                                  f"gpusnn reads ({VERSION}); upgrade gpusnn")
-        cfg = RunConfig.from_dict(json.loads(f.attrs["config"]))
+        raise CheckpointError(f"{path}: not a {what}: not a readable HDF5 file ({e})") from e
+
+
+def check_format(f: h5py.File, path: Path, fmt: str, version: int) -> int:
+    """Check the root format and version attributes; return the file's version."""
+    found = f.attrs.get("format")
+    found = found.decode() if isinstance(found, bytes) else found
+    if found != fmt:
+        raise CheckpointError(f"{path}: not a {fmt} file (root attribute format = {found!r})")
+    v = int(_attrs(f, path, "version")[0])
+    if v > version:
+        raise CheckpointError(f"{path}: {fmt} version {v} is newer than this gpusnn reads "
+                              f"(<= {version}); upgrade gpusnn")
+    return v
+
+
+def read(path: str | os.PathLike) -> Checkpoint:
+    """Read and validate a checkpoint file into host arrays; CheckpointError names the file
+    and the problem (not HDF5, other format, newer version, missing dataset or attribute,
+    shapes that disagree with the config, NaN or inf)."""
+    path = Path(path)
+    with open_h5(path) as f:
+        version = check_format(f, path, FORMAT, VERSION)
+        cfg_text, epoch, step = _attrs(f, path, "config", "epoch", "step")
+        try:
+            cfg = RunConfig.from_dict(json.loads(cfg_text)).validate()
+        except (GpusnnError, ValueError, TypeError) as e:
+            raise CheckpointError(f"{path}: bad config attribute ({e})") from e
         widths = cfg.network.widths
         weights, W_prev, G_prev = [], [], []
         for l in range(1, len(widths)):
-            name = f"layers/{l}"
-            if name not in f:
-                raise CheckpointError(f"{path}: missing dataset {name}/W")
-            g = f[name]
-            W = g["W"][...]
-            if W.shape != (widths[l - 1], widths[l]):
-                raise CheckpointError(f"{path}: {name}/W has shape {W.shape}, config says "
-                                      f"{(widths[l - 1], widths[l])}")
-            if not np.isfinite(W).all():
-                raise CheckpointError(f"{path}: {name}/W holds NaN or inf")
-            weights.append(backend.asarray(W))
-            W_prev.append(backend.asarray(g["W_prev"][...]))
-            if "G_prev" in g:
-                G_prev.append(backend.asarray(g["G_prev"][...]))
-        optim = OptimState(W_prev, G_prev if cfg.optim.grad_at == "previous" else None, int(f.attrs["step"]))
-        state = TrainState(weights, optim, int(f.attrs["epoch"]),
-                           EpochProgress(**json.loads(f["current"].attrs["json"])),
-                           json.loads(f["history"].attrs["json"]))
-        info = CheckpointInfo(cfg, str(f.attrs["data_identity"]), str(f.attrs["data_name"]))
-    return info, state
+            shape = (widths[l - 1], widths[l])
+            weights.append(_matrix(f, path, f"layers/{l}/W", shape))
+            W_prev.append(_matrix(f, path, f"layers/{l}/W_prev", shape))
+            if cfg.optim.grad_at == "previous":
+                G_prev.append(_matrix(f, path, f"layers/{l}/G_prev", shape))
+        name, identity, dpath = (str(a) for a in _attrs(_group(f, path, "data"), path, "name", "identity", "path"))
+        keys = ("batches_done", "loss_sum", "correct", "seen", "seconds")
+        progress = EpochProgress(**{k: v.item() for k, v in zip(keys, _attrs(_group(f, path, "progress"), path, *keys))})
+        progress.spikes = _dataset(f, path, "progress/spikes").tolist()
+        if progress.spikes and len(progress.spikes) != len(widths) - 1:
+            raise CheckpointError(f"{path}: /progress/spikes has {len(progress.spikes)} layers, "
+                                  f"the config has {len(widths) - 1}")
+        history = history_rows(_dataset(f, path, "history"))
+        rng = {k: dict(zip(("entropy", "bit_generator", "state"),
+                           _attrs(g, path, "entropy", "bit_generator", "state")))
+               for k, g in _group(f, path, "rng").items()}
+        for rec in rng.values():
+            rec.update(entropy=rec["entropy"].tolist(), bit_generator=str(rec["bit_generator"]),
+                       state=json.loads(rec["state"]))
+    info = CheckpointInfo(cfg, identity, name, dpath, path)
+    return Checkpoint(path, version, cfg, info, int(epoch), int(step), weights, W_prev,
+                      G_prev if cfg.optim.grad_at == "previous" else None, progress, history, rng)
+
+
+def load(path: str | os.PathLike, backend) -> tuple[CheckpointInfo, TrainState]:
+    """Read a checkpoint onto backend (numpy, emulated or cuda arrays)."""
+    ck = read(path)
+    return ck.info, ck.train_state(backend)
 
 
 def resolve(path: str | os.PathLike) -> Path:
-    """A checkpoint file, or RUN_DIR/checkpoint.h5 when given a run directory."""
+    """A checkpoint file as given, or for a run directory the newest checkpoint in it that
+    reads back completely (checkpoint.h5 or a numbered one; temporary files never count)."""
     p = Path(path)
-    if p.is_dir():
-        p = p / "checkpoint.h5"
-    if not p.exists():
-        raise CheckpointError(f"{p}: no such checkpoint")
-    return p
+    if not p.is_dir():
+        if not p.exists():
+            raise CheckpointError(f"{p}: no such checkpoint")
+        return p
+    candidates = [c for c in [p / LATEST, *numbered(p)] if c.exists()]
+    if not candidates:
+        raise CheckpointError(f"{p}: no checkpoint in this run directory")
+    for c in sorted(candidates, key=_progress_key, reverse=True):
+        try:
+            read(c)
+            return c
+        except CheckpointError as e:
+            log.warning("skipping unreadable checkpoint: %s", e)
+    raise CheckpointError(f"{p}: none of {len(candidates)} checkpoint file(s) reads back completely")
+
+
+def _progress_key(path: Path) -> tuple:
+    """(step, epoch, is checkpoint.h5) from the file's root attributes; (-1,) when unreadable."""
+    try:
+        with h5py.File(path, "r") as f:
+            return int(f.attrs["step"]), int(f.attrs["epoch"]), path.name == LATEST
+    except (OSError, KeyError, ValueError, TypeError):
+        return (-1,)
