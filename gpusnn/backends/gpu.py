@@ -1,0 +1,76 @@
+"""The kernel backends: ``cuda`` (CuPy arrays + cupy.RawModule) and ``emulated`` (NumPy
+arrays + gpusnn.cuemu.RawModule, the same kernels compiled for the CPU). One code path,
+written against the runtime's ``xp`` and RawModule (gpusnn.gpu_runtime)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import MethodConfig, OptimConfig
+from ..errors import ConfigError
+from ..gpu_runtime import KernelRuntime
+from ..kernels_forward import check_weights, layer_forward
+from ..kernels_gradient import backward_delta, readout_loss, weight_gradient
+from ..kernels_update import fractional_update
+from ..spikes import SpikeTensor
+
+
+def make_runtime(name: str) -> KernelRuntime:
+    """The runtime of backend `name`: "cuda" (needs CuPy and a GPU) or "emulated" (CPU)."""
+    if name == "cuda":
+        import cupy
+        return KernelRuntime(cupy, cupy.RawModule, "cuda")
+    if name == "emulated":
+        from .. import cuemu
+        return KernelRuntime(np, cuemu.RawModule, "emulated")
+    raise ConfigError(f"GpuBackend is 'cuda' or 'emulated', not {name!r}")
+
+
+class GpuBackend:
+    """The backend interface of gpusnn.backends on the kernels of kernels/*.cu.
+
+    Per batch on cuda, only the labels go to the device and only the loss comes back
+    (plus one scalar per layer: the number of output spikes, to size the spike list).
+    """
+
+    def __init__(self, name: str):
+        self.rt = make_runtime(name)
+        self.name = name
+        self.xp = self.rt.xp
+
+    def asarray(self, a):
+        return self.xp.ascontiguousarray(self.xp.asarray(a))
+
+    def asnumpy(self, a):
+        return a.get() if hasattr(a, "get") else np.asarray(a)
+
+    def device_spikes(self, spikes: SpikeTensor) -> SpikeTensor:
+        """spikes with indptr int64 and ids int32 as contiguous device arrays."""
+        xp = self.xp
+        return SpikeTensor(xp.ascontiguousarray(xp.asarray(spikes.indptr, dtype=xp.int64)),
+                           xp.ascontiguousarray(xp.asarray(spikes.ids, dtype=xp.int32)),
+                           spikes.n_samples, spikes.n_steps, spikes.n_inputs)
+
+    def forward(self, weights, spikes: SpikeTensor, theta: float):
+        spikes = self.device_spikes(spikes)
+        records = []
+        for W in weights:
+            rec = layer_forward(self.rt, W, spikes, theta)
+            records.append(rec)
+            spikes = rec.spikes
+        return records
+
+    def gradients(self, weights, spikes: SpikeTensor, records, labels, T: int, theta: float,
+                  method: MethodConfig):
+        rho, loss, delta = readout_loss(self.rt, records[-1], labels, T, theta, method)
+        deltas = [delta]
+        for l in range(len(weights) - 2, -1, -1):
+            deltas.insert(0, backward_delta(self.rt, deltas[0], weights[l + 1], records[l], T, theta))
+        inputs = [self.device_spikes(spikes)] + [r.spikes for r in records[:-1]]
+        grads = [weight_gradient(self.rt, s, r, d, theta, method.gradient)
+                 for s, r, d in zip(inputs, records, deltas)]
+        return self.asnumpy(loss).astype(np.float64), rho, grads
+
+    def update(self, W, G, W_prev, G_prev, step: int, optim: OptimConfig) -> None:
+        for a in (W, G, W_prev) + (() if G_prev is None else (G_prev,)):
+            check_weights(self.rt, a)
+        fractional_update(self.rt, W, G, W_prev, G_prev, step, optim)

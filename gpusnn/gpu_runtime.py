@@ -1,0 +1,68 @@
+"""The one handle the GPU code path is written against: an array module ``xp`` (numpy or
+cupy) plus a RawModule class (gpusnn.cuemu.RawModule or cupy.RawModule).
+
+Each kernel file is compiled once per process and runtime kind (the module cache below),
+from the installed kernels/ sources with their headers expanded (kernels.source).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import kernels
+
+BLOCK = 256          # threads per block of every 1-D launch
+MAX_BLOCKS = 8192    # grid-stride loops cover the rest
+
+_MODULES: dict[tuple[str, str], object] = {}
+
+
+class KernelRuntime:
+    """xp + RawModule + launch helpers for the grid-stride kernels of kernels/*.cu.
+
+    kind names the compiled-module cache ("cuda" or "emulated"); kernels are looked up by
+    (file stem, kernel name), e.g. rt.launch("forward", "if_forward", n_threads, args).
+    """
+
+    def __init__(self, xp, raw_module, kind: str):
+        self.xp = xp
+        self.raw_module = raw_module
+        self.kind = kind
+
+    def module(self, file: str):
+        """The compiled kernels/<file>.cu (compiled on first use, then cached per process)."""
+        key = (self.kind, file)
+        if key not in _MODULES:
+            _MODULES[key] = self.raw_module(code=kernels.source(file), options=("-std=c++17",))
+        return _MODULES[key]
+
+    def launch(self, file: str, name: str, n: int, args: tuple) -> None:
+        """Launch a 1-D grid-stride kernel over n work items (nothing to do when n == 0)."""
+        if n <= 0:
+            return
+        grid = min((n + BLOCK - 1) // BLOCK, MAX_BLOCKS)
+        self.module(file).get_function(name)((grid,), (BLOCK,), args)
+
+    def exclusive_scan(self, counts):
+        """int64 [n + 1]: 0 followed by the running sums of counts (on the device)."""
+        xp = self.xp
+        out = xp.zeros(counts.shape[0] + 1, xp.int64)
+        xp.cumsum(counts, out=out[1:])
+        return out
+
+
+def i32(v) -> np.int32:
+    """An exact int32 kernel scalar (CuPy would pass a Python int as 64 bits)."""
+    return np.int32(v)
+
+
+def i64(v) -> np.int64:
+    return np.int64(v)
+
+
+def f32(v) -> np.float32:
+    """An exact float32 kernel scalar (CuPy would pass a Python float as a double)."""
+    return np.float32(v)
+
+
+def f64(v) -> np.float64:
+    return np.float64(v)

@@ -1,0 +1,27 @@
+"""Wrapper of kernels/compact.cu: occupancy grid [B*T, words] uint32 -> CSR spike list."""
+from __future__ import annotations
+
+from .gpu_runtime import KernelRuntime, i32, i64
+
+GRID_BITS = 0     # one bit per id (binary spikes): words = ceil(n / 32)
+GRID_COUNTS = 1   # one counter per id (count encoding): words = n
+
+
+def grid_words(n_ids: int, mode: int) -> int:
+    """uint32 words per grid row for n_ids ids."""
+    return (n_ids + 31) // 32 if mode == GRID_BITS else n_ids
+
+
+def compact(rt: KernelRuntime, grid, mode: int):
+    """(indptr int64 [n_rows + 1], ids int32 [nnz]) of an occupancy grid, ids sorted per row.
+
+    One device-to-host read (nnz, to size ids); everything else stays on the device.
+    """
+    xp = rt.xp
+    n_rows, words = grid.shape
+    row_nnz = xp.empty(n_rows, xp.int64)
+    rt.launch("compact", "grid_row_nnz", n_rows, (grid, i64(n_rows), i32(words), i32(mode), row_nnz))
+    indptr = rt.exclusive_scan(row_nnz)
+    ids = xp.empty(int(indptr[-1]), xp.int32)
+    rt.launch("compact", "grid_compact", n_rows, (grid, i64(n_rows), i32(words), i32(mode), indptr, ids))
+    return indptr, ids

@@ -1,0 +1,35 @@
+"""Wrapper of kernels/forward.cu: one IF layer over the whole window, for a batch."""
+from __future__ import annotations
+
+from .errors import ShapeError
+from .gpu_runtime import KernelRuntime, f32, i32
+from .kernels_compact import GRID_BITS, compact, grid_words
+from .reference import LayerRecord
+from .spikes import SpikeTensor
+
+
+def check_weights(rt: KernelRuntime, W, n_pre: int | None = None) -> None:
+    """Kernels read W as C-contiguous float32 [n_pre, n_post] of the runtime's array module."""
+    xp = rt.xp
+    if not isinstance(W, xp.ndarray) or W.dtype != xp.float32 or W.ndim != 2 or not W.flags.c_contiguous:
+        raise ShapeError(f"weights must be C-contiguous float32 2-D {xp.__name__} arrays, got "
+                         f"{type(W).__name__} {getattr(W, 'dtype', '?')} {getattr(W, 'shape', '?')}")
+    if n_pre is not None and W.shape[0] != n_pre:
+        raise ShapeError(f"weights have {W.shape[0]} presynaptic rows but the input has {n_pre} lines")
+
+
+def layer_forward(rt: KernelRuntime, W, spikes: SpikeTensor, theta: float) -> LayerRecord:
+    """Integrate-and-fire of the layer with weights W [n_pre, n_post] driven by spikes
+    (B x T x n_pre, arrays on the device); returns the LayerRecord with device arrays."""
+    xp = rt.xp
+    check_weights(rt, W, spikes.n_inputs)
+    B, T, n_post = spikes.n_samples, spikes.n_steps, W.shape[1]
+    words = grid_words(n_post, GRID_BITS)
+    grid = xp.zeros((B * T, words), xp.uint32)
+    counts, t_first, t_last, t_prev = (xp.empty((B, n_post), xp.int32) for _ in range(4))
+    u_final = xp.empty((B, n_post), xp.float32)
+    rt.launch("forward", "if_forward", B * n_post,
+              (spikes.indptr, spikes.ids, W, i32(B), i32(T), i32(n_post), f32(theta),
+               counts, t_first, t_last, t_prev, u_final, grid, i32(words)))
+    indptr, ids = compact(rt, grid, GRID_BITS)
+    return LayerRecord(counts, t_first, t_last, t_prev, u_final, SpikeTensor(indptr, ids, B, T, n_post))

@@ -1,0 +1,74 @@
+"""Wrappers of kernels/gradient.cu: readout + loss + output error, backward deltas and the
+event-driven weight gradient (docs/method.md sections 2-3)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .config import MethodConfig
+from .errors import ShapeError
+from .gpu_runtime import KernelRuntime, f32, f64, i32, i64
+from .reference import LayerRecord
+from .spikes import SpikeTensor
+
+LOSS_KINDS = {"ce": 0, "mse": 1}
+
+
+def readout_loss(rt: KernelRuntime, out: LayerRecord, labels, T: int, theta: float, method: MethodConfig):
+    """(rho float32 [B, C], loss float64 [B], delta float32 [B, C]) on the device.
+
+    labels: int class indices [B] (host or device), checked to lie in 0..C-1.
+    """
+    xp = rt.xp
+    B, C = out.counts.shape
+    host = np.asarray(labels.get() if hasattr(labels, "get") else labels)
+    if host.shape != (B,) or (B and (host.min() < 0 or host.max() >= C)):
+        raise ShapeError(f"labels must be {B} class indices in 0..{C - 1}, got shape {host.shape}")
+    y = xp.asarray(host.astype(np.int64))
+    rho = xp.empty((B, C), xp.float32)
+    loss = xp.empty(B, xp.float64)
+    delta = xp.empty((B, C), xp.float32)
+    rt.launch("gradient", "readout_loss", B,
+              (out.counts, out.u_final, y, i32(B), i32(C), i32(T), f32(theta), i32(LOSS_KINDS[method.loss]),
+               f64(method.temperature), f64(method.r_target), rho, loss, delta))
+    return rho, loss, delta
+
+
+def backward_delta(rt: KernelRuntime, delta_next, W_next, rec: LayerRecord, T: int, theta: float):
+    """delta of a hidden layer, float32 [B, n_cur], from the next layer's delta [B, n_next]."""
+    xp = rt.xp
+    B, n_cur = rec.counts.shape
+    n_next = W_next.shape[1]
+    delta = xp.empty((B, n_cur), xp.float32)
+    rt.launch("gradient", "backward_delta", B * n_cur,
+              (delta_next, W_next, rec.counts, rec.u_final, i32(B), i32(n_cur), i32(n_next), i32(T),
+               f32(theta), delta))
+    return delta
+
+
+def transpose_spikes(rt: KernelRuntime, spikes: SpikeTensor):
+    """The spikes grouped by input: (colptr int64 [n_inputs + 1], rows int64 [nnz]) with
+    rows r = b * T + t - 1 increasing within each input (device sort of (id, row) keys)."""
+    xp = rt.xp
+    BT = spikes.n_samples * spikes.n_steps
+    rows = xp.searchsorted(spikes.indptr, xp.arange(spikes.nnz, dtype=xp.int64), side="right") - 1
+    keys = xp.sort(spikes.ids.astype(xp.int64) * BT + rows)
+    colptr = rt.exclusive_scan(xp.bincount(spikes.ids, minlength=spikes.n_inputs).astype(xp.int64))
+    return colptr, keys % BT
+
+
+def weight_gradient(rt: KernelRuntime, spikes_in: SpikeTensor, rec: LayerRecord, delta, theta: float,
+                    gradient: str = "timing"):
+    """G float32 [n_pre, n_post] of one layer, summed over the batch (timing or rate)."""
+    xp = rt.xp
+    B, T, n_pre = spikes_in.n_samples, spikes_in.n_steps, spikes_in.n_inputs
+    n_post = delta.shape[1]
+    a = xp.empty((B, n_post), xp.float32)
+    w = xp.empty((B, n_post), xp.int32)
+    rt.launch("gradient", "gradient_coeffs", B * n_post,
+              (delta, rec.t_last, rec.t_prev, i64(B * n_post), i32(T), f32(theta), f32(theta * T),
+               i32(gradient == "timing"), a, w))
+    colptr, rows = transpose_spikes(rt, spikes_in)
+    G = xp.empty((n_pre, n_post), xp.float32)
+    rt.launch("gradient", "weight_gradient", n_pre * n_post,
+              (colptr, rows, a, w, i32(T), i32(n_pre), i32(n_post), G))
+    return G
