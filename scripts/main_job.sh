@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The main job on the bundled data, from a fresh clone: make a virtual environment,
+# install gpusnn, train a 2048-500-11 network with FO-STDGD on the bundled synthetic
+# DVS128 Gesture recordings (generated and cached on first use), write runs/main/.
+# Usage: bash scripts/main_job.sh [extra gpusnn train flags]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q ".[mnist5k]"
+.venv/bin/gpusnn train --data synth-gestures --hidden 500 --epochs 10 --out runs/main \
+    --json runs/main/results.json "$@"
+echo "results: runs/main/results.json, checkpoint: runs/main/checkpoint.h5"

@@ -1,0 +1,81 @@
+"""`gpusnn train` and `gpusnn evaluate` end to end on a small IDX directory of real digits."""
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+from gpusnn.cli import main
+from gpusnn.mnist import mnist5k_arrays
+
+
+def write_idx(path, arr, magic):
+    head = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in arr.shape)
+    path.write_bytes(gzip.compress(head + arr.astype(np.uint8).tobytes()))
+
+
+@pytest.fixture(scope="module")
+def idx_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("mnist")
+    Xtr, ytr, Xte, yte = mnist5k_arrays()
+    write_idx(d / "train-images-idx3-ubyte.gz", Xtr[:400].reshape(-1, 28, 28), 0x803)
+    write_idx(d / "train-labels-idx1-ubyte.gz", ytr[:400], 0x801)
+    write_idx(d / "t10k-images-idx3-ubyte.gz", Xte[:200].reshape(-1, 28, 28), 0x803)
+    write_idx(d / "t10k-labels-idx1-ubyte.gz", yte[:200], 0x801)
+    return d
+
+
+def test_train_writes_json_and_evaluate_reads_the_checkpoint(idx_dir, tmp_path):
+    out = tmp_path / "run"
+    rc = main(["-q", "train", "--data", str(idx_dir), "--epochs", "2", "--hidden", "64", "--steps", "10",
+               "--alpha", "1.3", "--lr", "0.01", "--out", str(out), "--json", str(tmp_path / "t.json")])
+    assert rc == 0
+    res = json.loads((tmp_path / "t.json").read_text())
+    for key in ("test_accuracy", "train_accuracy", "test_loss", "train_loss", "epochs", "alpha", "backend", "seconds"):
+        assert key in res
+    assert res["epochs"] == 2 and res["alpha"] == 1.3 and res["backend"] == "numpy"
+    assert res["widths"] == [784, 64, 10]
+    assert len(res["history"]) == 2
+    assert res["test_accuracy"] > 0.5          # 10 classes: chance is 0.1
+    rc = main(["-q", "evaluate", str(out), "--json", str(tmp_path / "e.json")])
+    assert rc == 0
+    ev = json.loads((tmp_path / "e.json").read_text())
+    assert ev["same_data_as_training"] is True
+    assert ev["test_accuracy"] == pytest.approx(res["test_accuracy"])
+    assert ev["test_loss"] == pytest.approx(res["test_loss"])
+
+
+def test_toml_config_and_flags_combine(idx_dir, tmp_path):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('[network]\nhidden = [16, 8]\nn_steps = 6\n[optim]\nalpha = 0.9\nlr = 0.02\n[train]\nepochs = 1\n')
+    rc = main(["-q", "train", "--config", str(cfg), "--data", str(idx_dir), "--lr", "0.03",
+               "--out", str(tmp_path / "r"), "--json", str(tmp_path / "t.json")])
+    assert rc == 0
+    res = json.loads((tmp_path / "t.json").read_text())
+    assert res["widths"] == [784, 16, 8, 10]
+    assert res["config"]["network"]["n_steps"] == 6
+    assert res["alpha"] == 0.9 and res["lr"] == 0.03   # the flag wins over the file
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--alpha", "2.0"], "alpha must lie in the open interval (0, 2), got 2.0"),
+    (["--alpha", "0"], "alpha must lie in the open interval (0, 2), got 0.0"),
+    (["--steps", "-4"], "number of time steps T must be a positive integer, got -4"),
+    (["--lr", "-1"], "learning rate lr must be > 0"),
+])
+def test_bad_options_fail_with_a_clear_message(idx_dir, tmp_path, caplog, flags, message):
+    rc = main(["train", "--data", str(idx_dir), "--out", str(tmp_path / "r"), *flags])
+    assert rc == 2
+    assert message in caplog.text
+
+
+def test_unknown_config_option_is_named(tmp_path, caplog):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[optim]\nalpah = 1.5\n")
+    assert main(["train", "--config", str(cfg)]) == 2
+    assert "unknown option(s) in [optim]: ['alpah']" in caplog.text
+
+
+def test_missing_checkpoint_is_reported(tmp_path, caplog):
+    assert main(["evaluate", str(tmp_path / "nothing.h5")]) == 2
+    assert "nothing.h5: no such checkpoint" in caplog.text
