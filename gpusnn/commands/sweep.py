@@ -1,0 +1,73 @@
+"""`gpusnn sweep`: accuracy vs fractional order over a grid of alphas, structures, seeds and datasets."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from .. import sweep
+from ..errors import ConfigError
+from ..options import add_run_options, config_from_args
+
+log = logging.getLogger(__name__)
+
+
+def _hidden_set(text: str) -> tuple[int, ...]:
+    """'500,200' -> (500, 200)."""
+    try:
+        widths = tuple(int(w) for w in text.split(",") if w)
+    except ValueError:
+        raise ConfigError(f"hidden set must be comma-separated integers like 500,200, got {text!r}") from None
+    return widths
+
+
+def register(sub) -> None:
+    # conflict_handler="resolve": --data of the run options is replaced by a multi-valued one
+    p = sub.add_parser("sweep", conflict_handler="resolve",
+                       help="accuracy vs alpha over a grid of alphas x structures x seeds x datasets",
+                       description="Train one network per cell of alphas x hidden sets x seeds x datasets "
+                                   "with the other run options fixed; resumable; writes DIR/sweep.json "
+                                   "and the accuracy-vs-alpha figure DIR/sweep.png.")
+    add_run_options(p)
+    g = p.add_argument_group("sweep grid (each axis defaults to the single run option)")
+    g.add_argument("--data", dest="datasets", nargs="+", help="datasets, e.g. mnist5k synth-gestures")
+    g.add_argument("--alphas", type=float, nargs="+", help="fractional orders, e.g. 0.5 1.0 1.9")
+    g.add_argument("--hidden-sets", type=_hidden_set, nargs="+",
+                   help="hidden widths per structure, comma-separated: 500 500,200")
+    g.add_argument("--seeds", type=int, nargs="+", help="seeds, e.g. 0 1 2")
+    g = p.add_argument_group("sweep data cut")
+    g.add_argument("--validation", type=int, help="evaluate on the last N training samples instead of the "
+                                                  "test split (for tuning)")
+    g.add_argument("--limit-train", type=int, help="use only the first N training samples")
+    g.add_argument("--limit-test", type=int, help="use only the first N test (or validation) samples")
+    g = p.add_argument_group("sweep execution")
+    g.add_argument("--jobs", type=int, default=1, help="cells run in this many processes (default 1)")
+    g.add_argument("--out", default="runs/sweep", help="folder of sweep.json and sweep.png (default runs/sweep)")
+    g.add_argument("--results", help="results file (default OUT/sweep.json); finished cells in it are skipped")
+    g.add_argument("--figure", help="accuracy-vs-alpha figure, .png/.svg/.pdf (default OUT/sweep.png)")
+    g.add_argument("--json", help="write the summary (mean +- std per setting and alpha) to this file")
+    p.set_defaults(func=run)
+
+
+def run(args) -> dict:
+    cfg, hidden = config_from_args(args)
+    cfg.validate()
+    cut = sweep.DataOptions(args.validation, args.limit_train, args.limit_test)
+    grid = sweep.Grid(data=tuple(args.datasets or [cfg.train.data]),
+                      hidden_sets=tuple(args.hidden_sets or [tuple(hidden)]),
+                      alphas=tuple(args.alphas or [cfg.optim.alpha]),
+                      seeds=tuple(args.seeds or [cfg.train.seed]), base=cfg, cut=cut)
+    for a in grid.alphas:  # fail before any cell runs
+        cfg.replace(optim={"alpha": a}).optim.validate()
+    out = Path(args.out)
+    results = Path(args.results) if args.results else out / "sweep.json"
+    log.info("sweep of %d cells -> %s", len(grid.jobs()), results)
+    doc = sweep.run_sweep(grid, results, jobs=args.jobs, progress=args.progress)
+    mine = {j["key"] for j in grid.jobs()}
+    cells = [c for c in doc["cells"] if c["key"] in mine]
+    figure = Path(args.figure) if args.figure else out / "sweep.png"
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    sweep.sweep_figure(cells).savefig(figure)
+    rows = sweep.summarize(cells)
+    log.info("accuracy (%%), mean ± std over seeds:\n%s", sweep.markdown_table(rows))
+    return {"results": str(results), "figure": str(figure), "cells": len(cells),
+            "summary": rows, "grid": grid.to_dict()}

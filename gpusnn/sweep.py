@@ -1,0 +1,305 @@
+"""Grid sweeps: alpha x structure x seed x dataset at one fixed set of other run options.
+
+One *cell* is one training run, ``gpusnn train`` with that dataset, hidden widths, alpha
+and seed (the seed drives the spike encoding, the initial weights and the shuffling, as in
+train). Cells run serially or in a pool of worker processes; every worker encodes each
+dataset once per (T, seed) and reuses it for all its cells.
+
+The results file (JSON, written atomically after every finished cell, so a killed sweep
+resumes where it stopped) is
+
+    {"format": "gpusnn-sweep", "version": 1, "grid": {...the latest request...},
+     "cells": [{"key", "data", "widths", "alpha", "seed", "epochs", "lr", "gradient", "eps",
+                "factor_clip", "test_accuracy", "train_accuracy", "test_loss", "seconds",
+                "history", "status", ...}, ...]}
+
+A cell's key names everything that defines it (see ``cell_key``), so cells of different
+requests can share one file and a finished cell is never run twice.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import datasets, training
+from .backends import get_backend
+from .config import RunConfig
+from .errors import ConfigError, DataFormatError
+from .options import with_data_widths
+from .spikes import EncodedDataset
+
+FORMAT = "gpusnn-sweep"
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """How each dataset is cut for a sweep.
+
+    validation: hold out the last N training samples and evaluate on them instead of the
+    test split (for tuning without touching the test set); limit_train / limit_test: keep
+    only the first N samples of each split (after the validation cut; None = all).
+    """
+
+    validation: int | None = None
+    limit_train: int | None = None
+    limit_test: int | None = None
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A sweep request: the axes, the data cut and the other run options (shared by all cells)."""
+
+    data: tuple[str, ...]
+    hidden_sets: tuple[tuple[int, ...], ...]
+    alphas: tuple[float, ...]
+    seeds: tuple[int, ...]
+    base: RunConfig
+    cut: DataOptions = DataOptions()
+
+    def to_dict(self) -> dict:
+        return {"data": list(self.data), "hidden_sets": [list(h) for h in self.hidden_sets],
+                "alphas": list(self.alphas), "seeds": list(self.seeds), "cut": vars(self.cut).copy(),
+                "config": self.base.to_dict()}
+
+    def jobs(self) -> list[dict]:
+        """One job (a picklable dict) per cell, datasets outermost, seeds innermost."""
+        return [{"key": cell_key(self, d, h, a, s), "data": d, "hidden": list(h), "alpha": a, "seed": s,
+                 "config": self.base.to_dict(), "cut": vars(self.cut).copy()}
+                for d in self.data for h in self.hidden_sets for a in self.alphas for s in self.seeds]
+
+
+def _shared_digest(grid: Grid) -> str:
+    """8 hex digits identifying the options every cell of grid shares but its key does not spell out."""
+    d = grid.base.to_dict()
+    for section, name in (("optim", "alpha"), ("train", "seed"), ("train", "data"), ("network", "widths")):
+        d[section].pop(name)
+    blob = json.dumps({"config": d, "cut": vars(grid.cut)}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:8]
+
+
+def cell_key(grid: Grid, data: str, hidden, alpha: float, seed: int) -> str:
+    """E.g. 'mnist5k|h500|a1.5|s0|e1|timing|lr0.005|9f2c01ab' (the last part: _shared_digest)."""
+    b = grid.base
+    return "|".join([data, "h" + "-".join(map(str, hidden)), f"a{alpha:g}", f"s{seed}",
+                     f"e{b.train.epochs}", b.method.gradient, f"lr{b.optim.lr:g}", _shared_digest(grid)])
+
+
+# --------------------------------------------------------------------------- data
+
+def cut_dataset(data: EncodedDataset, cut: DataOptions) -> EncodedDataset:
+    """data with the validation hold-out and the sample limits of cut applied."""
+    train, ytr, test, yte, name = data.train, data.train_labels, data.test, data.test_labels, data.name
+    if cut.validation:
+        n = train.n_samples - cut.validation
+        if n <= 0:
+            raise ConfigError(f"--validation {cut.validation} leaves no training samples of {data.name}")
+        test, yte = train.select(np.arange(n, train.n_samples)), ytr[n:]
+        train, ytr = train.select(np.arange(n)), ytr[:n]
+        name = f"{name}[validation {cut.validation}]"
+    if cut.limit_train is not None and cut.limit_train < train.n_samples:
+        train, ytr = train.select(np.arange(cut.limit_train)), ytr[:cut.limit_train]
+    if cut.limit_test is not None and cut.limit_test < test.n_samples:
+        test, yte = test.select(np.arange(cut.limit_test)), yte[:cut.limit_test]
+    if train is data.train and test is data.test:
+        return data
+    ident = hashlib.sha256(f"{data.identity}|{vars(cut)}".encode()).hexdigest()[:16]
+    return replace(data, name=name, train=train, train_labels=ytr, test=test, test_labels=yte,
+                   identity=ident, meta={**data.meta, "cut": vars(cut).copy()})
+
+
+_DATA_CACHE: dict[tuple, EncodedDataset] = {}
+
+
+def cached_data(name: str, n_steps: int, seed: int, cut: DataOptions) -> EncodedDataset:
+    """The dataset as datasets.load gives it, cut; encoded once per process and (name, T, seed, cut)."""
+    key = (name, n_steps, seed, cut)
+    if key not in _DATA_CACHE:
+        _DATA_CACHE[key] = cut_dataset(datasets.load(name, n_steps, seed, progress=False), cut)
+    return _DATA_CACHE[key]
+
+
+# --------------------------------------------------------------------------- cells
+
+def run_cell(job: dict) -> dict:
+    """Train one cell (a dict from Grid.jobs) and return its result record (see module doc)."""
+    t0 = time.perf_counter()
+    base = RunConfig.from_dict(job["config"])
+    cfg = base.replace(optim={"alpha": job["alpha"]}, train={"seed": job["seed"], "data": job["data"]})
+    data = cached_data(job["data"], cfg.network.n_steps, job["seed"], DataOptions(**job["cut"]))
+    cfg = with_data_widths(cfg, job["hidden"], data.train.n_inputs, data.n_classes)
+    backend = get_backend(cfg.train.backend)
+    state = training.fit(backend, training.new_state(cfg, backend), cfg, data, progress=False)
+    weights = [np.asarray(backend.asnumpy(W)) for W in state.weights]
+    last = state.history[-1] if state.history else {}
+    w_max = cfg.optim.w_max
+    return {
+        "key": job["key"], "data": job["data"], "widths": list(cfg.network.widths), "alpha": job["alpha"],
+        "seed": job["seed"], "epochs": cfg.train.epochs, "lr": cfg.optim.lr, "gradient": cfg.method.gradient,
+        "eps": cfg.optim.eps, "factor_clip": cfg.optim.factor_clip, "w_max": w_max,
+        "backend": backend.name, "n_train": data.train.n_samples, "n_test": data.test.n_samples,
+        "evaluated_on": "validation" if job["cut"]["validation"] else "test",
+        "test_accuracy": last.get("test_accuracy"), "train_accuracy": last.get("train_accuracy"),
+        "test_loss": last.get("test_loss"),
+        "weights_finite": bool(all(np.isfinite(W).all() for W in weights)),
+        # share of weights pinned at the +-w_max clamp, per layer
+        "at_clamp": [float((np.abs(W) >= w_max * (1 - 1e-6)).mean()) if w_max else 0.0 for W in weights],
+        "seconds": time.perf_counter() - t0, "history": state.history, "status": "done",
+    }
+
+
+# --------------------------------------------------------------------------- results file
+
+def load_results(path: Path) -> dict:
+    """The results file at path, or an empty one when there is none yet."""
+    if not path.exists():
+        return {"format": FORMAT, "version": VERSION, "grid": None, "cells": []}
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise DataFormatError(f"{path}: cannot read sweep results: {e}") from e
+    if doc.get("format") != FORMAT or doc.get("version") != VERSION:
+        raise DataFormatError(f"{path}: not a {FORMAT} v{VERSION} results file "
+                              f"(format {doc.get('format')!r}, version {doc.get('version')!r})")
+    return doc
+
+
+def write_results(path: Path, doc: dict) -> None:
+    """Write doc to path atomically (temp file in the same folder, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(doc, indent=1, default=_json_default) + "\n")
+    os.replace(tmp, path)
+
+
+def _json_default(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(f"not JSON-able: {type(x).__name__}")
+
+
+def _pool(jobs: int) -> ProcessPoolExecutor:
+    """A spawn pool of `jobs` workers, each limited to one BLAS/OpenMP thread."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")  # inherited by the spawned workers
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"))
+
+
+def run_sweep(grid: Grid, results_path: str | os.PathLike, jobs: int = 1, progress: bool = True) -> dict:
+    """Run every cell of grid not already done in the results file; returns the file's content.
+
+    Finished cells are written to the file one by one; cells whose key is already there
+    with status "done" are skipped. jobs > 1 runs cells in that many worker processes.
+    """
+    path = Path(results_path)
+    doc = load_results(path)
+    doc["grid"] = grid.to_dict()
+    done = {c["key"] for c in doc["cells"] if c.get("status") == "done"}
+    todo = [j for j in grid.jobs() if j["key"] not in done]
+    bar = tqdm(total=len(grid.jobs()), initial=len(grid.jobs()) - len(todo), disable=not progress,
+               desc="sweep", unit="cell")
+
+    def finish(cell: dict) -> None:
+        doc["cells"] = [c for c in doc["cells"] if c["key"] != cell["key"]] + [cell]
+        write_results(path, doc)
+        bar.update(1)
+        bar.set_postfix(last=f"{cell['key'].rsplit('|', 4)[0]} {cell['test_accuracy']:.3f}")
+
+    write_results(path, doc)
+    if jobs <= 1:
+        for job in todo:
+            finish(run_cell(job))
+    else:
+        with _pool(jobs) as pool:
+            for fut in as_completed([pool.submit(run_cell, job) for job in todo]):
+                finish(fut.result())
+    bar.close()
+    return doc
+
+
+# --------------------------------------------------------------------------- summaries
+
+GROUP_FIELDS = ("data", "widths", "epochs", "gradient", "lr", "eps", "factor_clip", "evaluated_on")
+
+
+def group_name(cell: dict) -> str:
+    """'mnist5k 784-500-10, 1 epoch(s), timing' (plus the options that differ from the defaults)."""
+    d = RunConfig()
+    extra = [f"{name} {cell[name]}" for name, default in
+             (("lr", d.optim.lr), ("eps", d.optim.eps), ("factor_clip", d.optim.factor_clip))
+             if cell[name] != default]
+    if cell.get("evaluated_on") == "validation":
+        extra.append("validation")
+    return ", ".join([f"{cell['data']} {'-'.join(map(str, cell['widths']))}", f"{cell['epochs']} epoch(s)",
+                      cell["gradient"], *extra])
+
+
+def summarize(cells: list[dict]) -> list[dict]:
+    """Mean and standard deviation (ddof 0) of test accuracy over seeds, per group and alpha.
+
+    Returns rows {"group", "alpha", "mean", "std", "n", "accuracies"}, sorted by group then alpha.
+    """
+    acc = defaultdict(list)
+    names = {}
+    for c in cells:
+        if c.get("status") != "done":
+            continue
+        g = tuple(json.dumps(c[f]) for f in GROUP_FIELDS)
+        names[g] = group_name(c)
+        acc[g, c["alpha"]].append(c["test_accuracy"])
+    rows = [{"group": names[g], "alpha": a, "mean": float(np.mean(v)), "std": float(np.std(v)), "n": len(v),
+             "accuracies": v} for (g, a), v in acc.items()]
+    return sorted(rows, key=lambda r: (r["group"], r["alpha"]))
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """Accuracy (%) mean +- std over seeds: one row per group, one column per alpha."""
+    alphas = sorted({r["alpha"] for r in rows})
+    groups = list(dict.fromkeys(r["group"] for r in rows))
+    cell = {(r["group"], r["alpha"]): r for r in rows}
+    lines = ["| setting | " + " | ".join(f"α={a:g}" for a in alphas) + " |",
+             "|---|" + "---|" * len(alphas)]
+    for g in groups:
+        vals = [cell.get((g, a)) for a in alphas]
+        lines.append(f"| {g} | " + " | ".join(
+            "" if r is None else f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f}" for r in vals) + " |")
+    return "\n".join(lines)
+
+
+def sweep_figure(cells: list[dict]):
+    """Accuracy vs alpha (mean +- std over seeds), one line per group; a matplotlib Figure.
+
+    Stands in for plot_sweep of the plotting module until that exists.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    rows = summarize(cells)
+    fig = Figure(figsize=(7, 4.2), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for g in dict.fromkeys(r["group"] for r in rows):
+        pts = [r for r in rows if r["group"] == g]
+        x = [r["alpha"] for r in pts]
+        y = np.array([100 * r["mean"] for r in pts])
+        e = np.array([100 * r["std"] for r in pts])
+        ax.plot(x, y, marker="o", label=g)
+        ax.fill_between(x, y - e, y + e, alpha=0.2)
+    ax.axvline(1.0, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("fractional order α (1 = plain gradient descent)")
+    ax.set_ylabel("accuracy (%), mean ± std over seeds")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return fig
+
