@@ -27,6 +27,22 @@ class KernelRuntime:
         self.xp = xp
         self.raw_module = raw_module
         self.kind = kind
+        self.poison = False   # tests: fill new kernel outputs with garbage so unwritten ones show
+
+    @staticmethod
+    def asnumpy(a) -> np.ndarray:
+        """A host copy (cupy) or view (numpy) of a."""
+        return a.get() if hasattr(a, "get") else np.asarray(a)
+
+    def empty(self, shape, dtype):
+        """A new kernel output: uninitialised, or (poison on) NaN / bytes 0x5A everywhere."""
+        out = self.xp.empty(shape, dtype)
+        if self.poison:
+            if out.dtype.kind == "f":
+                out.fill(self.xp.nan)
+            else:
+                out.reshape(-1).view(self.xp.uint8).fill(0x5A)
+        return out
 
     def module(self, file: str):
         """The compiled kernels/<file>.cu (compiled on first use, then cached per process)."""

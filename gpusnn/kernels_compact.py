@@ -19,9 +19,9 @@ def compact(rt: KernelRuntime, grid, mode: int):
     """
     xp = rt.xp
     n_rows, words = grid.shape
-    row_nnz = xp.empty(n_rows, xp.int64)
+    row_nnz = rt.empty(n_rows, xp.int64)
     rt.launch("compact", "grid_row_nnz", n_rows, (grid, i64(n_rows), i32(words), i32(mode), row_nnz))
     indptr = rt.exclusive_scan(row_nnz)
-    ids = xp.empty(int(indptr[-1]), xp.int32)
+    ids = rt.empty(int(indptr[-1]), xp.int32)
     rt.launch("compact", "grid_compact", n_rows, (grid, i64(n_rows), i32(words), i32(mode), indptr, ids))
     return indptr, ids

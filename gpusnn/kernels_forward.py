@@ -26,8 +26,8 @@ def layer_forward(rt: KernelRuntime, W, spikes: SpikeTensor, theta: float) -> La
     B, T, n_post = spikes.n_samples, spikes.n_steps, W.shape[1]
     words = grid_words(n_post, GRID_BITS)
     grid = xp.zeros((B * T, words), xp.uint32)
-    counts, t_first, t_last, t_prev = (xp.empty((B, n_post), xp.int32) for _ in range(4))
-    u_final = xp.empty((B, n_post), xp.float32)
+    counts, t_first, t_last, t_prev = (rt.empty((B, n_post), xp.int32) for _ in range(4))
+    u_final = rt.empty((B, n_post), xp.float32)
     rt.launch("forward", "if_forward", B * n_post,
               (spikes.indptr, spikes.ids, W, i32(B), i32(T), i32(n_post), f32(theta),
                counts, t_first, t_last, t_prev, u_final, grid, i32(words)))

@@ -24,9 +24,9 @@ def readout_loss(rt: KernelRuntime, out: LayerRecord, labels, T: int, theta: flo
     if host.shape != (B,) or (B and (host.min() < 0 or host.max() >= C)):
         raise ShapeError(f"labels must be {B} class indices in 0..{C - 1}, got shape {host.shape}")
     y = xp.asarray(host.astype(np.int64))
-    rho = xp.empty((B, C), xp.float32)
-    loss = xp.empty(B, xp.float64)
-    delta = xp.empty((B, C), xp.float32)
+    rho = rt.empty((B, C), xp.float32)
+    loss = rt.empty(B, xp.float64)
+    delta = rt.empty((B, C), xp.float32)
     rt.launch("gradient", "readout_loss", B,
               (out.counts, out.u_final, y, i32(B), i32(C), i32(T), f32(theta), i32(LOSS_KINDS[method.loss]),
                f64(method.temperature), f64(method.r_target), rho, loss, delta))
@@ -38,7 +38,7 @@ def backward_delta(rt: KernelRuntime, delta_next, W_next, rec: LayerRecord, T: i
     xp = rt.xp
     B, n_cur = rec.counts.shape
     n_next = W_next.shape[1]
-    delta = xp.empty((B, n_cur), xp.float32)
+    delta = rt.empty((B, n_cur), xp.float32)
     rt.launch("gradient", "backward_delta", B * n_cur,
               (delta_next, W_next, rec.counts, rec.u_final, i32(B), i32(n_cur), i32(n_next), i32(T),
                f32(theta), delta))
@@ -62,13 +62,13 @@ def weight_gradient(rt: KernelRuntime, spikes_in: SpikeTensor, rec: LayerRecord,
     xp = rt.xp
     B, T, n_pre = spikes_in.n_samples, spikes_in.n_steps, spikes_in.n_inputs
     n_post = delta.shape[1]
-    a = xp.empty((B, n_post), xp.float32)
-    w = xp.empty((B, n_post), xp.int32)
+    a = rt.empty((B, n_post), xp.float32)
+    w = rt.empty((B, n_post), xp.int32)
     rt.launch("gradient", "gradient_coeffs", B * n_post,
               (delta, rec.t_last, rec.t_prev, i64(B * n_post), i32(T), f32(theta), f32(theta * T),
                i32(gradient == "timing"), a, w))
     colptr, rows = transpose_spikes(rt, spikes_in)
-    G = xp.empty((n_pre, n_post), xp.float32)
+    G = rt.empty((n_pre, n_post), xp.float32)
     rt.launch("gradient", "weight_gradient", n_pre * n_post,
               (colptr, rows, a, w, i32(T), i32(n_pre), i32(n_post), G))
     return G

@@ -41,7 +41,7 @@ class GpuBackend:
         return self.xp.ascontiguousarray(self.xp.asarray(a))
 
     def asnumpy(self, a):
-        return a.get() if hasattr(a, "get") else np.asarray(a)
+        return self.rt.asnumpy(a)
 
     def device_spikes(self, spikes: SpikeTensor) -> SpikeTensor:
         """spikes with indptr int64 and ids int32 as contiguous device arrays."""

@@ -1,0 +1,101 @@
+"""gradient.cu against its NumPy twins (reference.readout, loss_and_delta, backward_deltas,
+weight_gradient) on random layer records, emulated and on a GPU."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gpusnn import reference as ref
+from gpusnn.config import MethodConfig
+from gpusnn.kernels_gradient import backward_delta, readout_loss, transpose_spikes, weight_gradient
+from gpusnn.reference import LayerRecord
+from gpusnn.spikes import from_dense
+
+
+def random_record(rng, B, T, N) -> LayerRecord:
+    """A consistent random record: spike trains drawn per neuron, some silent, some saturated."""
+    fired = rng.random((B, T, N)) < rng.choice([0.0, 0.2, 0.6, 1.0], size=(B, 1, N), p=[0.2, 0.4, 0.3, 0.1])
+    steps = np.arange(1, T + 1)[None, :, None]
+    counts = fired.sum(axis=1).astype(np.int32)
+    t_last = np.where(fired, steps, 0).max(axis=1).astype(np.int32)
+    t_first = np.where(fired, steps, T + 1).min(axis=1)
+    t_first = np.where(t_first > T, 0, t_first).astype(np.int32)
+    masked = np.where(fired & (steps < t_last[:, None, :]), steps, 0)
+    t_prev = masked.max(axis=1).astype(np.int32)
+    u = rng.uniform(-0.5, 0.99, (B, N)).astype(np.float32)
+    u[rng.random((B, N)) < 0.1] = 0.0
+    return LayerRecord(counts, t_first, t_last, t_prev, u, from_dense(fired.astype(np.int32)))
+
+
+def to_device(rt, rec: LayerRecord) -> LayerRecord:
+    xp = rt.xp
+    s = rec.spikes
+    return LayerRecord(*(xp.asarray(getattr(rec, f)) for f in ("counts", "t_first", "t_last", "t_prev", "u_final")),
+                       type(s)(xp.asarray(s.indptr), xp.asarray(s.ids), s.n_samples, s.n_steps, s.n_inputs))
+
+
+@pytest.mark.parametrize("method", [MethodConfig(), MethodConfig(loss="ce", temperature=2.5),
+                                    MethodConfig(loss="mse", r_target=0.8)], ids=["ce", "ce-tau", "mse"])
+@pytest.mark.parametrize("B, T, C", [(6, 16, 11), (1, 3, 2), (33, 8, 10)])
+def test_readout_loss(gpu_kernel_rt, gpu_kernel_rng, method, B, T, C):
+    rt, rng = gpu_kernel_rt, gpu_kernel_rng
+    rec = random_record(rng, B, T, C)
+    labels = rng.integers(0, C, B)
+    theta = float(rng.uniform(0.5, 2.0))
+    rho, loss, delta = readout_loss(rt, to_device(rt, rec), labels, T, theta, method)
+    rho_ref = ref.readout(rec.counts, rec.u_final, theta, T)
+    loss_ref, delta_ref = ref.loss_and_delta(rho_ref, labels, method, T)
+    np.testing.assert_array_equal(rt.asnumpy(rho), rho_ref)   # same double arithmetic
+    np.testing.assert_allclose(rt.asnumpy(loss), loss_ref, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(rt.asnumpy(delta), delta_ref, rtol=1e-6, atol=1e-9)
+
+
+def test_readout_rejects_bad_labels(gpu_kernel_rt, gpu_kernel_rng):
+    rec = to_device(gpu_kernel_rt, random_record(gpu_kernel_rng, 2, 4, 3))
+    with pytest.raises(ValueError, match="class indices"):
+        readout_loss(gpu_kernel_rt, rec, np.array([0, 3]), 4, 1.0, MethodConfig())
+
+
+@pytest.mark.parametrize("B, T, n_cur, n_next", [(5, 8, 70, 11), (2, 1, 1, 3), (3, 16, 33, 64)])
+def test_backward_delta(gpu_kernel_rt, gpu_kernel_rng, B, T, n_cur, n_next):
+    rt, rng = gpu_kernel_rt, gpu_kernel_rng
+    rec = random_record(rng, B, T, n_cur)
+    W = [rng.standard_normal((4, n_cur)).astype(np.float32), rng.standard_normal((n_cur, n_next)).astype(np.float32)]
+    d_next = rng.standard_normal((B, n_next)).astype(np.float32)
+    theta = 0.75
+    want = ref.backward_deltas(W, [rec, None], d_next, theta, T)[0]
+    got = backward_delta(rt, rt.xp.asarray(d_next), rt.xp.asarray(W[1]), to_device(rt, rec), T, theta)
+    scale = np.abs(d_next).sum(axis=1, keepdims=True) * np.abs(W[1]).max() / theta
+    np.testing.assert_allclose(rt.asnumpy(got), want, rtol=0, atol=float(scale.max()) * 1e-6)
+    assert np.all((rt.asnumpy(got) == 0) == (want == 0))
+
+
+@pytest.mark.parametrize("gradient", ["timing", "rate"])
+@pytest.mark.parametrize("B, T, n_pre, n_post, density, repeats", [
+    (4, 16, 90, 40, 0.1, False), (3, 6, 20, 33, 0.4, True), (2, 1, 5, 7, 0.5, False), (3, 8, 10, 4, 0.0, False)])
+def test_weight_gradient(gpu_kernel_rt, gpu_kernel_rng, gradient, B, T, n_pre, n_post, density, repeats):
+    rt, rng = gpu_kernel_rt, gpu_kernel_rng
+    dense = (rng.random((B, T, n_pre)) < density) * (rng.integers(1, 3, (B, T, n_pre)) if repeats else 1)
+    S = from_dense(dense.astype(np.int32))
+    rec = random_record(rng, B, T, n_post)
+    delta = rng.standard_normal((B, n_post)).astype(np.float32)
+    theta = 1.25
+    want = ref.weight_gradient(S, rec, delta, theta, gradient)
+    xp = rt.xp
+    S_dev = type(S)(xp.asarray(S.indptr), xp.asarray(S.ids), B, T, n_pre)
+    got = rt.asnumpy(weight_gradient(rt, S_dev, to_device(rt, rec), xp.asarray(delta), theta, gradient))
+    assert got.shape == want.shape and got.dtype == np.float32
+    # float32 sums of up to B * T terms in another order than the reference's
+    bound = (dense.sum(axis=1).T.astype(np.float64) @ np.abs(delta / theta)) * 1e-5
+    assert np.all(np.abs(got - want) <= bound + 1e-30), np.abs(got - want).max()
+
+
+def test_transpose_spikes(gpu_kernel_rt, gpu_kernel_rng):
+    rt, rng = gpu_kernel_rt, gpu_kernel_rng
+    S = from_dense((rng.random((3, 5, 17)) < 0.3).astype(np.int32) * rng.integers(1, 3, (3, 5, 17)))
+    xp = rt.xp
+    colptr, rows = transpose_spikes(rt, type(S)(xp.asarray(S.indptr), xp.asarray(S.ids), 3, 5, 17))
+    r_all = S.rows()
+    order = np.lexsort((r_all, S.ids))
+    np.testing.assert_array_equal(rt.asnumpy(rows), r_all[order])
+    np.testing.assert_array_equal(rt.asnumpy(colptr), np.concatenate(([0], np.cumsum(np.bincount(S.ids, minlength=17)))))
