@@ -27,8 +27,8 @@ Random state: gpusnn keeps no live generator between batches. Weight init, the s
 order of every epoch and the rate coding are pure functions of the seed (see RNG_STREAMS),
 so the seeds plus the initial bit-generator states fully determine a resumed run.
 
-Every file is written atomically (atomic_write): a hidden temporary file in the same
-directory, flushed and fsynced, renamed over the target, directory fsynced. A crash at any
+Every file is built in memory and written atomically (atomic_write): a hidden temporary
+file in the same directory, flushed and fsynced, renamed over the target, directory fsynced. A crash at any
 moment leaves the previous checkpoint intact and never leaves a partial file under a
 checkpoint name.
 """
@@ -36,11 +36,11 @@ from __future__ import annotations
 
 import datetime
 import errno
+import io
 import json
 import logging
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -125,29 +125,40 @@ class Checkpoint:
 
 # ----------------------------------------------------------------------------- writing
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
-    """Call write(tmp) on a hidden temporary file next to path, fsync it, rename it to path.
+def atomic_write(path: str | os.PathLike, payload: bytes) -> Path:
+    """Write payload to a hidden temporary file next to path, fsync it, rename it to path
+    and fsync the directory.
 
-    Any failure (full disk, I/O error) removes the temporary file, leaves path as it was
-    and raises CheckpointError naming path.
+    Any I/O failure (full disk, I/O error) removes the temporary file, leaves path as it
+    was and raises CheckpointError naming path.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
     try:
-        write(tmp)
-        with open(tmp, "rb+") as fh:
+        with open(tmp, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
-    except (OSError, RuntimeError, ValueError) as e:
+    except OSError as e:
         tmp.unlink(missing_ok=True)
-        why = "disk full" if getattr(e, "errno", None) == errno.ENOSPC or "No space" in str(e) else "write failed"
+        why = "disk full" if e.errno == errno.ENOSPC else "write failed"
         raise CheckpointError(f"{path}: {why} ({e}); the previous file is untouched") from e
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def hdf5_image(fill: Callable[[h5py.File], None], base: bytes | None = None) -> bytes:
+    """Build an HDF5 file in memory, starting from a copy of base when given, and return its
+    bytes. Keeping HDF5 away from the disk makes every write error a plain OSError."""
+    buf = io.BytesIO(base or b"")
+    with h5py.File(buf, "a" if base else "w") as f:
+        fill(f)
+    return buf.getvalue()
 
 
 def _fsync_dir(d: Path) -> None:
@@ -239,13 +250,7 @@ def save(path: str | os.PathLike, cfg: RunConfig, state: TrainState, backend, da
          data_name: str = "", data_path: str = "") -> Path:
     """Write state (arrays on backend) atomically to path as one HDF5 checkpoint. Returns path."""
     data = {"identity": data_identity, "name": data_name, "path": data_path or data_name}
-
-    def write(tmp: Path) -> None:
-        with h5py.File(tmp, "w") as f:
-            _write(f, cfg, state, backend, data)
-            f.flush()
-
-    return atomic_write(path, write)
+    return atomic_write(path, hdf5_image(lambda f: _write(f, cfg, state, backend, data)))
 
 
 def numbered_name(epoch: int, step: int) -> str:
@@ -282,7 +287,7 @@ def save_run(run_dir: str | os.PathLike, cfg: RunConfig, state: TrainState, back
         _fsync_dir(run_dir)
     except OSError:
         tmp.unlink(missing_ok=True)
-        atomic_write(latest, lambda t: shutil.copyfile(path, t))
+        atomic_write(latest, path.read_bytes())
     for old in numbered(run_dir)[:-keep]:
         old.unlink(missing_ok=True)
     return path

@@ -20,7 +20,7 @@ epoch's evaluation; L = number of layers):
 
 Every dataset is 1-D, chunked, gzip-compressed (with the shuffle filter) and has maxshape
 (None,), so a log grows epoch by epoch. Events are stored sorted by entry, then step.
-Appends are atomic (copy, append, fsync, rename): a crash leaves the previous log whole.
+Appends are atomic (copy in memory, append, write, fsync, rename): a crash leaves the previous log whole.
 
 Reading: open_log(path) -> SpikeLog; log.spikes(layer, entry) -> (step, neuron), layer 0
 being the input.
@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 from . import training
-from .checkpoint import atomic_write, check_format, open_h5
+from .checkpoint import atomic_write, check_format, hdf5_image, open_h5
 from .config import RunConfig
 from .errors import CheckpointError, ConfigError
 from .spikes import EncodedDataset, SpikeTensor
@@ -115,28 +114,25 @@ def append(path: str | os.PathLike, head: dict, entries: dict, events: list[tupl
 
 
 def _write(path: Path, head: dict, entries: dict, events: list, base: Path | None) -> np.ndarray:
-    """append() onto a copy of base (None = a new log), renamed atomically to path."""
+    """append() onto a copy of base (None = a new log), written atomically to path."""
     n_new = len(entries["sample_id"])
     rows = np.zeros(0, np.int64)
 
-    def write(tmp: Path) -> None:
+    def fill(f: h5py.File) -> None:
         nonlocal rows
         if base is not None:
-            shutil.copyfile(base, tmp)
-        with h5py.File(tmp, "a") as f:
-            if base is not None:
-                _check_header(f, base, head)
-            else:
-                _create(f, head)
-            start = f["entries/sample_id"].shape[0]
-            rows = np.arange(start, start + n_new, dtype=np.int64)
-            for name, dtype in ENTRY_FIELDS.items():
-                _extend(f[f"entries/{name}"], np.asarray(entries[name], dtype))
-            for group, (local, step, neuron) in zip(_groups(len(head["widths"]) - 1), events, strict=True):
-                for name, values in zip(EVENT_FIELDS, (np.asarray(local) + start, step, neuron)):
-                    _extend(f[f"{group}/{name}"], np.asarray(values, np.int32))
+            _check_header(f, base, head)
+        else:
+            _create(f, head)
+        start = f["entries/sample_id"].shape[0]
+        rows = np.arange(start, start + n_new, dtype=np.int64)
+        for name, dtype in ENTRY_FIELDS.items():
+            _extend(f[f"entries/{name}"], np.asarray(entries[name], dtype))
+        for group, (local, step, neuron) in zip(_groups(len(head["widths"]) - 1), events, strict=True):
+            for name, values in zip(EVENT_FIELDS, (np.asarray(local) + start, step, neuron)):
+                _extend(f[f"{group}/{name}"], np.asarray(values, np.int32))
 
-    atomic_write(path, write)
+    atomic_write(path, hdf5_image(fill, None if base is None else base.read_bytes()))
     return rows
 
 
