@@ -25,6 +25,7 @@ import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -118,15 +119,15 @@ def cut_dataset(data: EncodedDataset, cut: DataOptions) -> EncodedDataset:
                    identity=ident, meta={**data.meta, "cut": vars(cut).copy()})
 
 
-_DATA_CACHE: dict[tuple, EncodedDataset] = {}
+@lru_cache(maxsize=None)
+def _encoded(name: str, n_steps: int, seed: int) -> EncodedDataset:
+    return datasets.load(name, n_steps, seed, progress=False)
 
 
+@lru_cache(maxsize=None)
 def cached_data(name: str, n_steps: int, seed: int, cut: DataOptions) -> EncodedDataset:
-    """The dataset as datasets.load gives it, cut; encoded once per process and (name, T, seed, cut)."""
-    key = (name, n_steps, seed, cut)
-    if key not in _DATA_CACHE:
-        _DATA_CACHE[key] = cut_dataset(datasets.load(name, n_steps, seed, progress=False), cut)
-    return _DATA_CACHE[key]
+    """The dataset as datasets.load gives it, cut; encoded once per process and (name, T, seed)."""
+    return cut_dataset(_encoded(name, n_steps, seed), cut)
 
 
 # --------------------------------------------------------------------------- cells
