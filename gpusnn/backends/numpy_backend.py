@@ -1,18 +1,33 @@
-"""The reference backend: gpusnn.reference behind the backend interface."""
+"""The numpy backend: gpusnn.reference's results through the faster CPU paths of gpusnn.cpu_kernels.
+
+The reference functions stay the specification; tests/test_numpy_fastpath.py checks this
+backend against them (spike trains equal up to threshold ties, gradients within float32
+rounding, updates bit for bit).
+"""
 from __future__ import annotations
 
 import numpy as np
 
+from .. import cpu_kernels as ck
 from .. import reference as ref
 from ..config import MethodConfig, OptimConfig
 from ..spikes import SpikeTensor
 
 
 class NumpyBackend:
-    """Plain NumPy (+ scipy.sparse for the event-driven products). The oracle of the others."""
+    """NumPy + scipy.sparse on the CPU. The oracle of the GPU backends.
+
+    mode: how a layer's synaptic input is computed, "event" (sparse, work = spikes x
+    fan-out), "dense" (BLAS per chunk of steps) or "auto" (dense above
+    cpu_kernels.DENSE_ABOVE input density, the measured crossover).
+    """
 
     name = "numpy"
     xp = np
+
+    def __init__(self, mode: str = "auto"):
+        self.mode = ck.check_mode(mode)
+        self._scratch: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
     @staticmethod
     def asarray(a):
@@ -23,7 +38,7 @@ class NumpyBackend:
         return np.asarray(a)
 
     def forward(self, weights, spikes: SpikeTensor, theta: float):
-        return ref.forward(weights, spikes, theta)
+        return ck.forward(weights, spikes, theta, self.mode)
 
     def gradients(self, weights, spikes: SpikeTensor, records, labels, T: int, theta: float,
                   method: MethodConfig):
@@ -32,13 +47,14 @@ class NumpyBackend:
         loss, delta = ref.loss_and_delta(rho, np.asarray(labels), method, T)
         deltas = ref.backward_deltas(weights, records, delta, theta, T)
         inputs = [spikes] + [r.spikes for r in records[:-1]]
-        grads = [ref.weight_gradient(s, r, d, theta, method.gradient)
+        grads = [ck.weight_gradient(s, r, d, theta, method.gradient)
                  for s, r, d in zip(inputs, records, deltas)]
         return loss, rho, grads
 
     def update(self, W, G, W_prev, G_prev, step: int, optim: OptimConfig) -> None:
-        new = ref.fractional_update(W, W_prev, G, G_prev, step, optim)
-        W_prev[...] = W
+        key = W.shape
+        if key not in self._scratch:
+            self._scratch[key] = (np.empty_like(W), np.empty_like(W))
+        ck.fractional_update(W, W_prev, G, G_prev, step, optim, self._scratch[key])
         if G_prev is not None:
             G_prev[...] = G
-        W[...] = new

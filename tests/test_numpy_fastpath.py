@@ -1,0 +1,146 @@
+"""The numpy backend's fast CPU paths (gpusnn.cpu_kernels) against the reference."""
+import numpy as np
+import pytest
+
+from gpusnn import cpu_kernels as ck
+from gpusnn import reference as ref
+from gpusnn.backends.numpy_backend import NumpyBackend
+from gpusnn.config import MethodConfig, OptimConfig
+from gpusnn.errors import ConfigError, ShapeError
+from gpusnn.spikes import from_dense
+
+THETA = 1.0
+
+
+def workload(seed, B=5, T=13, widths=(40, 30, 7), density=0.2, repeats=False):
+    rng = np.random.default_rng(seed)
+    dense = (rng.random((B, T, widths[0])) < density).astype(np.int64)
+    if repeats:  # count encoding: some inputs spike twice in a step
+        dense += (rng.random(dense.shape) < density / 4)
+    weights = [rng.uniform(-0.3, 0.6, (a, b)).astype(np.float32) for a, b in zip(widths[:-1], widths[1:])]
+    return from_dense(dense), weights, rng
+
+
+@pytest.fixture(params=[1 << 20, 64], ids=["one-chunk", "many-chunks"])
+def chunk(request, monkeypatch):
+    monkeypatch.setattr(ck, "CHUNK_ELEMENTS", request.param)
+    return request.param
+
+
+def assert_same_records(a, b, exact_u=True):
+    for f in ("counts", "t_first", "t_last", "t_prev"):
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
+    np.testing.assert_array_equal(a.spikes.indptr, b.spikes.indptr)
+    np.testing.assert_array_equal(a.spikes.ids, b.spikes.ids)
+    if exact_u:
+        np.testing.assert_array_equal(a.u_final, b.u_final)
+    else:
+        np.testing.assert_allclose(a.u_final, b.u_final, atol=1e-5)
+
+
+@pytest.mark.parametrize("repeats", [False, True])
+def test_event_forward_equals_reference_bit_for_bit(chunk, repeats):
+    spikes, weights, _ = workload(1, repeats=repeats)
+    for a, b in zip(ref.forward(weights, spikes, THETA), ck.forward(weights, spikes, THETA, "event")):
+        assert_same_records(a, b)
+    assert ck.forward(weights, spikes, THETA, "event")[0].counts.sum() > 0
+
+
+def test_dense_forward_equals_reference_up_to_rounding(chunk):
+    spikes, weights, _ = workload(2)
+    for a, b in zip(ref.forward(weights, spikes, THETA), ck.forward(weights, spikes, THETA, "dense")):
+        assert_same_records(a, b, exact_u=False)
+
+
+def test_records_of_a_hand_made_train():
+    # one sample, one neuron spiking at steps 2, 5, 9; another at 4 only; a third never
+    b = np.zeros(4, np.int64)
+    t = np.array([2, 4, 5, 9])
+    i = np.array([0, 1, 0, 0])
+    counts, t_first, t_last, t_prev, spikes = ck.records_from_spikes(b, t, i, 1, 10, 3)
+    np.testing.assert_array_equal(counts, [[3, 1, 0]])
+    np.testing.assert_array_equal(t_first, [[2, 4, 0]])
+    np.testing.assert_array_equal(t_last, [[9, 4, 0]])
+    np.testing.assert_array_equal(t_prev, [[5, 0, 0]])
+    np.testing.assert_array_equal(spikes.to_dense()[0].nonzero(), ([1, 3, 4, 8], [0, 1, 0, 0]))
+
+
+@pytest.mark.parametrize("gradient", ["timing", "rate"])
+def test_gradient_matches_reference(chunk, gradient):
+    spikes, weights, rng = workload(3, T=17)
+    records = ref.forward(weights, spikes, THETA)
+    inputs = [spikes] + [r.spikes for r in records[:-1]]
+    for s, r in zip(inputs, records):
+        delta = rng.standard_normal(r.counts.shape).astype(np.float32)
+        want = ref.weight_gradient(s, r, delta, THETA, gradient)
+        got = ck.weight_gradient(s, r, delta, THETA, gradient)
+        assert got.dtype == np.float32 and got.shape == want.shape and got.flags.c_contiguous
+        assert np.abs(want).max() > 0
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * np.abs(want).max())
+
+
+def test_gradient_counts_neurons_that_fired_on_the_last_step():
+    # input 0 spikes at steps 1 and 3; the post neuron fires at 2 and 4 (= T): window (2, 4]
+    spikes = from_dense(np.array([[[1], [0], [1], [0]]]))
+    rec = ref.LayerRecord(np.array([[2]], np.int32), np.array([[2]], np.int32), np.array([[4]], np.int32),
+                          np.array([[2]], np.int32), np.zeros((1, 1), np.float32), spikes)
+    G = ck.weight_gradient(spikes, rec, np.array([[2.0]], np.float32), 0.5)
+    np.testing.assert_allclose(G, [[2.0 * 1 / (0.5 * 2)]])
+
+
+@pytest.mark.parametrize("optim", [OptimConfig(), OptimConfig(alpha=1.5), OptimConfig(alpha=0.6, eps_inside=True),
+                                   OptimConfig(alpha=1.9, factor_clip=None, w_max=None),
+                                   OptimConfig(alpha=1.0, factor_clip=0.5), OptimConfig(alpha=1.3, grad_at="previous")])
+def test_update_equals_reference_bit_for_bit(optim):
+    rng = np.random.default_rng(4)
+    W = rng.uniform(-1, 1, (30, 7)).astype(np.float32)
+    W_prev = (W + rng.normal(0, 1e-3, W.shape)).astype(np.float32)
+    G = rng.standard_normal(W.shape).astype(np.float32)
+    G_prev = rng.standard_normal(W.shape).astype(np.float32) if optim.grad_at == "previous" else None
+    backend = NumpyBackend()
+    for step in (0, 3):
+        want = ref.fractional_update(W, W_prev, G, G_prev, step, optim)
+        w, wp = W.copy(), W_prev.copy()
+        gp = None if G_prev is None else G_prev.copy()
+        backend.update(w, G, wp, gp, step, optim)
+        np.testing.assert_array_equal(w, want)
+        np.testing.assert_array_equal(wp, W)
+        if gp is not None:
+            np.testing.assert_array_equal(gp, G)
+
+
+def test_backend_gradients_match_reference_end_to_end():
+    spikes, weights, rng = workload(5, widths=(40, 30, 20, 7))
+    labels = rng.integers(0, 7, spikes.n_samples)
+    backend = NumpyBackend()
+    records = backend.forward(weights, spikes, THETA)
+    loss, rho, grads = backend.gradients(weights, spikes, records, labels, spikes.n_steps, THETA, MethodConfig())
+    rrec = ref.forward(weights, spikes, THETA)
+    deltas = ref.backward_deltas(weights, rrec, ref.loss_and_delta(
+        ref.readout(rrec[-1].counts, rrec[-1].u_final, THETA, spikes.n_steps), labels, MethodConfig(),
+        spikes.n_steps)[1], THETA, spikes.n_steps)
+    for g, s, r, d in zip(grads, [spikes] + [x.spikes for x in rrec[:-1]], rrec, deltas):
+        want = ref.weight_gradient(s, r, d, THETA)
+        np.testing.assert_allclose(g, want, rtol=1e-5, atol=1e-6 * max(np.abs(want).max(), 1e-12))
+
+
+def test_auto_mode_follows_the_crossover():
+    sparse_input, _, _ = workload(6, density=ck.DENSE_ABOVE / 4)
+    dense_input, _, _ = workload(6, density=min(1.0, ck.DENSE_ABOVE * 3))
+    assert not ck.use_dense(sparse_input, "auto") and ck.use_dense(dense_input, "auto")
+    assert ck.use_dense(sparse_input, "dense") and not ck.use_dense(dense_input, "event")
+
+
+def test_bad_mode_and_shape_are_refused():
+    with pytest.raises(ConfigError, match="mode"):
+        NumpyBackend(mode="fast")
+    spikes, weights, _ = workload(7)
+    with pytest.raises(ShapeError, match="presynaptic rows"):
+        ck.layer_forward(weights[1], spikes, THETA)
+
+
+def test_working_memory_is_bounded_by_the_chunk(monkeypatch):
+    monkeypatch.setattr(ck, "CHUNK_ELEMENTS", 5 * 30 * 4)
+    assert ck.chunk_steps(5, 30, 100) == 4
+    assert ck.chunk_steps(5, 10 ** 6, 100) == 1
+    assert ck.chunk_steps(5, 1, 3) == 3
