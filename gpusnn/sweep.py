@@ -248,7 +248,8 @@ def group_name(cell: dict) -> str:
 
 
 def summarize(cells: list[dict]) -> list[dict]:
-    """Mean and standard deviation (ddof 0) of test accuracy over seeds, per group and alpha.
+    """Mean and sample standard deviation (ddof 1; 0 for one seed) of test accuracy over seeds,
+    per group and alpha (as plot_sweep draws them).
 
     Returns rows {"group", "alpha", "mean", "std", "n", "accuracies"}, sorted by group then alpha.
     """
@@ -260,7 +261,7 @@ def summarize(cells: list[dict]) -> list[dict]:
         g = tuple(json.dumps(c[f]) for f in GROUP_FIELDS)
         names[g] = group_name(c)
         acc[g, c["alpha"]].append(c["test_accuracy"])
-    rows = [{"group": names[g], "alpha": a, "mean": float(np.mean(v)), "std": float(np.std(v)), "n": len(v),
+    rows = [{"group": names[g], "alpha": a, "mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, "n": len(v),
              "accuracies": v} for (g, a), v in acc.items()]
     return sorted(rows, key=lambda r: (r["group"], r["alpha"]))
 
@@ -277,30 +278,4 @@ def markdown_table(rows: list[dict]) -> str:
         lines.append(f"| {g} | " + " | ".join(
             "" if r is None else f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f}" for r in vals) + " |")
     return "\n".join(lines)
-
-
-def sweep_figure(cells: list[dict]):
-    """Accuracy vs alpha (mean +- std over seeds), one line per group; a matplotlib Figure.
-
-    Stands in for plot_sweep of the plotting module until that exists.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    rows = summarize(cells)
-    fig = Figure(figsize=(7, 4.2), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    for g in dict.fromkeys(r["group"] for r in rows):
-        pts = [r for r in rows if r["group"] == g]
-        x = [r["alpha"] for r in pts]
-        y = np.array([100 * r["mean"] for r in pts])
-        e = np.array([100 * r["std"] for r in pts])
-        ax.plot(x, y, marker="o", label=g)
-        ax.fill_between(x, y - e, y + e, alpha=0.2)
-    ax.axvline(1.0, color="grey", lw=0.8, ls=":")
-    ax.set_xlabel("fractional order α (1 = plain gradient descent)")
-    ax.set_ylabel("accuracy (%), mean ± std over seeds")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    return fig
 

@@ -93,6 +93,6 @@ def test_summary_table_mean_and_std_over_seeds():
     cells = [dict(cell, alpha=1.0, test_accuracy=a) for a in (0.5, 0.7)] + [dict(cell, alpha=1.9, test_accuracy=0.9)]
     rows = sweep.summarize(cells)
     assert [(r["alpha"], r["n"]) for r in rows] == [(1.0, 2), (1.9, 1)]
-    assert rows[0]["mean"] == pytest.approx(0.6) and rows[0]["std"] == pytest.approx(0.1)
+    assert rows[0]["mean"] == pytest.approx(0.6) and rows[0]["std"] == pytest.approx(0.1 * 2 ** 0.5)
     table = sweep.markdown_table(rows)
-    assert table.splitlines()[2] == "| d 4-3-2, 1 epoch(s), timing | 60.0 ± 10.0 | 90.0 ± 0.0 |"
+    assert table.splitlines()[2] == "| d 4-3-2, 1 epoch(s), timing | 60.0 ± 14.1 | 90.0 ± 0.0 |"

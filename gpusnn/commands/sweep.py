@@ -7,6 +7,7 @@ from pathlib import Path
 from .. import sweep
 from ..errors import ConfigError
 from ..options import add_run_options, config_from_args
+from ..plots import plot_sweep, save_figure
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,7 @@ def run(args) -> dict:
     mine = {j["key"] for j in grid.jobs()}
     cells = [c for c in doc["cells"] if c["key"] in mine]
     figure = Path(args.figure) if args.figure else out / "sweep.png"
-    figure.parent.mkdir(parents=True, exist_ok=True)
-    sweep.sweep_figure(cells).savefig(figure)
+    save_figure(plot_sweep(cells), figure)
     rows = sweep.summarize(cells)
     log.info("accuracy (%%), mean ± std over seeds:\n%s", sweep.markdown_table(rows))
     return {"results": str(results), "figure": str(figure), "cells": len(cells),

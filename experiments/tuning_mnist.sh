@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Which lr / eps / factor_clip make high orders help or hurt. Tuned on a validation split
+# (the last 1,000 of the 4,000 mnist5k training digits; train on the other 3,000), never on
+# the test digits. 784-500-10, seed 0, 1 epoch.
+set -e
+. "$(dirname "$0")/common.sh"
+TUNE="--data mnist5k --hidden-sets 500 --seeds 0 --epochs 1 --validation 1000"
+for lr in 0.0005 0.001 0.002 0.005 0.01; do
+    sweep tune_mnist_lr $TUNE --alphas $ALPHAS --lr "$lr"
+done
+HIGH_LOW="0.5 0.7 1.3 1.5 1.7 1.9"
+for clip in 5 none; do
+    sweep tune_mnist_eps_clip $TUNE --alphas $HIGH_LOW --factor-clip "$clip"
+done
+for eps in 1e-4 1e-3 1e-2 1e-1; do
+    sweep tune_mnist_eps_clip $TUNE --alphas $HIGH_LOW --eps "$eps"
+done
