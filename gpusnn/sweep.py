@@ -261,8 +261,9 @@ def summarize(cells: list[dict]) -> list[dict]:
         g = tuple(json.dumps(c[f]) for f in GROUP_FIELDS)
         names[g] = group_name(c)
         acc[g, c["alpha"]].append(c["test_accuracy"])
-    rows = [{"group": names[g], "alpha": a, "mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, "n": len(v),
-             "accuracies": v} for (g, a), v in acc.items()]
+    rows = [{"group": names[g], "alpha": a, "mean": float(np.mean(v)),
+             "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, "n": len(v), "accuracies": v}
+            for (g, a), v in acc.items()]
     return sorted(rows, key=lambda r: (r["group"], r["alpha"]))
 
 
