@@ -41,4 +41,4 @@ def source(name: str) -> str:
     path = DIR / f"{name}.cu"
     if not path.is_file():
         raise FileNotFoundError(f"no kernel file {path}")
-    return expand(path)
+    return f'#line 1 "{path.name}"\n' + expand(path)
