@@ -1,0 +1,44 @@
+"""`gpusnn profile`: time and count one training step of a configurable workload."""
+from __future__ import annotations
+
+import logging
+
+from ..options import add_run_options, config_from_args
+from ..profiling import Workload, format_table, profile
+
+log = logging.getLogger(__name__)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("profile", help="throughput and memory of a training step on a backend",
+                       description="Profile FO-STDGD training steps: time per phase (medians after warm-up), "
+                                   "input and synaptic events per second, peak memory and, on a GPU, the "
+                                   "achieved bandwidth. Without --data the input is random binary spikes.")
+    add_run_options(p)
+    g = p.add_argument_group("profile")
+    g.add_argument("--density", type=float, default=0.05,
+                   help="input spike probability per sample, step and input of the synthetic input (default 0.05)")
+    g.add_argument("--inputs", type=int, default=2048, help="input lines of the synthetic input (default 2048)")
+    g.add_argument("--classes", type=int, default=11, help="output classes of the synthetic input (default 11)")
+    g.add_argument("--repeats", type=int, default=5, help="timed steps; the report gives medians (default 5)")
+    g.add_argument("--warmup", type=int, default=1, help="untimed steps first (default 1)")
+    p.add_argument("--json", help="write the report to this file (keys: see gpusnn.profiling)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> dict:
+    cfg, hidden = config_from_args(args)
+    data = None
+    if args.data is None:
+        widths = (args.inputs, *hidden, args.classes)
+    else:
+        from .. import datasets
+        encoded = datasets.load(args.data, cfg.network.n_steps, cfg.train.seed, progress=args.progress)
+        widths = (encoded.train.n_inputs, *hidden, encoded.n_classes)
+        data = (encoded.train, encoded.train_labels)
+    work = Workload(widths=widths, n_steps=cfg.network.n_steps, batch_size=cfg.train.batch_size,
+                    density=None if args.data else args.density, data=args.data, backend=cfg.train.backend,
+                    repeats=args.repeats, warmup=args.warmup, seed=cfg.train.seed)
+    rep = profile(work, cfg, data=data, progress=args.progress)
+    print(format_table(rep))
+    return rep
