@@ -5,13 +5,13 @@
 set -e
 . "$(dirname "$0")/common.sh"
 TUNE="--data mnist5k --hidden-sets 500 --seeds 0 --epochs 1 --validation 1000"
-for lr in 0.0005 0.001 0.002 0.005 0.01; do
+for lr in 0.0005 0.002 0.005; do
     sweep tune_mnist_lr $TUNE --alphas $ALPHAS --lr "$lr"
 done
-HIGH_LOW="0.5 0.7 1.3 1.5 1.7 1.9"
+HIGH_LOW="0.5 1.5 1.9"
 for clip in 5 none; do
     sweep tune_mnist_eps_clip $TUNE --alphas $HIGH_LOW --factor-clip "$clip"
 done
-for eps in 1e-4 1e-3 1e-2 1e-1; do
+for eps in 1e-2 1e-1; do
     sweep tune_mnist_eps_clip $TUNE --alphas $HIGH_LOW --eps "$eps"
 done
