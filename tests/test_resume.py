@@ -106,3 +106,16 @@ def test_resume_at_the_target_epoch_changes_nothing(straight, tmp_path):
     train("--resume", straight / "checkpoint.h5", "--epochs", 2, "--out", tmp_path)
     assert not list(tmp_path.glob("checkpoint*.h5"))
     assert checkpoint.read(straight / "checkpoint.h5").step == before.step
+
+
+@pytest.mark.parametrize("backend", ["emulated", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_resume_on_the_kernel_backends(tiny, tmp_path, backend):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train("--data", tiny, *RUN, "--backend", backend, "--epochs", 2, "--out", straight)
+    train("--data", tiny, *RUN, "--backend", backend, "--epochs", 1, "--out", split, "--save-every", 3)
+    train("--resume", split / "checkpoint-e0-s3.h5", "--epochs", 2, "--out", split)
+    a, b = checkpoint.read(straight / "checkpoint.h5"), checkpoint.read(split / "checkpoint.h5")
+    assert (a.epoch, a.step) == (b.epoch, b.step) == (2, 10)
+    for x, y in zip(a.weights + a.W_prev, b.weights + b.W_prev, strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+    assert b.config.train.backend == backend
