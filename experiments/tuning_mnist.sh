@@ -5,7 +5,7 @@
 set -e
 . "$(dirname "$0")/common.sh"
 TUNE="--data mnist5k --hidden-sets 500 --seeds 0 --epochs 1 --validation 1000"
-for lr in 0.0005 0.002 0.005; do
+for lr in 0.0005 0.005; do
     sweep tune_mnist_lr $TUNE --alphas $ALPHAS --lr "$lr"
 done
 HIGH_LOW="0.5 1.5 1.9"
