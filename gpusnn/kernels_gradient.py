@@ -46,14 +46,16 @@ def backward_delta(rt: KernelRuntime, delta_next, W_next, rec: LayerRecord, T: i
 
 
 def transpose_spikes(rt: KernelRuntime, spikes: SpikeTensor):
-    """The spikes grouped by input: (colptr int64 [n_inputs + 1], rows int64 [nnz]) with
-    rows r = b * T + t - 1 increasing within each input (device sort of (id, row) keys)."""
+    """The spikes grouped by input: (colptr int64 [n_inputs + 1], sample int32 [nnz],
+    step int32 [nnz], 1..T), rows b * T + t - 1 increasing within each input (a device
+    sort of (id, row) keys)."""
     xp = rt.xp
     BT = spikes.n_samples * spikes.n_steps
     rows = xp.searchsorted(spikes.indptr, xp.arange(spikes.nnz, dtype=xp.int64), side="right") - 1
     keys = xp.sort(spikes.ids.astype(xp.int64) * BT + rows)
     colptr = rt.exclusive_scan(xp.bincount(spikes.ids, minlength=spikes.n_inputs).astype(xp.int64))
-    return colptr, keys % BT
+    rows = keys % BT
+    return colptr, (rows // spikes.n_steps).astype(xp.int32), (rows % spikes.n_steps + 1).astype(xp.int32)
 
 
 def weight_gradient(rt: KernelRuntime, spikes_in: SpikeTensor, rec: LayerRecord, delta, theta: float,
@@ -67,8 +69,7 @@ def weight_gradient(rt: KernelRuntime, spikes_in: SpikeTensor, rec: LayerRecord,
     rt.launch("gradient", "gradient_coeffs", B * n_post,
               (delta, rec.t_last, rec.t_prev, i64(B * n_post), i32(T), f32(theta), f32(theta * T),
                i32(gradient == "timing"), a, w))
-    colptr, rows = transpose_spikes(rt, spikes_in)
+    colptr, sample, step = transpose_spikes(rt, spikes_in)
     G = rt.empty((n_pre, n_post), xp.float32)
-    rt.launch("gradient", "weight_gradient", n_pre * n_post,
-              (colptr, rows, a, w, i32(T), i32(n_pre), i32(n_post), G))
+    rt.launch("gradient", "weight_gradient", n_pre * n_post, (colptr, sample, step, a, w, i32(n_pre), i32(n_post), G))
     return G

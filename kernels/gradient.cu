@@ -100,17 +100,19 @@ extern "C" __global__ void gradient_coeffs(const float* __restrict__ delta,  // 
 }
 
 // G[j, i] = sum over the presynaptic spikes (b, t) of j with w[b, i] < t of a[b, i].
-// Event-driven: the spikes come transposed (CSC over pre neurons: colptr [n_pre + 1], rows
-// r = b * T + t - 1 increasing within each j), so work = presynaptic spikes x fan-out.
+// Event-driven: the spikes come transposed (CSC over pre neurons: colptr [n_pre + 1], and per
+// spike its sample and step, ordered by row b * T + t - 1 within each j), so work =
+// presynaptic spikes x fan-out.
 // Launch: 1-D grid-stride over n_pre * n_post, one thread per (j, i), index j * n_post + i;
-// a warp shares j (row index broadcast) and reads a[b, i..i+31] coalesced. Summation in
-// increasing r from 0, the reference's order; G is written exactly once (no zeroing needed).
+// a warp shares j (spike list broadcast) and reads a[b, i..i+31] coalesced. Summation in
+// increasing row order from 0; G is written exactly once (no zeroing needed).
 // budget weight_gradient: 48 registers
 extern "C" __global__ void weight_gradient(const long long* __restrict__ colptr,  // [n_pre + 1]
-                                           const long long* __restrict__ rows,    // [nnz]
+                                           const int* __restrict__ sample,        // [nnz] b
+                                           const int* __restrict__ step,          // [nnz] t, 1..T
                                            const float* __restrict__ a,           // [B, n_post]
                                            const int* __restrict__ w,             // [B, n_post]
-                                           int T, int n_pre, int n_post,
+                                           int n_pre, int n_post,
                                            float* __restrict__ G)                 // [n_pre, n_post]
 {
     GPUSNN_GRID_STRIDE(k, (long long)n_pre * n_post) {
@@ -118,11 +120,8 @@ extern "C" __global__ void weight_gradient(const long long* __restrict__ colptr,
         const long long i = k - j * n_post;
         float g = 0.0f;
         for (long long s = colptr[j]; s < colptr[j + 1]; ++s) {
-            const long long r = rows[s];
-            const long long b = r / T;
-            const int t = (int)(r - b * T) + 1;
-            const long long bi = b * n_post + i;
-            if (w[bi] < t) g += a[bi];
+            const long long bi = (long long)sample[s] * n_post + i;
+            if (w[bi] < step[s]) g += a[bi];
         }
         G[k] = g;
     }

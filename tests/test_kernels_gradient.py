@@ -94,8 +94,9 @@ def test_transpose_spikes(gpu_kernel_rt, gpu_kernel_rng):
     rt, rng = gpu_kernel_rt, gpu_kernel_rng
     S = from_dense((rng.random((3, 5, 17)) < 0.3).astype(np.int32) * rng.integers(1, 3, (3, 5, 17)))
     xp = rt.xp
-    colptr, rows = transpose_spikes(rt, type(S)(xp.asarray(S.indptr), xp.asarray(S.ids), 3, 5, 17))
+    colptr, sample, step = transpose_spikes(rt, type(S)(xp.asarray(S.indptr), xp.asarray(S.ids), 3, 5, 17))
     r_all = S.rows()
     order = np.lexsort((r_all, S.ids))
-    np.testing.assert_array_equal(rt.asnumpy(rows), r_all[order])
+    np.testing.assert_array_equal(rt.asnumpy(sample), r_all[order] // 5)
+    np.testing.assert_array_equal(rt.asnumpy(step), r_all[order] % 5 + 1)
     np.testing.assert_array_equal(rt.asnumpy(colptr), np.concatenate(([0], np.cumsum(np.bincount(S.ids, minlength=17)))))

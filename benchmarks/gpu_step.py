@@ -1,0 +1,46 @@
+"""One small training step (forward, gradients, fractional update) on a kernel backend:
+the workload compute-sanitizer checks in gpu_check.sh. Runs on the CPU with --backend emulated.
+
+usage: python benchmarks/gpu_step.py [--backend cuda|emulated] [--layers 256,48,24,11]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from gpusnn import training
+from gpusnn.backends import get_backend
+from gpusnn.config import RunConfig
+from gpusnn.optimizer import apply_update
+from gpusnn.spikes import from_dense
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--backend", default="cuda", choices=("cuda", "emulated"))
+    ap.add_argument("--layers", default="256,48,24,11")
+    ap.add_argument("--steps", type=int, default=2, help="optimisation steps (>= 2 reaches the fractional path)")
+    args = ap.parse_args(argv)
+    widths = [int(w) for w in args.layers.split(",")]
+    T, B = 8, 4
+    backend = get_backend(args.backend)
+    rng = np.random.default_rng(0)
+    cfg = RunConfig().replace(network={"widths": widths, "n_steps": T, "theta": 0.5},
+                              optim={"alpha": 1.5, "grad_at": "previous"})
+    state = training.new_state(cfg, backend)
+    for _ in range(args.steps):
+        spikes = training.device_spikes(backend, from_dense((rng.random((B, T, widths[0])) < 0.1).astype(np.int32)))
+        labels = rng.integers(0, widths[-1], B)
+        records = backend.forward(state.weights, spikes, cfg.network.theta)
+        loss, rho, grads = backend.gradients(state.weights, spikes, records, labels, T, cfg.network.theta, cfg.method)
+        apply_update(backend, state.weights, grads, state.optim, cfg.optim)
+    W = [np.asarray(backend.asnumpy(w)) for w in state.weights]
+    ok = all(np.isfinite(w).all() for w in W) and np.isfinite(loss).all()
+    print(f"gpu_step: backend {args.backend}, widths {widths}, loss {float(loss.mean()):.4f}, finite {ok}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
