@@ -121,4 +121,5 @@ def encode_images(name: str, arrays, n_steps: int, seed: int, max_rate: float = 
         test=rate_code(Xte, n_steps, rng, max_rate), test_labels=yte, n_classes=10,
         class_names=MNIST_CLASSES, identity=h.hexdigest()[:16],
         meta={"source": name, "encoding": "bernoulli rate", "n_steps": n_steps, "seed": seed,
+              "input_shape": [1, 28, 28],
               "max_rate": max_rate, "n_train": int(len(ytr)), "n_test": int(len(yte))})
