@@ -151,6 +151,15 @@ def test_frames_sum_on_minus_off_per_pixel(log):
     np.testing.assert_array_equal(np.sum(images, axis=0).ravel(), want)
 
 
+def test_frames_need_the_input_and_a_2d_sensor():
+    spikes = {0: (np.array([1]), np.array([5])), 1: (np.array([2]), np.array([0]))}
+    with pytest.raises(PlotError, match="frames need the input layer \\(0\\) and a 2-D input shape; got "
+                                        "layers \\[0, 1\\] and input shape 1x1x32"):
+        plot_raster(spikes, WIDTHS, T, input_shape=(1, 1, 32), n_frames=2)
+    with pytest.raises(PlotError, match="got layers \\[1\\]"):
+        plot_raster({1: spikes[1]}, WIDTHS, T, input_shape=(P, H, W), n_frames=2)
+
+
 def run_cli(*argv):
     args = cli.build_parser().parse_args(["raster", *map(str, argv)])
     return args.func(args)

@@ -89,6 +89,9 @@ def plot_sweep(cells: Sequence[dict], title: str = ""):
         seed_note = "" if n == [1] else f" (n={n[0]} seeds)" if len(n) == 1 else f" (n={n[0]}-{n[-1]} seeds)"
         ax.errorbar(alphas, mean, yerr=std if std.any() else None, marker="o", capsize=3,
                     label=_group_label(key, varying) + seed_note)
+    alphas = sorted({a for k in keys for a in groups[k]})
+    if len(alphas) <= 12:
+        ax.set_xticks(alphas)
     ax.set_xlabel("fractional order alpha")
     ax.set_ylabel("test accuracy")
     ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))

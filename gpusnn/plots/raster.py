@@ -116,7 +116,7 @@ def plot_raster(spikes: Mapping[int, tuple[np.ndarray, np.ndarray]], widths: Seq
     input_shape: [P, H, W] of the input (polarity colours, frames); class_names: the output
     neurons' names; label, prediction: class indices for the title; time_range: (first,
     last) steps drawn, inclusive; n_frames: accumulated 2-D input frames above the panels
-    (needs layer 0 and input_shape); max_points: per panel, more spikes are thinned
+    (needs layer 0 and a 2-D input_shape); max_points: per panel, more spikes are thinned
     uniformly at random and a note says so. Returns a matplotlib Figure.
     """
     n_layers = len(widths) - 1
@@ -134,7 +134,10 @@ def plot_raster(spikes: Mapping[int, tuple[np.ndarray, np.ndarray]], widths: Seq
         if neuron.size and (neuron.min() < 0 or neuron.max() >= widths[l]):
             raise ShapeError(f"{layer_name(l, n_layers)} spikes name neurons outside 0..{widths[l] - 1}")
 
-    show_frames = n_frames > 0 and 0 in cropped and input_shape is not None
+    show_frames = n_frames > 0
+    if show_frames and (0 not in cropped or H == 1 or W == 1):
+        raise PlotError(f"frames need the input layer (0) and a 2-D input shape; got layers {layers} and "
+                        f"input shape {P}x{H}x{W}")
     heights = ([1.8] if show_frames else []) + [_panel_height(l, n_layers, widths[l]) for l in layers]
     fig = new_figure(WIDTH_IN, sum(heights) + 0.7)
     gs = GridSpec(len(heights), 1, figure=fig, height_ratios=heights)
