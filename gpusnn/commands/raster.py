@@ -13,7 +13,8 @@ def register(sub) -> None:
     which.add_argument("--sample", type=int, metavar="I", help="entry I of the log (0-based row; default 0)")
     which.add_argument("--sample-id", type=int, metavar="ID", help="the entry of dataset sample ID")
     p.add_argument("--epoch", type=int, help="with --sample-id: the epoch (default: the last one logged)")
-    p.add_argument("--split", choices=("train", "test"), help="with --sample-id: the split (train/test) when the id is logged in both")
+    p.add_argument("--split", choices=("train", "test"),
+                   help="with --sample-id: the split, when the id is logged for both")
     p.add_argument("--layers", type=int, nargs="+", metavar="L",
                    help="layers to draw: 0 = input, 1..L = network layers, L = output (default: all)")
     p.add_argument("--time-range", type=int, nargs=2, metavar=("FIRST", "LAST"),
