@@ -1,0 +1,120 @@
+"""One entry point from a data source to the trainer's EncodedDataset.
+
+Sources: "synth-gestures" (the bundled synthetic DVS128 Gesture recordings, generated on first
+use into the cache), a DVS128 Gesture directory (with the split files), tonic's preprocessed
+DVSGesture layout directory, or an HDF5 event store (.h5). Event files are parsed once: a
+directory is converted to an event store in the cache, which later runs read directly.
+Cache directory: cache_dir, else $GPUSNN_CACHE, else ~/.cache/gpusnn.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from gpusnn.errors import ConfigError
+from gpusnn.spikes import EncodedDataset
+
+from .encode import apply_transform, encode
+from .event_store import load_store, write_store
+from .events import GESTURE_CLASSES
+from .gesture_layout import SPLIT_FILES, load_gesture_dir
+from .samples import SampleSet
+from .synth import VERSION, SynthConfig, generate
+from .tonic_layout import is_tonic_dir, load_tonic_dir
+
+log = logging.getLogger(__name__)
+
+SYNTH_SOURCE = "synth-gestures"
+STORE_NAME = "events.h5"
+
+
+def cache_root(cache_dir=None) -> Path:
+    """The cache directory (not created)."""
+    return Path(cache_dir or os.environ.get("GPUSNN_CACHE") or Path.home() / ".cache" / "gpusnn")
+
+
+def synth_store(cache_dir=None, cfg: SynthConfig = SynthConfig(), progress: bool = True) -> Path:
+    """Path of the synthetic dataset's event store, generating and converting it on first use
+    into <cache>/synth-gestures-v<VERSION>-<seed>/ (recordings in the original layout + events.h5)."""
+    root = cache_root(cache_dir) / f"{SYNTH_SOURCE}-v{VERSION}-{cfg.seed}"
+    store = root / STORE_NAME
+    if store.exists():
+        return store
+    if not (root / SPLIT_FILES[False]).exists():
+        tmp = root.with_name(f"{root.name}.tmp-{os.getpid()}")
+        generate(tmp, cfg, progress=progress)
+        try:
+            tmp.replace(root)
+        except OSError:                                # another process finished first
+            shutil.rmtree(tmp, ignore_errors=True)
+    write_store(store, load_gesture_dir(root, progress=progress))
+    return store
+
+
+def is_store(path) -> bool:
+    """True when path is an HDF5 file (by its signature)."""
+    p = Path(path)
+    return p.is_file() and p.open("rb").read(8) == b"\x89HDF\r\n\x1a\n"
+
+
+def load_samples(source: str, *, counting: str = "rows", cache_dir=None, progress: bool = True) -> SampleSet:
+    """Labelled samples of source (see the module docstring), parsed once and cached as an
+    event store for directories."""
+    if source == SYNTH_SOURCE:
+        return load_store(synth_store(cache_dir, progress=progress))
+    path = Path(source)
+    if is_store(path):
+        return load_store(path)
+    if path.is_dir() and (path / SPLIT_FILES[True]).exists():
+        key = hashlib.sha256(f"{path.resolve()}|{counting}".encode()).hexdigest()[:16]
+        store = cache_root(cache_dir) / f"store-{path.name}-{key}.h5"
+        if not store.exists():
+            store.parent.mkdir(parents=True, exist_ok=True)
+            write_store(store, load_gesture_dir(path, counting=counting, progress=progress))
+        return load_store(store)
+    if path.is_dir() and is_tonic_dir(path):
+        return load_tonic_dir(path)
+    raise ConfigError(f"data source {source!r} is not {SYNTH_SOURCE!r}, an event store (.h5), a DVS128 Gesture "
+                      f"directory (with {SPLIT_FILES[True]}) or a tonic DVSGesture directory")
+
+
+def identity(samples: SampleSet, options: dict) -> str:
+    """Short sha256 of the sample windows, labels, users, split and encoding options."""
+    h = hashlib.sha256(json.dumps(options, sort_keys=True).encode())
+    for a in (samples.labels, samples.durations, samples.window_start, samples.users, samples.train):
+        h.update(np.ascontiguousarray(a, np.int64).tobytes())
+    h.update("\n".join(samples.trial.tolist()).encode())
+    return h.hexdigest()[:16]
+
+
+def load_dataset(source: str, *, n_steps: int, downsample: int = 4, binning: str = "duration", mode: str = "binary",
+                 cache_dir=None, progress: bool = True, counting: str = "rows",
+                 transform: Callable[[np.ndarray], np.ndarray] | None = None) -> EncodedDataset:
+    """Train/test spike tensors of source, encoded as in :mod:`data_tools.encode`.
+
+    transform: optional per-sample event transform (e.g. a tonic transform) applied first.
+    counting: the DVS Gesture counting rule for directory sources ("rows" or "first").
+    """
+    samples = load_samples(source, counting=counting, cache_dir=cache_dir, progress=progress)
+    if transform is not None:
+        samples = apply_transform(samples, transform)
+    options = {"n_steps": n_steps, "downsample": downsample, "binning": binning, "mode": mode,
+               "transform": repr(transform) if transform is not None else None}
+    train, test = samples.subset(samples.train), samples.subset(~samples.train)
+    meta = {"source": source, "store_source": samples.source, "sensor_size": list(samples.sensor_size),
+            "encoding": options, "counting_rule": samples.counting_rule, "n_samples": len(samples),
+            "n_train": len(train), "n_test": len(test), "n_events": int(samples.events.size)}
+    log.info("%s: %d train / %d test samples", source, len(train), len(test))
+    return EncodedDataset(name=Path(source).name if source != SYNTH_SOURCE else SYNTH_SOURCE,
+                          train=encode(train, n_steps, downsample=downsample, binning=binning, mode=mode),
+                          train_labels=train.labels.astype(np.int64),
+                          test=encode(test, n_steps, downsample=downsample, binning=binning, mode=mode),
+                          test_labels=test.labels.astype(np.int64), n_classes=len(GESTURE_CLASSES),
+                          class_names=GESTURE_CLASSES, identity=identity(samples, options), meta=meta)
