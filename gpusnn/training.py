@@ -89,7 +89,7 @@ def train_batch(backend, state: TrainState, cfg: RunConfig, spikes: SpikeTensor,
                                          net.theta, cfg.method)
     apply_update(backend, state.weights, grads, state.optim, cfg.optim)
     pred = np.asarray(backend.asnumpy(rho)).argmax(axis=1)
-    layer_spikes = [int(backend.asnumpy(r.counts).sum()) for r in records]
+    layer_spikes = [int(r.counts.sum()) for r in records]  # one scalar per layer leaves the device
     return np.asarray(loss, np.float64), pred, layer_spikes
 
 
