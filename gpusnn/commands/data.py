@@ -1,0 +1,66 @@
+"""`gpusnn data synth|inspect|convert`: make the synthetic DVS128 Gesture recordings, summarise
+an event file, convert a dataset to the HDF5 event store."""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from data_tools.datasets import load_samples
+from data_tools.event_store import write_store
+from data_tools.gesture_layout import COUNTING_RULES
+from data_tools.inspect import inspect_file
+from data_tools.synth import SynthConfig, generate
+
+
+def register(sub) -> None:
+    p = sub.add_parser("data", help="event data tools (synth, inspect, convert)",
+                       description="Tools for DVS event data; see docs/data.md.")
+    dsub = p.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+
+    s = dsub.add_parser("synth", help="write synthetic DVS128 Gesture recordings (original layout)")
+    s.add_argument("dir", help="output directory (created)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--users", type=int, default=SynthConfig.n_users, help="number of subjects (last ~6/29 test)")
+    s.add_argument("--lightings", type=int, default=SynthConfig.lightings_per_user, help="lighting conditions per user (1-3)")
+    s.add_argument("--small", action="store_true", help="tiny configuration (4 users, short gestures)")
+    s.add_argument("--json", dest="json", help="write the results to this file")
+    s.set_defaults(func=run_synth)
+
+    i = dsub.add_parser("inspect", help="summarise an event file (AEDAT 2/3.1/4, event store)")
+    i.add_argument("file")
+    i.add_argument("--json", dest="json", help="write the results to this file")
+    i.set_defaults(func=run_inspect)
+
+    c = dsub.add_parser("convert", help="convert a dataset to an HDF5 event store")
+    c.add_argument("src", help="DVS128 Gesture directory, tonic DVSGesture directory or 'synth-gestures'")
+    c.add_argument("dst", help="output .h5 file")
+    c.add_argument("--counting", choices=COUNTING_RULES, default="rows", help="samples per trial (docs/data.md)")
+    c.add_argument("--json", dest="json", help="write the results to this file")
+    c.set_defaults(func=run_convert)
+
+
+def run_synth(args) -> dict:
+    cfg = SynthConfig.small_config(args.seed) if args.small else replace(
+        SynthConfig(), seed=args.seed, n_users=args.users, lightings_per_user=args.lightings)
+    out = generate(args.dir, cfg, progress=getattr(args, "progress", True))
+    print(f"{out['trials']} trials, {out['samples']} samples, {out['events']} events, "
+          f"{out['bytes'] / 1e6:.1f} MB in {out['seconds']} s -> {out['root']}")
+    return out
+
+
+def run_inspect(args) -> dict:
+    out = inspect_file(args.file)
+    for k, v in out.items():
+        print(f"{k:>18}: {v}")
+    return out
+
+
+def run_convert(args) -> dict:
+    t0 = time.perf_counter()
+    samples = load_samples(args.src, counting=args.counting, progress=getattr(args, "progress", True))
+    write_store(args.dst, samples)
+    out = {"src": args.src, "dst": args.dst, "samples": len(samples), "train": int(samples.train.sum()),
+           "test": int((~samples.train).sum()), "events": int(samples.events.size),
+           "counting_rule": samples.counting_rule, "seconds": round(time.perf_counter() - t0, 2)}
+    print(f"{out['samples']} samples ({out['train']} train, {out['test']} test), {out['events']} events -> {args.dst}")
+    return out
