@@ -1,0 +1,74 @@
+"""In-process suites of gpusnn alone: event-driven vs dense forward over input density, and
+the scaling of a training step with T, hidden width and batch size."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from gpusnn import cpu_kernels as ck
+from gpusnn import training
+from gpusnn.backends import get_backend
+from gpusnn.backends.numpy_backend import NumpyBackend
+from gpusnn.config import RunConfig
+from gpusnn.profiling import random_spikes
+
+
+def median_time(fn, repeats: int, warmup: int = 1) -> float:
+    """Median seconds of fn() over repeats calls after warmup calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def _net(widths, seed=0):
+    return training.init_weights(widths, 1.0, seed)
+
+
+def density_suite(densities, repeats: int, widths=(2048, 500, 11), T: int = 32, B: int = 32) -> dict:
+    """Forward time of the first layer, event-driven vs dense, alternating per density; auto's
+    choice; the crossover = the lowest density at which dense is faster."""
+    W = _net(widths)[0]
+    rows = []
+    for d in densities:
+        spikes = random_spikes(B, T, widths[0], d, seed=1)
+        t = {}
+        for mode in ("event", "dense", "event", "dense"):  # alternate: drift hits both
+            t.setdefault(mode, []).append(median_time(lambda: ck.layer_forward(W, spikes, 1.0, mode), repeats))
+        ev, de = float(np.median(t["event"])), float(np.median(t["dense"]))
+        auto = "dense" if ck.use_dense(spikes, "auto") else "event"
+        rows.append({"density": d, "event_s": ev, "dense_s": de, "dense_over_event": de / ev, "auto_picks": auto,
+                     "auto_is_faster_choice": (auto == "dense") == (de < ev), "input_events": spikes.nnz})
+    faster_dense = [r["density"] for r in rows if r["dense_s"] < r["event_s"]]
+    return {"workload": {"widths": list(widths), "T": T, "batch": B, "layer": 1},
+            "rows": rows, "measured_crossover_density": min(faster_dense) if faster_dense else None,
+            "auto_threshold": ck.DENSE_ABOVE}
+
+
+def step_time(widths, T: int, B: int, density: float, repeats: int, backend: str = "numpy") -> float:
+    """Median seconds of one training step (forward, gradient, update) on random input."""
+    be = get_backend(backend) if backend != "numpy" else NumpyBackend()
+    cfg = RunConfig().replace(network={"widths": tuple(widths), "n_steps": T},
+                              train={"batch_size": B, "backend": backend}).validate()
+    state = training.new_state(cfg, be)
+    spikes = training.device_spikes(be, random_spikes(B, T, widths[0], density, seed=2))
+    labels = np.random.default_rng(3).integers(0, widths[-1], B)
+    return median_time(lambda: training.train_batch(be, state, cfg, spikes, labels), repeats)
+
+
+def scaling_suite(repeats: int, quick: bool, backend: str = "numpy") -> dict:
+    """Step time vs T, vs hidden width and vs batch, around 2048-500-11, T 32, batch 32, 5 %."""
+    Ts = (8, 16, 32, 64) if quick else (8, 16, 32, 64, 128)
+    hidden = (100, 250, 500) if quick else (100, 250, 500, 1000, 2000)
+    batches = (8, 32) if quick else (8, 16, 32, 64, 128)
+    return {"workload": {"base": "2048-500-11, T 32, batch 32, density 0.05", "backend": backend},
+            "vs_T": [{"T": T, "step_s": step_time((2048, 500, 11), T, 32, 0.05, repeats, backend)} for T in Ts],
+            "vs_hidden": [{"hidden": h, "step_s": step_time((2048, h, 11), 32, 32, 0.05, repeats, backend)}
+                          for h in hidden],
+            "vs_batch": [{"batch": b, "step_s": step_time((2048, 500, 11), 32, b, 0.05, repeats, backend)}
+                         for b in batches]}

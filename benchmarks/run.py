@@ -1,0 +1,144 @@
+"""gpusnn benchmark suite (not part of the tests): one JSON per suite in benchmarks/results/.
+
+    python benchmarks/run.py [--quick] [--only NAME ...] [--out DIR] [--backend numpy|cuda]
+
+Run it with the benchmark environment's interpreter (benchmarks/setup_peers.sh), which has
+the peers (torch, snnTorch, SpikingJelly, tonic); every peer and gpusnn run is a fresh
+process started from here with that interpreter, in alternation, so that the drift of a
+shared machine hits all of them and the ratios stay meaningful.
+
+Suites:
+    reader    AEDAT 3.1 read throughput: gpusnn vs SpikingJelly's and tonic's loaders on one
+              file of >= 10 M events generated into a temporary directory (never kept)
+    training  time per epoch and peak memory: gpusnn (FO-STDGD) vs snnTorch and SpikingJelly
+              (surrogate-gradient BPTT), 2048-500-11, batch 32, 1,024 samples, 5 % input
+              density, T in 16 / 32 / 64
+    density   event-driven vs dense first-layer forward over input density 0.1 % .. 50 %
+              (the numpy backend's two modes), and the crossover
+    scaling   gpusnn step time vs T, vs hidden width, vs batch
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+
+from common import RESULTS, machine, run_worker, write_result  # noqa: E402
+
+log = logging.getLogger("benchmarks")
+SUITES = ("reader", "training", "density", "scaling")
+
+
+def aedat3_workload(path: Path, n_events: int, seed: int = 0) -> None:
+    """docs/benchmarking.md's AEDAT 3.1 file: polarity packets of 4,096, x and y uniform in
+    0..127, random polarity, timestamps rising by 1-3 us."""
+    from data_tools.aedat3 import write_aedat3
+    from data_tools.events import make_events
+    rng = np.random.default_rng(seed)
+    t = np.cumsum(rng.integers(1, 4, n_events, dtype=np.int64))
+    ev = make_events(rng.integers(0, 128, n_events), rng.integers(0, 128, n_events), rng.integers(0, 2, n_events), t)
+    write_aedat3(path, ev, packet_events=4096)
+
+
+def reader_suite(args) -> dict:
+    n = 2_000_000 if args.quick else 10_000_000
+    readers = ("gpusnn", "spikingjelly", "tonic")
+    rounds = 1 if args.quick else args.rounds
+    runs = {r: [] for r in readers}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.aedat"
+        aedat3_workload(path, n)
+        size = path.stat().st_size
+        for k in range(rounds):
+            for r in readers:
+                res = run_worker(sys.executable, "reader_worker.py", ["--reader", r, str(path)])
+                if res["events"] != n:
+                    raise RuntimeError(f"{r} read {res['events']} events, expected {n}")
+                runs[r].append(res)
+                log.info("reader round %d %s: %.3f s", k + 1, r, res["seconds"])
+    rows = {}
+    for r in readers:
+        sec = float(np.median([x["seconds"] for x in runs[r]]))
+        rows[r] = {"median_s": sec, "events_per_s": n / sec, "runs_s": [x["seconds"] for x in runs[r]],
+                   "peak_rss_over_start_bytes": int(np.median([x["peak_rss_bytes"] - x["rss_before_bytes"] for x in runs[r]]))}
+    ratios = {f"gpusnn_vs_{r}": float(np.median([b["seconds"] / a["seconds"] for a, b in zip(runs["gpusnn"], runs[r])]))
+              for r in readers if r != "gpusnn"}
+    return {"workload": {"events": n, "file_bytes": size, "packet_events": 4096, "fresh_process_per_read": True,
+                         "rounds": rounds}, "readers": rows, "speedup_pairwise_median": ratios}
+
+
+def training_suite(args) -> dict:
+    steps = (16, 32) if args.quick else (16, 32, 64)
+    samples = 256 if args.quick else 1024
+    rounds = 1 if args.quick else args.rounds
+    trainers = ("gpusnn", "snntorch", "spikingjelly")
+    common = ["--samples", str(samples), "--batch", "32", "--density", "0.05", "--threads", "2",
+              "--epochs", "1" if args.quick else "2", "--warmup", "1", "--backend", args.backend]
+    table = []
+    for T in steps:
+        runs = {t: [] for t in trainers}
+        for k in range(rounds):
+            for tr in trainers:
+                res = run_worker(sys.executable, "train_worker.py", ["--trainer", tr, "--steps", str(T), *common])
+                runs[tr].append(res)
+                log.info("training T=%d round %d %s: %s s/epoch", T, k + 1, tr, res["epoch_s"])
+        row = {"T": T}
+        for tr in trainers:
+            row[tr] = {"epoch_s": float(np.median([np.median(r["epoch_s"]) for r in runs[tr]])),
+                       "peak_rss_bytes": int(np.median([r["peak_rss_bytes"] for r in runs[tr]])),
+                       "training_rss_bytes": int(np.median([r["peak_rss_bytes"] - r["rss_before_bytes"]
+                                                            for r in runs[tr]])),
+                       "device_peak_bytes": runs[tr][0]["device_peak_bytes"],
+                       "runs_epoch_s": [r["epoch_s"] for r in runs[tr]]}
+        for tr in trainers[1:]:
+            row[f"{tr}_over_gpusnn_time"] = float(np.median([np.median(b["epoch_s"]) / np.median(a["epoch_s"])
+                                                             for a, b in zip(runs["gpusnn"], runs[tr])]))
+        table.append(row)
+    return {"workload": {"widths": [2048, 500, 11], "batch": 32, "samples": samples, "density": 0.05,
+                         "threads": 2, "backend": args.backend, "rounds": rounds,
+                         "peers": "surrogate-gradient BPTT (ATan), Adam lr 5e-4, beta = 1 / IFNode"},
+            "rows": table}
+
+
+def density_suite(args) -> dict:
+    from cpu_suites import density_suite as run
+    densities = (0.001, 0.01, 0.05, 0.2, 0.5) if args.quick else \
+        (0.001, 0.005, 0.01, 0.02, 0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3, 0.5)
+    return run(densities, repeats=3 if args.quick else 5)
+
+
+def scaling_suite(args) -> dict:
+    from cpu_suites import scaling_suite as run
+    return run(repeats=3 if args.quick else 5, quick=args.quick, backend=args.backend)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="smaller sizes and one round (a smoke run)")
+    p.add_argument("--only", nargs="+", choices=SUITES, metavar="NAME", help=f"suites to run: {', '.join(SUITES)}")
+    p.add_argument("--out", type=Path, default=RESULTS, help="directory of the JSON results (default benchmarks/results)")
+    p.add_argument("--backend", default="numpy", choices=("numpy", "cuda"),
+                   help="gpusnn backend; cuda also puts the peers on the GPU (SpikingJelly's CuPy backend)")
+    p.add_argument("--rounds", type=int, default=3, help="fresh processes per measurement, alternating (default 3)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    suites = {"reader": reader_suite, "training": training_suite, "density": density_suite, "scaling": scaling_suite}
+    for name in args.only or SUITES:
+        if args.backend == "cuda" and name == "density":
+            log.info("density: the numpy backend's event / dense modes are a CPU comparison; skipped on cuda")
+            continue
+        result = {"suite": name, "quick": args.quick, "machine": machine(), **suites[name](args)}
+        suffix = "" if args.backend == "numpy" else f"-{args.backend}"
+        log.info("wrote %s", write_result(name + suffix + ("-quick" if args.quick else ""), result, args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
