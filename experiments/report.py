@@ -70,6 +70,11 @@ def main() -> None:
     section("MNIST (mnist5k, 1,000 test digits), default settings", mnist)
     per_epoch(cells("alpha_mnist_e3"))
     figure("alpha_mnist", mnist, "mnist5k: test accuracy vs alpha (lr 0.005, eps 1e-3, clip 20)")
+    small = cells("alpha_mnist_lr0005_e1")
+    section("MNIST at lr 0.0005 (chosen on validation), test digits", small)
+    figure("alpha_mnist_lr0005", labelled(small, "lr") + labelled(
+        [c for c in cells("alpha_mnist_e1") if c["widths"] == [784, 500, 10]], "lr"),
+        "mnist5k 784-500-10, 1 epoch: test accuracy vs alpha at two learning rates")
     gest = cells("alpha_gestures_e1") + cells("alpha_gestures_e3")
     section("Synthetic gestures (synth-gestures), default settings", gest)
     figure("alpha_gestures", gest, "synth-gestures: test accuracy vs alpha")
@@ -81,7 +86,7 @@ def main() -> None:
     figure("tune_mnist_lr", labelled(lr, "lr"), "mnist5k validation accuracy vs alpha per learning rate")
     ec = cells("tune_mnist_eps_clip") + [c for c in lr if c["lr"] == 0.005]
     section("Tuning: eps and factor_clip at lr 0.005 (validation split, seed 0)", ec)
-    health(mnist + gest + ablation + lr + ec + cells("robustness"))
+    health(mnist + small + gest + ablation + lr + ec + cells("robustness"))
     section("Robustness: extreme orders", cells("robustness"))
     times = [c["history"][0]["seconds"] / c["n_train"] * 4000 for c in mnist if c["widths"] == [784, 500, 10]]
     if times:
