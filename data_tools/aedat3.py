@@ -34,8 +34,8 @@ PACKET_HEADER = np.dtype([("type", "<i2"), ("source", "<i2"), ("size", "<i4"), (
 _HEADER_STRUCT = struct.Struct("<hhiiiiii")
 POLARITY = 1
 SPECIAL = 0
-#: eventSize each known type must have (bytes); other types only need a positive size.
-EVENT_SIZES = {SPECIAL: 8, POLARITY: 8}
+#: Smallest eventSize of each known type (bytes); other types only need a positive size.
+MIN_EVENT_SIZES = {SPECIAL: 8, POLARITY: 8}
 POLARITY_EVENT = np.dtype([("data", "<u4"), ("ts", "<i4")])
 TS_BITS = 31
 
@@ -63,10 +63,10 @@ def _walk_packets(buf, start: int, path) -> Iterator[tuple[int, tuple]]:
                                   f"({n - pos} bytes left, {PACKET_HEADER.itemsize} needed)")
         hdr = _HEADER_STRUCT.unpack(bytes(buf[pos:pos + PACKET_HEADER.itemsize]))
         etype, _, size, ts_off, overflow, capacity, number, _ = hdr
-        need = EVENT_SIZES.get(etype)
-        if size <= 0 or (need is not None and size != need):
+        need = MIN_EVENT_SIZES.get(etype, 1)
+        if size < need:
             raise DataFormatError(f"{path}: byte offset {pos}: eventSize {size} is inconsistent with event type "
-                                  f"{etype} (expected {need if need is not None else 'a positive size'})")
+                                  f"{etype} (expected at least {need} bytes)")
         if etype == POLARITY and not 4 <= ts_off <= size - 4:
             raise DataFormatError(f"{path}: byte offset {pos + 8}: eventTSOffset {ts_off} does not fit a "
                                   f"{size}-byte polarity event (expected 4)")
