@@ -132,6 +132,17 @@ def cached_data(name: str, n_steps: int, seed: int, cut: DataOptions) -> Encoded
 
 # --------------------------------------------------------------------------- cells
 
+@lru_cache(maxsize=None)
+def code_digest() -> str:
+    """12 hex digits of the gpusnn sources (*.py) this process runs: cells computed by different
+    code (an edited working tree, not only another commit) carry different digests."""
+    h = hashlib.sha256()
+    root = Path(__file__).parent
+    for f in sorted(root.rglob("*.py")):
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:12]
+
+
 def run_cell(job: dict) -> dict:
     """Train one cell (a dict from Grid.jobs) and return its result record (see module doc)."""
     t0 = time.perf_counter()
@@ -148,7 +159,7 @@ def run_cell(job: dict) -> dict:
         "key": job["key"], "data": job["data"], "widths": list(cfg.network.widths), "alpha": job["alpha"],
         "seed": job["seed"], "epochs": cfg.train.epochs, "lr": cfg.optim.lr, "gradient": cfg.method.gradient,
         "eps": cfg.optim.eps, "factor_clip": cfg.optim.factor_clip, "w_max": w_max,
-        "backend": backend.name, "n_train": data.train.n_samples, "n_test": data.test.n_samples,
+        "backend": backend.name, "code": code_digest(), "n_train": data.train.n_samples, "n_test": data.test.n_samples,
         "evaluated_on": "validation" if job["cut"]["validation"] else "test",
         "test_accuracy": last.get("test_accuracy"), "train_accuracy": last.get("train_accuracy"),
         "test_loss": last.get("test_loss"),

@@ -28,6 +28,7 @@ def test_results_file_is_complete_and_figure_written(tmp_path):
         assert (c["seed"], c["epochs"], c["lr"], c["gradient"]) == (0, 1, 0.005, "timing")
         assert (c["n_train"], c["n_test"], c["evaluated_on"]) == (64, 32, "test")
         assert c["weights_finite"] and len(c["history"]) == 1
+        assert c["code"] == sweep.code_digest() and len(c["code"]) == 12
         assert c["test_accuracy"] == c["history"][0]["test_accuracy"]
         assert 0 <= c["test_accuracy"] <= 1 and c["test_accuracy"] * 32 == round(c["test_accuracy"] * 32)
     # alpha reached the optimiser: the two orders train to different losses
