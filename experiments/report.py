@@ -28,6 +28,12 @@ def labelled(cs: list[dict], field: str) -> list[dict]:
     return [dict(c, gradient=f"{c['gradient']}, {field} {c[field]}") for c in cs]
 
 
+def at_epoch(cs: list[dict], epoch: int) -> list[dict]:
+    """Cells as they stood after `epoch` epochs (from their history): the same numbers a run
+    with --epochs epoch gives, because training does not depend on the total epoch count."""
+    return [dict(c, epochs=epoch, test_accuracy=c["history"][epoch - 1]["test_accuracy"]) for c in cs]
+
+
 def figure(name: str, cs: list[dict], title: str) -> None:
     if cs:
         save_figure(plot_sweep(cs, title=title), IMAGES / f"sweep_{name}.png")
@@ -75,8 +81,10 @@ def main() -> None:
     figure("alpha_mnist_lr0005", labelled(small, "lr") + labelled(
         [c for c in cells("alpha_mnist_e1") if c["widths"] == [784, 500, 10]], "lr"),
         "mnist5k 784-500-10, 1 epoch: test accuracy vs alpha at two learning rates")
-    gest = cells("alpha_gestures_e1") + cells("alpha_gestures_e3")
+    gest = cells("alpha_gestures_e3")
+    gest = at_epoch(gest, 1) + gest
     section("Synthetic gestures (synth-gestures), default settings", gest)
+    per_epoch(cells("alpha_gestures_e3"))
     figure("alpha_gestures", gest, "synth-gestures: test accuracy vs alpha")
     ablation = cells("ablation_mnist") + [c for c in cells("alpha_mnist_e1")
                                           if c["alpha"] in (1.0, 1.5) and c["widths"] == [784, 500, 10]]
