@@ -170,14 +170,16 @@ def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_pos
         block = np.zeros((t1 - t0, B, n_pre), np.float32)              # spikes at steps t0..t1-1
         first = max(t0, 1)
         if first < t1:
-            block[first - t0:] = S[(first - 1) * B:(t1 - 1) * B].toarray().reshape(t1 - first, B, n_pre)
+            S[(first - 1) * B:(t1 - 1) * B].toarray(out=block[first - t0:].reshape((t1 - first) * B, n_pre))
         block[0] += carry
         for k in range(1, t1 - t0):                                    # prefix(w) = c(0, w]
             block[k] += block[k - 1]
         carry = block[-1].copy()
         np.subtract(n, block, out=block)                               # suffix c(w, T]
-        b, i = np.nonzero((w >= t0) & (w < t1))
-        M = sp.csr_matrix((a[b, i], (i, (w[b, i] - t0) * B + b)), shape=(n_post, (t1 - t0) * B))
+        inside = ((w >= t0) & (w < t1)).T                              # [n_post, B]
+        i, b = np.nonzero(inside)                                      # row-major: CSR order
+        indptr = np.concatenate(([0], np.cumsum(inside.sum(axis=1))))
+        M = sp.csr_matrix((a[b, i], (w[b, i] - t0) * B + b, indptr), shape=(n_post, (t1 - t0) * B))
         G_T += M @ block.reshape((t1 - t0) * B, n_pre)
     return np.ascontiguousarray(G_T.T)
 
