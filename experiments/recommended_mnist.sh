@@ -5,3 +5,6 @@ set -e
 . "$(dirname "$0")/common.sh"
 sweep tune_mnist_eps_clip --data mnist5k --hidden-sets 500 --seeds 0 --epochs 1 --validation 1000 \
     --alphas $ALPHAS --eps 1e-2 --factor-clip 5
+# the same settings on the test digits, 3 seeds
+sweep alpha_mnist_recommended_e1 --data mnist5k --hidden-sets 500 --seeds 0 1 2 --epochs 1 \
+    --alphas $ALPHAS --eps 1e-2 --factor-clip 5
