@@ -108,7 +108,9 @@ def load_dataset(source: str, *, n_steps: int, downsample: int = 4, binning: str
     options = {"n_steps": n_steps, "downsample": downsample, "binning": binning, "mode": mode,
                "transform": repr(transform) if transform is not None else None}
     train, test = samples.subset(samples.train), samples.subset(~samples.train)
+    W, H, P = samples.sensor_size
     meta = {"source": source, "store_source": samples.source, "sensor_size": list(samples.sensor_size),
+            "input_shape": [int(P), int(H) // downsample, int(W) // downsample],
             "encoding": options, "counting_rule": samples.counting_rule, "n_samples": len(samples),
             "n_train": len(train), "n_test": len(test), "n_events": int(samples.events.size)}
     log.info("%s: %d train / %d test samples", source, len(train), len(test))
