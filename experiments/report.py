@@ -81,6 +81,8 @@ def main() -> None:
     figure("alpha_mnist_lr0005", labelled(small, "lr") + labelled(
         [c for c in cells("alpha_mnist_e1") if c["widths"] == [784, 500, 10]], "lr"),
         "mnist5k 784-500-10, 1 epoch: test accuracy vs alpha at two learning rates")
+    rec = cells("alpha_mnist_recommended_e1")
+    section("MNIST with the recommended eps 1e-2, factor_clip 5 (lr 0.005), test digits", rec)
     gest = cells("alpha_gestures_e3")
     gest = at_epoch(gest, 1) + gest
     section("Synthetic gestures (synth-gestures), default settings", gest)
@@ -94,7 +96,7 @@ def main() -> None:
     figure("tune_mnist_lr", labelled(lr, "lr"), "mnist5k validation accuracy vs alpha per learning rate")
     ec = cells("tune_mnist_eps_clip") + [c for c in lr if c["lr"] == 0.005]
     section("Tuning: eps and factor_clip at lr 0.005 (validation split, seed 0)", ec)
-    health(mnist + small + gest + ablation + lr + ec + cells("robustness"))
+    health(mnist + small + rec + gest + ablation + lr + ec + cells("robustness"))
     section("Robustness: extreme orders", cells("robustness"))
     times = [c["history"][0]["seconds"] / c["n_train"] * 4000 for c in mnist if c["widths"] == [784, 500, 10]]
     if times:
