@@ -84,9 +84,14 @@ def machine() -> dict:
     return info
 
 
-def run_worker(python: str, script: str, args: list[str], timeout: float = 900) -> dict:
-    """Run benchmarks/<script> in a fresh process; its last stdout line is its JSON result."""
+def run_worker(python: str, script: str, args: list[str], threads: int | None = None, timeout: float = 900) -> dict:
+    """Run benchmarks/<script> in a fresh process; its last stdout line is its JSON result.
+
+    threads: cap on the BLAS / OpenMP threads of that process (None: the libraries' default).
+    """
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    if threads is not None:
+        env.update({k: str(threads) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
     proc = subprocess.run([python, str(Path(__file__).parent / script), *args], capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=REPO)
     if proc.returncode != 0:

@@ -12,7 +12,7 @@ Suites:
               file of >= 10 M events generated into a temporary directory (never kept)
     training  time per epoch and peak memory: gpusnn (FO-STDGD) vs snnTorch and SpikingJelly
               (surrogate-gradient BPTT), 2048-500-11, batch 32, 1,024 samples, 5 % input
-              density, T in 16 / 32 / 64
+              density, T in 16 / 32 / 64, --threads threads each
     density   event-driven vs dense first-layer forward over input density 0.1 % .. 50 %
               (the numpy backend's two modes), and the crossover
     scaling   gpusnn step time vs T, vs hidden width, vs batch
@@ -79,14 +79,15 @@ def training_suite(args) -> dict:
     samples = 256 if args.quick else 1024
     rounds = 1 if args.quick else args.rounds
     trainers = ("gpusnn", "snntorch", "spikingjelly")
-    common = ["--samples", str(samples), "--batch", "32", "--density", "0.05", "--threads", "2",
+    common = ["--samples", str(samples), "--batch", "32", "--density", "0.05", "--threads", str(args.threads),
               "--epochs", "1" if args.quick else "2", "--warmup", "1", "--backend", args.backend]
     table = []
     for T in steps:
         runs = {t: [] for t in trainers}
         for k in range(rounds):
             for tr in trainers:
-                res = run_worker(sys.executable, "train_worker.py", ["--trainer", tr, "--steps", str(T), *common])
+                res = run_worker(sys.executable, "train_worker.py", ["--trainer", tr, "--steps", str(T), *common],
+                                 threads=args.threads)
                 runs[tr].append(res)
                 log.info("training T=%d round %d %s: %s s/epoch", T, k + 1, tr, res["epoch_s"])
         row = {"T": T}
@@ -102,7 +103,7 @@ def training_suite(args) -> dict:
                                                              for a, b in zip(runs["gpusnn"], runs[tr])]))
         table.append(row)
     return {"workload": {"widths": [2048, 500, 11], "batch": 32, "samples": samples, "density": 0.05,
-                         "threads": 2, "backend": args.backend, "rounds": rounds,
+                         "threads": args.threads, "backend": args.backend, "rounds": rounds,
                          "peers": "surrogate-gradient BPTT (ATan), Adam lr 5e-4, beta = 1 / IFNode"},
             "rows": table}
 
@@ -127,6 +128,9 @@ def main(argv=None) -> int:
     p.add_argument("--backend", default="numpy", choices=("numpy", "cuda"),
                    help="gpusnn backend; cuda also puts the peers on the GPU (SpikingJelly's CuPy backend)")
     p.add_argument("--rounds", type=int, default=3, help="fresh processes per measurement, alternating (default 3)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="BLAS / OpenMP / torch threads of every training process (default 1: on a shared 2-core "
+                        "machine, 2 spinning OpenMP threads per process slow torch down by 10-40x)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     suites = {"reader": reader_suite, "training": training_suite, "density": density_suite, "scaling": scaling_suite}

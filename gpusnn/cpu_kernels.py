@@ -26,9 +26,11 @@ from .config import OptimConfig
 from .errors import ConfigError, ShapeError
 from .spikes import SpikeTensor
 
-#: Input density (spikes / (B x T x n_pre)) above which the dense product is faster on the
-#: development machine (benchmarks "density" suite; both modes give the same spikes up to ties).
-DENSE_ABOVE = 0.12
+#: Input density (spikes / (B x T x n_pre)) above which the dense product is faster: the
+#: crossover of the benchmarks' "density" suite on the 2-core development machine with
+#: 2 BLAS threads (8 % event-driven faster, 10 % dense faster). Both modes give the same
+#: spikes up to threshold ties.
+DENSE_ABOVE = 0.09
 #: Float32 values one chunk of steps may hold per layer (4 MiB).
 CHUNK_ELEMENTS = 1 << 20
 MODES = ("auto", "event", "dense")
