@@ -45,11 +45,16 @@ def training_table(res: dict) -> str:
 
 def density_table(res: dict) -> str:
     w = res["workload"]
-    head = "| input density | event-driven ms | dense ms | dense / event | auto picks |\n|---|---|---|---|---|"
-    rows = [f"| {r['density']:.1%} | {r['event_s'] * 1e3:.2f} | {r['dense_s'] * 1e3:.2f} | {r['dense_over_event']:.2f} "
-            f"| {r['auto_picks']}{'' if r['auto_is_faster_choice'] else ' (slower)'} |" for r in res["rows"]]
-    return (f"first layer {w['widths'][0]}-{w['widths'][1]}, T {w['T']}, batch {w['batch']}; measured crossover: "
-            f"{res['measured_crossover_density']}; auto threshold: {res['auto_threshold']}\n\n" + head + "\n" + "\n".join(rows))
+    out = [f"first layer {w['widths'][0]}-{w['widths'][1]}, T {w['T']}, batch {w['batch']}"]
+    for n, part in res["by_threads"].items():
+        cross = part["measured_crossover_density"]
+        out.append(f"\n{n} BLAS thread(s): measured crossover {'none' if cross is None else f'{cross:.0%}'}, "
+                   f"auto threshold (cpu_kernels.dense_threshold) {part['auto_threshold']:.0%}\n")
+        out.append("| input density | event-driven ms | dense ms | dense / event | auto picks |\n|---|---|---|---|---|")
+        out += [f"| {r['density']:.1%} | {r['event_s'] * 1e3:.2f} | {r['dense_s'] * 1e3:.2f} | "
+                f"{r['dense_over_event']:.2f} | {r['auto_picks']}{'' if r['auto_is_faster_choice'] else ' (slower)'} |"
+                for r in part["rows"]]
+    return "\n".join(out)
 
 
 def reader_table(res: dict) -> str:
@@ -66,7 +71,9 @@ def reader_table(res: dict) -> str:
 
 
 def scaling_table(res: dict) -> str:
-    out = [f"{res['workload']['base']}, backend {res['workload']['backend']} (step = forward + gradient + update)"]
+    wl = res["workload"]
+    out = [f"{wl['base']}, backend {wl['backend']}, {wl.get('threads', '?')} BLAS thread(s) "
+           "(step = forward + gradient + update)"]
     for key, label in (("vs_T", "T"), ("vs_hidden", "hidden"), ("vs_batch", "batch")):
         out.append(f"\n| {label} | " + " | ".join(str(r[label]) for r in res[key]) + " |")
         out.append("|---|" + "---|" * len(res[key]))

@@ -14,7 +14,7 @@ Suites:
               (surrogate-gradient BPTT), 2048-500-11, batch 32, 1,024 samples, 5 % input
               density, T in 16 / 32 / 64, --threads threads each
     density   event-driven vs dense first-layer forward over input density 0.1 % .. 50 %
-              (the numpy backend's two modes), and the crossover
+              (the numpy backend's two modes) with 1 and 2 BLAS threads, and the crossover
     scaling   gpusnn step time vs T, vs hidden width, vs batch
 """
 from __future__ import annotations
@@ -112,12 +112,12 @@ def density_suite(args) -> dict:
     from cpu_suites import density_suite as run
     densities = (0.001, 0.01, 0.05, 0.2, 0.5) if args.quick else \
         (0.001, 0.005, 0.01, 0.02, 0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3, 0.5)
-    return run(densities, repeats=3 if args.quick else 5)
+    return run(densities, repeats=3 if args.quick else 5, threads=(1, 2))
 
 
 def scaling_suite(args) -> dict:
     from cpu_suites import scaling_suite as run
-    return run(repeats=3 if args.quick else 5, quick=args.quick, backend=args.backend)
+    return run(repeats=3 if args.quick else 7, quick=args.quick, backend=args.backend, threads=args.threads)
 
 
 def main(argv=None) -> int:

@@ -18,8 +18,8 @@ class NumpyBackend:
     """NumPy + scipy.sparse on the CPU. The oracle of the GPU backends.
 
     mode: how a layer's synaptic input is computed, "event" (sparse, work = spikes x
-    fan-out), "dense" (BLAS per chunk of steps) or "auto" (dense above
-    cpu_kernels.DENSE_ABOVE input density, the measured crossover).
+    fan-out), "dense" (BLAS per chunk of steps) or "auto" (dense above the measured
+    crossover density, cpu_kernels.dense_threshold()).
     """
 
     name = "numpy"
