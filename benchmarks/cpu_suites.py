@@ -45,12 +45,12 @@ def density_suite(densities, repeats: int, threads=(1, 2), widths=(2048, 500, 11
                 for mode in ("event", "dense", "event", "dense"):  # alternate: drift hits both
                     t.setdefault(mode, []).append(median_time(lambda: ck.layer_forward(W, spikes, 1.0, mode), repeats))
                 ev, de = float(np.median(t["event"])), float(np.median(t["dense"]))
-                auto = "dense" if ck.use_dense(spikes, "auto", threads=n_threads) else "event"
+                auto = "dense" if ck.use_dense(spikes, "auto") else "event"
                 rows.append({"density": d, "event_s": ev, "dense_s": de, "dense_over_event": de / ev,
                              "auto_picks": auto, "auto_is_faster_choice": (auto == "dense") == (de < ev),
                              "input_events": spikes.nnz})
         faster_dense = [r["density"] for r in rows if r["dense_s"] < r["event_s"]]
-        out["by_threads"][str(n_threads)] = {"rows": rows, "auto_threshold": ck.dense_threshold(n_threads),
+        out["by_threads"][str(n_threads)] = {"rows": rows, "auto_threshold": ck.DENSE_ABOVE,
                                              "measured_crossover_density": min(faster_dense) if faster_dense else None}
     return out
 

@@ -7,9 +7,8 @@ Shapes: B samples, T steps, n_pre / n_post neurons; weights float32 [n_pre, n_po
   whatever T is; only the spike lists themselves grow with T.
 - The synaptic input of a chunk is either event-driven (a scipy CSR product: work =
   spikes x fan-out) or dense (the chunk's spikes as a 0/1 matrix times W in BLAS: work =
-  B x steps x n_pre x n_post). ``mode="auto"`` picks dense above the crossover density
-  measured by benchmarks/run.py (suite "density", BENCHMARKS.md), which depends on the
-  BLAS threads (dense_threshold).
+  B x steps x n_pre x n_post). ``mode="auto"`` picks dense above DENSE_ABOVE, the
+  crossover density measured by benchmarks/run.py (suite "density", BENCHMARKS.md).
 - The timing gradient sums delta_bi c_bj(w_bi, T] / (theta (T - w_bi)) as the reference
   does, but forms the suffix counts c one chunk of steps at a time (no [B, T, n_pre]
   array) and does no BLAS call (small BLAS products with 2 threads stall on a busy machine).
@@ -19,8 +18,6 @@ order); dense mode and the gradient differ only by float32 rounding.
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import scipy.sparse as sp
 
@@ -29,10 +26,12 @@ from .config import OptimConfig
 from .errors import ConfigError, ShapeError
 from .spikes import SpikeTensor
 
-#: Input density (spikes / (B x T x n_pre)) above which the dense product is faster with one
-#: BLAS thread: the crossover of the benchmarks' "density" suite on the 2-core development
-#: machine (15 % event-driven faster, 20 % dense faster; with 2 threads it halves to 10 %).
-#: Both modes give the same spikes up to threshold ties.
+#: Input density (spikes / (B x T x n_pre)) above which auto runs the dense product: the
+#: crossover of the benchmarks' "density" suite on the 2-core development machine with one
+#: BLAS thread (15 % event-driven faster, 20 % dense faster). With 2 idle BLAS threads the
+#: crossover is lower (10 %), but 2 threads on a busy machine made the dense product up to
+#: 100x slower (measured), so auto keeps the one-thread crossover. Both modes give the same
+#: spikes up to threshold ties.
 DENSE_ABOVE = 0.2
 #: Float32 values one chunk of steps may hold per layer (4 MiB).
 CHUNK_ELEMENTS = 1 << 20
@@ -52,24 +51,10 @@ def check_mode(mode: str) -> str:
     return mode
 
 
-def blas_threads() -> int:
-    """BLAS threads this process runs with: OPENBLAS_NUM_THREADS / OMP_NUM_THREADS, else the cores."""
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
-        if os.environ.get(var, "").isdigit():
-            return max(1, int(os.environ[var]))
-    return os.cpu_count() or 1
-
-
-def dense_threshold(threads: int | None = None) -> float:
-    """Density above which auto runs dense: DENSE_ABOVE / threads, with threads capped at 2
-    (the measured range); threads defaults to blas_threads()."""
-    return DENSE_ABOVE / min(threads or blas_threads(), 2)
-
-
-def use_dense(spikes: SpikeTensor, mode: str, threads: int | None = None) -> bool:
+def use_dense(spikes: SpikeTensor, mode: str) -> bool:
     """True when the chunk products should run dense (BLAS) rather than event-driven."""
     check_mode(mode)
-    return mode == "dense" or (mode == "auto" and density(spikes) > dense_threshold(threads))
+    return mode == "dense" or (mode == "auto" and density(spikes) > DENSE_ABOVE)
 
 
 def chunk_steps(n_samples: int, width: int, n_steps: int) -> int:

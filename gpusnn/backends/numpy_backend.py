@@ -19,7 +19,7 @@ class NumpyBackend:
 
     mode: how a layer's synaptic input is computed, "event" (sparse, work = spikes x
     fan-out), "dense" (BLAS per chunk of steps) or "auto" (dense above the measured
-    crossover density, cpu_kernels.dense_threshold()).
+    crossover density, cpu_kernels.DENSE_ABOVE).
     """
 
     name = "numpy"
