@@ -38,16 +38,20 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from gpusnn.errors import ConfigError
+
 from .aedat3 import write_aedat3
 from .events import DVS128_SENSOR, GESTURE_CLASSES, make_events
 from .gesture_layout import LABEL_HEADER, SPLIT_FILES
 
 log = logging.getLogger(__name__)
 
-VERSION = 1
+VERSION = 2
 W = H = 128
 FRAME_US = 10_000
-LIGHTINGS = {"natural": (0.9, 0.06), "led": (0.7, 0.12), "fluorescent": (0.55, 0.2)}  # (log contrast, noise Hz/px)
+# the five lighting tags of the original recordings: (log contrast, background noise Hz per pixel)
+LIGHTINGS = {"natural": (0.9, 0.06), "lab": (0.8, 0.09), "led": (0.7, 0.12), "fluorescent_led": (0.62, 0.16),
+             "fluorescent": (0.55, 0.2)}
 THRESHOLD = 0.3
 REFRACTORY_US = 2_000
 CHUNK_FRAMES = 100
@@ -59,7 +63,7 @@ class SynthConfig:
 
     seed: int = 0
     n_users: int = 29
-    lightings_per_user: int = 2
+    lightings_per_user: int = 3
     gesture_s: float = 1.5
     gap_s: float = 0.3
     small: bool = False
@@ -237,6 +241,11 @@ def trial_plan(cfg: SynthConfig) -> list[tuple[int, str, bool]]:
     """(user, lighting, is_train) of every trial, deterministic for cfg."""
     rng = np.random.default_rng([cfg.seed, 1])
     names = list(LIGHTINGS)
+    if not 1 <= cfg.lightings_per_user <= len(names):
+        raise ConfigError(f"lightings per user must lie in 1..{len(names)} ({', '.join(names)}), "
+                          f"got {cfg.lightings_per_user}")
+    if cfg.n_users < 2:
+        raise ConfigError(f"need at least 2 users (train and test subjects), got {cfg.n_users}")
     first_test = cfg.n_users - cfg.n_test_users + 1
     return [(u, names[i], u < first_test) for u in range(1, cfg.n_users + 1)
             for i in sorted(rng.choice(len(names), cfg.lightings_per_user, replace=False))]

@@ -75,10 +75,10 @@ class OptimConfig:
 
     alpha: float = 1.0
     lr: float = 0.005
-    eps: float = 1e-3
+    eps: float = 1e-2
     eps_inside: bool = False
     grad_at: str = "current"
-    factor_clip: float | None = 20.0
+    factor_clip: float | None = 5.0
     w_max: float | None = 4.0
 
     def validate(self) -> None:
@@ -98,13 +98,22 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training loop: data name or path, epochs, mini-batch size, seed, backend."""
+    """Training loop: data name or path, epochs, mini-batch size, seed, backend.
+
+    DVS event data is encoded with downsample (sensor pixels per input pixel and axis),
+    binning ("duration": equal time bins; "count": equal event counts per bin) and
+    encoding ("count": every event is a spike, so an input can spike several times in a
+    step; "binary": at most one spike per input and step). Static images ignore these.
+    """
 
     data: str = "mnist5k"
     epochs: int = 5
     batch_size: int = 32
     seed: int = 0
     backend: str = "auto"
+    downsample: int = 4
+    binning: str = "duration"
+    encoding: str = "count"
 
     def validate(self) -> None:
         if int(self.epochs) < 0:
@@ -113,6 +122,12 @@ class TrainConfig:
             raise ConfigError(f"batch_size must be > 0, got {self.batch_size}")
         if self.backend not in ("auto", "numpy", "cuda", "emulated"):
             raise ConfigError(f"backend must be auto, numpy, cuda or emulated, got {self.backend!r}")
+        if int(self.downsample) < 1:
+            raise ConfigError(f"downsample must be a positive integer, got {self.downsample}")
+        if self.binning not in ("duration", "count"):
+            raise ConfigError(f"binning must be 'duration' or 'count', got {self.binning!r}")
+        if self.encoding not in ("count", "binary"):
+            raise ConfigError(f"encoding must be 'count' or 'binary', got {self.encoding!r}")
 
 
 @dataclass(frozen=True)
@@ -147,6 +162,9 @@ class RunConfig:
                 raise ConfigError(f"unknown option(s) in [{name}]: {sorted(unknown)}; known: {sorted(known)}")
             if "widths" in sub:
                 sub["widths"] = tuple(int(w) for w in sub["widths"])
+            for key in ("factor_clip", "w_max"):   # TOML has no null: "none" switches the bound off
+                if isinstance(sub.get(key), str) and sub[key].lower() in ("none", "off"):
+                    sub[key] = None
             parts[name] = typ(**sub)
         unknown = set(d) - set(parts)
         if unknown:

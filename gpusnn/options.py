@@ -17,6 +17,7 @@ from .errors import ConfigError
 _FLAGS = {
     "data": ("train", "data"), "epochs": ("train", "epochs"), "batch_size": ("train", "batch_size"),
     "seed": ("train", "seed"), "backend": ("train", "backend"),
+    "downsample": ("train", "downsample"), "binning": ("train", "binning"), "encoding": ("train", "encoding"),
     "steps": ("network", "n_steps"), "theta": ("network", "theta"), "init_scale": ("network", "init_scale"),
     "loss": ("method", "loss"), "temperature": ("method", "temperature"), "r_target": ("method", "r_target"),
     "gradient": ("method", "gradient"),
@@ -27,7 +28,9 @@ _FLAGS = {
 
 
 def _optional_float(text: str):
-    return None if text.lower() in ("none", "off") else float(text)
+    """A float, or "none" (kept as text so that it is told apart from "flag not given";
+    RunConfig.from_dict turns it into None)."""
+    return "none" if text.lower() in ("none", "off") else float(text)
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -42,6 +45,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--epochs", type=int, help=f"epochs in total (default {d.train.epochs})")
     g.add_argument("--batch-size", type=int, help=f"mini-batch size (default {d.train.batch_size})")
     g.add_argument("--seed", type=int, help=f"seed of weights, encoding and shuffling (default {d.train.seed})")
+    g.add_argument("--downsample", type=int, help=f"DVS: sensor pixels per input pixel and axis "
+                                                  f"(default {d.train.downsample}: 128 x 128 -> 32 x 32)")
+    g.add_argument("--binning", choices=("duration", "count"),
+                   help=f"DVS: time bins of equal duration or equal event count (default {d.train.binning})")
+    g.add_argument("--encoding", choices=("count", "binary"),
+                   help=f"DVS: every event a spike, or one spike per input and step (default {d.train.encoding})")
     g = p.add_argument_group("network")
     g.add_argument("--hidden", type=int, nargs="*", help="hidden layer widths, e.g. --hidden 500 200 (default 500)")
     g.add_argument("--steps", type=int, help=f"time steps T per sample (default {d.network.n_steps})")

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from . import datasets, training
 from .backends import get_backend
-from .config import RunConfig
+from .config import RunConfig, TrainConfig
 from .errors import ConfigError, DataFormatError
 from .options import with_data_widths
 from .spikes import EncodedDataset
@@ -120,14 +120,18 @@ def cut_dataset(data: EncodedDataset, cut: DataOptions) -> EncodedDataset:
 
 
 @lru_cache(maxsize=None)
-def _encoded(name: str, n_steps: int, seed: int) -> EncodedDataset:
-    return datasets.load(name, n_steps, seed, progress=False)
+def _encoded(name: str, n_steps: int, seed: int, encoding: tuple) -> EncodedDataset:
+    downsample, binning, mode = encoding
+    return datasets.load(name, n_steps, seed, progress=False, downsample=downsample, binning=binning,
+                         encoding=mode)
 
 
 @lru_cache(maxsize=None)
-def cached_data(name: str, n_steps: int, seed: int, cut: DataOptions) -> EncodedDataset:
-    """The dataset as datasets.load gives it, cut; encoded once per process and (name, T, seed)."""
-    return cut_dataset(_encoded(name, n_steps, seed), cut)
+def cached_data(name: str, n_steps: int, seed: int, cut: DataOptions,
+                encoding: tuple = (TrainConfig.downsample, TrainConfig.binning, TrainConfig.encoding)) -> EncodedDataset:
+    """The dataset as datasets.load gives it, cut; encoded once per process and
+    (name, T, seed, (downsample, binning, encoding))."""
+    return cut_dataset(_encoded(name, n_steps, seed, encoding), cut)
 
 
 # --------------------------------------------------------------------------- cells
@@ -148,7 +152,9 @@ def run_cell(job: dict) -> dict:
     t0 = time.perf_counter()
     base = RunConfig.from_dict(job["config"])
     cfg = base.replace(optim={"alpha": job["alpha"]}, train={"seed": job["seed"], "data": job["data"]})
-    data = cached_data(job["data"], cfg.network.n_steps, job["seed"], DataOptions(**job["cut"]))
+    t = cfg.train
+    data = cached_data(job["data"], cfg.network.n_steps, job["seed"], DataOptions(**job["cut"]),
+                       (t.downsample, t.binning, t.encoding))
     cfg = with_data_widths(cfg, job["hidden"], data.train.n_inputs, data.n_classes)
     backend = get_backend(cfg.train.backend)
     state = training.fit(backend, training.new_state(cfg, backend), cfg, data, progress=False)

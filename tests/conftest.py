@@ -36,3 +36,13 @@ def gpu_kernel_rng():
     seed = np.random.SeedSequence().entropy % 2**63
     print(f"gpu_kernel_rng seed = {seed}")
     return np.random.default_rng(seed)
+
+
+@pytest.fixture(scope="session")
+def gesture_cache(tmp_path_factory):
+    """A cache directory holding the default synthetic gestures, generated once per test session
+    (about 35 s) and shared by the tests that need the full default dataset."""
+    from data_tools.datasets import synth_store
+    root = tmp_path_factory.mktemp("gpusnn-cache")
+    synth_store(root, progress=False)
+    return root

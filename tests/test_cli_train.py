@@ -79,3 +79,13 @@ def test_unknown_config_option_is_named(tmp_path, caplog):
 def test_missing_checkpoint_is_reported(tmp_path, caplog):
     assert main(["evaluate", str(tmp_path / "nothing.h5")]) == 2
     assert "nothing.h5: no such checkpoint" in caplog.text
+
+
+def test_bounds_can_be_switched_off_from_flags_and_toml(idx_dir, tmp_path):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('[optim]\nw_max = "none"\n[network]\nhidden = [8]\nn_steps = 4\n[train]\nepochs = 1\n')
+    rc = main(["-q", "train", "--config", str(cfg), "--data", str(idx_dir), "--factor-clip", "none",
+               "--out", str(tmp_path / "r"), "--json", str(tmp_path / "t.json")])
+    assert rc == 0
+    optim = json.loads((tmp_path / "t.json").read_text())["config"]["optim"]
+    assert optim["factor_clip"] is None and optim["w_max"] is None

@@ -34,21 +34,21 @@ def _features(s):
 
 
 @pytest.mark.slow
-def test_default_dataset_not_trivial_but_learnable(tmp_path):
-    """Generates the default dataset (~25 s on 2 cores)."""
+def test_default_dataset_not_trivial_but_learnable(gesture_cache):
+    """Uses the default dataset (generated once per session, ~35 s on 2 cores)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import NearestCentroid
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    s = load_samples("synth-gestures", cache_dir=tmp_path, progress=False)
-    assert 400 <= s.train.sum() <= 700 and 100 <= (~s.train).sum() <= 200
+    s = load_samples("synth-gestures", cache_dir=gesture_cache, progress=False)
+    assert 650 <= s.train.sum() <= 900 and 150 <= (~s.train).sum() <= 250
     assert set(s.users[s.train]).isdisjoint(s.users[~s.train])
     tr, y = s.train, s.labels
     for X in _features(s):
         for clf in (make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)), NearestCentroid()):
             assert clf.fit(X[tr], y[tr]).score(X[~tr], y[~tr]) < 0.40
-    ds = load_dataset("synth-gestures", n_steps=20, cache_dir=tmp_path, progress=False)
+    ds = load_dataset("synth-gestures", n_steps=20, cache_dir=gesture_cache, progress=False)
     assert ds.train.n_inputs == 2048
     Xtr, Xte = ds.train.to_dense().sum(1), ds.test.to_dense().sum(1)
     clf = LogisticRegression(max_iter=3000, C=0.01).fit(Xtr, ds.train_labels)

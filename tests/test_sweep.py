@@ -89,8 +89,8 @@ def test_validation_cut_holds_out_the_last_training_samples():
 
 
 def test_summary_table_mean_and_std_over_seeds():
-    cell = {"data": "d", "widths": [4, 3, 2], "epochs": 1, "gradient": "timing", "lr": 0.005, "eps": 1e-3,
-            "factor_clip": 20.0, "evaluated_on": "test", "status": "done"}
+    cell = {"data": "d", "widths": [4, 3, 2], "epochs": 1, "gradient": "timing", "lr": 0.005, "eps": 1e-2,
+            "factor_clip": 5.0, "evaluated_on": "test", "status": "done"}
     cells = [dict(cell, alpha=1.0, test_accuracy=a) for a in (0.5, 0.7)] + [dict(cell, alpha=1.9, test_accuracy=0.9)]
     rows = sweep.summarize(cells)
     assert [(r["alpha"], r["n"]) for r in rows] == [(1.0, 2), (1.9, 1)]

@@ -21,7 +21,7 @@ def register(sub) -> None:
     s.add_argument("dir", help="output directory (created)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--users", type=int, default=SynthConfig.n_users, help="number of subjects (last ~6/29 test)")
-    s.add_argument("--lightings", type=int, default=SynthConfig.lightings_per_user, help="lighting conditions per user (1-3)")
+    s.add_argument("--lightings", type=int, default=SynthConfig.lightings_per_user, help="lighting conditions per user (1-5)")
     s.add_argument("--small", action="store_true", help="tiny configuration (4 users, short gestures)")
     s.add_argument("--json", dest="json", help="write the results to this file")
     s.set_defaults(func=run_synth)

@@ -31,7 +31,7 @@ def run(args) -> dict:
     backend = get_backend(args.backend)
     info, state = checkpoint.load(path, backend)
     cfg = info.config
-    data = datasets.load(args.data or cfg.train.data, cfg.network.n_steps, cfg.train.seed, progress=args.progress)
+    data = datasets.load_for(cfg, args.data, progress=args.progress)
     if data.test.n_inputs != cfg.network.widths[0]:
         raise ShapeError(f"{path}: network expects {cfg.network.widths[0]} inputs, "
                          f"data {data.name} has {data.test.n_inputs}")

@@ -33,7 +33,7 @@ def run(args) -> dict:
         widths = (args.inputs, *hidden, args.classes)
     else:
         from .. import datasets
-        encoded = datasets.load(args.data, cfg.network.n_steps, cfg.train.seed, progress=args.progress)
+        encoded = datasets.load_for(cfg, args.data, progress=args.progress)
         widths = (encoded.train.n_inputs, *hidden, encoded.n_classes)
         data = (encoded.train, encoded.train_labels)
     work = Workload(widths=widths, n_steps=cfg.network.n_steps, batch_size=cfg.train.batch_size,

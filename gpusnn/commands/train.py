@@ -64,7 +64,7 @@ def resume_data(info: checkpoint.CheckpointInfo, progress: bool):
     tried = []
     for source in dict.fromkeys([cfg.train.data, info.data_path]):
         try:
-            data = datasets.load(source, cfg.network.n_steps, cfg.train.seed, progress=progress)
+            data = datasets.load_for(cfg, source, progress=progress)
         except (GpusnnError, OSError) as e:
             tried.append(f"{source!r}: {e}")
             continue
@@ -96,7 +96,7 @@ def run(args) -> dict:
     else:
         cfg, hidden = config_from_args(args)
         cfg.validate()
-        data = datasets.load(cfg.train.data, cfg.network.n_steps, cfg.train.seed, progress=args.progress)
+        data = datasets.load_for(cfg, progress=args.progress)
         cfg = with_data_widths(cfg, hidden, data.train.n_inputs, data.n_classes)
         backend = get_backend(cfg.train.backend)
         state = training.new_state(cfg, backend)
