@@ -20,7 +20,9 @@ log = logging.getLogger("gpusnn")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gpusnn", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="gpusnn", description="Event-driven spiking neural networks trained with FO-STDGD "
+                                   "(backends: numpy reference, cuda kernels, emulated kernels on the CPU).")
     parser.add_argument("--version", action="version", version=f"gpusnn {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors, no progress bars")
