@@ -123,7 +123,9 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
             np.add(u, I[k], out=u)
             np.greater_equal(u, th, out=fired[k])
             np.putmask(u, fired[k], np.float32(0))
-        k, b, i = np.nonzero(fired)
+        flat = np.flatnonzero(fired)                                   # cheaper than 3-d nonzero
+        k, rest = np.divmod(flat, B * n_post)
+        b, i = np.divmod(rest, n_post)
         parts.append((b, k + t0 + 1, i))
     b, t, i = (np.concatenate(p) for p in zip(*parts))
     counts, t_first, t_last, t_prev, out = records_from_spikes(b, t, i, B, T, n_post)
