@@ -10,8 +10,8 @@ Shapes: B samples, T steps, n_pre / n_post neurons; weights float32 [n_pre, n_po
   B x steps x n_pre x n_post). ``mode="auto"`` picks dense above DENSE_ABOVE, the
   crossover density measured by benchmarks/run.py (suite "density", BENCHMARKS.md).
 - The timing gradient sums delta_bi c_bj(w_bi, T] / (theta (T - w_bi)) as the reference
-  does, but forms the suffix counts c one chunk of steps at a time (no [B, T, n_pre]
-  array) and does no BLAS call (small BLAS products with 2 threads stall on a busy machine).
+  does, but forms the suffix counts c one chunk of steps at a time (no [B, T + 1, n_pre]
+  array) and multiplies them by a sparse matrix of the window starts (scipy, no BLAS).
 
 Event mode gives spike trains equal to the reference's bit for bit (same sums in the same
 order); dense mode and the gradient differ only by float32 rounding.
@@ -166,6 +166,8 @@ def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_pos
     w = ref.window_start(rec_post.t_last, rec_post.t_prev, T)
     a = delta_post / (np.float32(theta) * (T - w).astype(np.float32))
     n = sample_counts(spikes_in)
+    if w.size == 0:
+        return np.zeros((n_pre, n_post), np.float32)
     S = time_major(spikes_in)
     c = chunk_steps(B, n_pre, T)
     # pad the rows of G^T off a power-of-two stride: the final transpose is then cache friendly

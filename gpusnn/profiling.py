@@ -25,8 +25,8 @@ Counts are exact and per batch (they do not depend on the clock):
 
 Throughput = count / median phase time: input_events_per_s over the whole step,
 synaptic_events_forward_per_s over the forward layers, synaptic_events_backward_per_s
-over the gradient. Memory: host peak = tracemalloc's peak over the timed steps (NumPy
-buffers included) and the process's peak RSS; device peak = CuPy's memory pool after the
+over the gradient. Memory: host peak = tracemalloc's peak over one extra, untimed step
+(NumPy buffers included) and the process's peak RSS; device peak = CuPy's memory pool after the
 run (cuda only). Bandwidth (cuda only): 4 bytes per synaptic event (the float32 weight
 or gradient element touched) over forward + gradient time, against the device's peak
 (memory clock x bus width x 2).
@@ -49,6 +49,7 @@ from tqdm.auto import tqdm
 
 from . import training
 from .config import RunConfig
+from .errors import ConfigError
 from .spikes import SpikeTensor
 
 PROFILE_KEYS = ("workload", "machine", "timing", "phases_s", "counts", "throughput", "memory", "bandwidth")
@@ -200,10 +201,11 @@ def _step(backend, state, cfg: RunConfig, spikes: SpikeTensor, labels, idx, cloc
     _, rho, grads = timed("gradient", lambda: backend.gradients(state.weights, dev, records, labels[idx],
                                                                 net.n_steps, net.theta, cfg.method))
     timed("update", lambda: training.apply_update(backend, state.weights, grads, state.optim, cfg.optim))
-    host = timed("d2h", lambda: [backend.asnumpy(rho)] + [backend.asnumpy(x) for r in records
-                                                         for x in (r.counts, r.t_last, r.t_prev)])
-    counts = host[1::3]
-    t_last, t_prev = host[2::3], host[3::3]
+    # d2h: what train_batch copies back (rates and spike counts); the rest below is the profiler's own
+    host = timed("d2h", lambda: [backend.asnumpy(rho)] + [backend.asnumpy(r.counts) for r in records])
+    counts = host[1:]
+    t_last = [backend.asnumpy(r.t_last) for r in records]
+    t_prev = [backend.asnumpy(r.t_prev) for r in records]
     inputs = [batch] + [SpikeTensor(np.asarray(backend.asnumpy(r.spikes.indptr)), np.asarray(backend.asnumpy(r.spikes.ids)),
                                     r.spikes.n_samples, r.spikes.n_steps, r.spikes.n_inputs) for r in records[:-1]]
     return {"input_events": batch.nnz,
@@ -220,6 +222,8 @@ def profile(work: Workload, cfg: RunConfig | None = None, data=None, progress: b
     (SpikeTensor, labels) of work.data when already loaded.
     """
     from .backends import get_backend
+    if work.repeats < 1 or work.warmup < 0:
+        raise ConfigError(f"profile needs repeats >= 1 and warmup >= 0, got {work.repeats} and {work.warmup}")
     cfg = (cfg or RunConfig()).replace(network={"widths": tuple(work.widths), "n_steps": work.n_steps},
                                        train={"batch_size": work.batch_size, "seed": work.seed,
                                               "backend": work.backend}).validate()
@@ -228,21 +232,26 @@ def profile(work: Workload, cfg: RunConfig | None = None, data=None, progress: b
     spikes, labels = data if data is not None else _dataset(work)
     state = training.new_state(cfg, backend)
     n_batches = max(1, spikes.n_samples // work.batch_size)
-    bar = tqdm(total=work.warmup + work.repeats, disable=not progress, desc=f"profile {backend.name}", unit="step")
+    n_steps = work.warmup + work.repeats + 1
+    bar = tqdm(total=n_steps, disable=not progress, desc=f"profile {backend.name}", unit="step")
     times: dict = {}
     counts = []
-    for k in range(work.warmup + work.repeats):
+    for k in range(n_steps):
         if k == work.warmup:
             times = {}
+        traced = k == n_steps - 1          # one last step under tracemalloc, which slows allocation: not timed
+        if traced:
             tracemalloc.start()
         b0 = (k % n_batches) * work.batch_size
         idx = np.arange(b0, min(b0 + work.batch_size, spikes.n_samples))
-        counts.append(_step(backend, state, cfg, spikes, labels, idx, clock, times))
+        step_counts = _step(backend, state, cfg, spikes, labels, idx, clock, {} if traced else times)
+        if not traced:
+            counts.append(step_counts)
         bar.update(1)
     bar.close()
-    host_peak = tracemalloc.get_traced_memory()[1] if tracemalloc.is_tracing() else 0
+    host_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return report(work, backend.name, clock.method, times, counts[work.warmup:] or counts, host_peak)
+    return report(work, backend.name, clock.method, times, counts[work.warmup:], host_peak)
 
 
 def _median_counts(counts: list[dict]) -> dict:

@@ -72,6 +72,12 @@ def test_profile_counts_are_exact_on_every_backend(backend):
     assert first["memory"]["host_peak_traced_bytes"] > 0
 
 
+def test_profile_refuses_no_repeats():
+    from gpusnn.errors import ConfigError
+    with pytest.raises(ConfigError, match="repeats"):
+        profiling.profile(profiling.Workload(widths=(30, 12, 4), n_steps=6, batch_size=3, repeats=0))
+
+
 def test_cli_writes_documented_json(tmp_path, capsys):
     out = tmp_path / "p.json"
     assert cli.main(["-q", "profile", "--backend", "numpy", "--inputs", "40", "--hidden", "16", "--classes", "3",
