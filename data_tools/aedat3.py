@@ -24,7 +24,7 @@ import numpy as np
 
 from gpusnn.errors import DataFormatError
 
-from .events import EVENT_DTYPE, DVS128_SENSOR, empty_events
+from .events import EVENT_DTYPE, DVS128_SENSOR
 from .textheader import TextHeader, format_header, parse_header
 
 log = logging.getLogger(__name__)
@@ -83,13 +83,15 @@ def _walk_packets(buf, start: int, path) -> Iterator[tuple[int, tuple]]:
 
 
 def _decode(buf, packets: list[tuple[int, tuple]], path) -> np.ndarray:
-    """Decode the polarity packets among packets into an event array (valid events only)."""
+    """Decode the polarity packets among packets into an event array (valid events only).
+
+    Each packet is decoded straight into its slice of the output (a packet fits in cache,
+    so the data word is read from memory once and no full-size temporaries are made).
+    """
     pol = [(off, h) for off, h in packets if h[0] == POLARITY and h[6] > 0]
     total = sum(h[6] for _, h in pol)
-    if total == 0:
-        return empty_events()
-    data = np.empty(total, np.uint32)
-    ts = np.empty(total, np.int64)
+    out = np.empty(total, EVENT_DTYPE)
+    x, y, p, t = (out[f] for f in ("x", "y", "p", "t"))
     o = 0
     for off, (_, _, size, ts_off, overflow, _, number, _) in pol:
         if size == POLARITY_EVENT.itemsize and ts_off == 4:
@@ -98,25 +100,23 @@ def _decode(buf, packets: list[tuple[int, tuple]], path) -> np.ndarray:
             dt = np.dtype({"names": ["data", "ts"], "formats": ["<u4", "<i4"], "offsets": [0, ts_off],
                            "itemsize": size})
             ev = np.frombuffer(buf, dt, count=number, offset=off)
-        data[o:o + number] = ev["data"]
-        part = ts[o:o + number]
-        part[:] = ev["ts"]
-        if part.size and part.min() < 0:
-            bad = int(np.argmax(part < 0))
+        data, ts = ev["data"], ev["ts"]
+        if ts.min() < 0:
+            bad = int(np.argmax(ts < 0))
             raise DataFormatError(f"{path}: byte offset {off + bad * size + ts_off}: negative 32-bit timestamp "
-                                  f"{int(part[bad])} (timestamps are 31-bit, non-negative)")
+                                  f"{int(ts[bad])} (timestamps are 31-bit, non-negative)")
+        valid = (data & 1).astype(bool)
+        if not valid.all():
+            data, ts = data[valid], ts[valid]
+        n = data.size
+        x[o:o + n] = data >> 17
+        y[o:o + n] = (data >> 2) & 0x7FFF
+        p[o:o + n] = (data >> 1) & 1
+        t[o:o + n] = ts
         if overflow:
-            part |= np.int64(overflow) << TS_BITS
-        o += number
-    valid = (data & 1).astype(bool)
-    if not valid.all():
-        data, ts = data[valid], ts[valid]
-    out = np.empty(data.size, EVENT_DTYPE)
-    out["x"] = (data >> 17) & 0x7FFF
-    out["y"] = (data >> 2) & 0x7FFF
-    out["p"] = (data >> 1) & 1
-    out["t"] = ts
-    return out
+            t[o:o + n] |= np.int64(overflow) << TS_BITS
+        o += n
+    return out[:o] if o < total else out
 
 
 def read_aedat3(path) -> np.ndarray:
