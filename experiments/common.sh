@@ -1,6 +1,6 @@
 # Shared by the experiment scripts: run from the repository root, low priority.
 # PYTHON picks the interpreter (default: python); gpusnn must be importable.
-cd "$(dirname "$0")/.." || exit 1
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1  # the repository root, also when sourced from elsewhere
 ALPHAS="0.5 0.7 0.9 1.0 1.1 1.3 1.5 1.7 1.9"
 JOBS=${JOBS:-2}
 
