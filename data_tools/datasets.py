@@ -94,7 +94,7 @@ def identity(samples: SampleSet, options: dict) -> str:
     return h.hexdigest()[:16]
 
 
-def load_dataset(source: str, *, n_steps: int, downsample: int = 4, binning: str = "duration", mode: str = "binary",
+def load_dataset(source: str, *, n_steps: int, downsample: int = 4, binning: str = "duration", mode: str = "count",
                  cache_dir=None, progress: bool = True, counting: str = "rows",
                  transform: Callable[[np.ndarray], np.ndarray] | None = None) -> EncodedDataset:
     """Train/test spike tensors of source, encoded as in :mod:`data_tools.encode`.
