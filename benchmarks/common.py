@@ -66,14 +66,9 @@ def versions() -> dict:
 
 def machine() -> dict:
     """CPU model, cores, OS, BLAS, versions and the date (UTC) of this run."""
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
+    from gpusnn.profiling import cpu_model
     info = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "cpu": cpu, "cpu_cores": os.cpu_count(), "platform": platform.platform(), "versions": versions(),
+            "cpu": cpu_model(), "cpu_cores": os.cpu_count(), "platform": platform.platform(), "versions": versions(),
             "env": {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS")
                     if k in os.environ}}
     try:

@@ -104,16 +104,21 @@ def backward_synaptic_events(spikes_in: SpikeTensor, t_last: np.ndarray, t_prev:
     return int((per_row * before).sum())
 
 
-def machine_info(backend_name: str) -> dict:
-    """CPU, Python and library versions, and on cuda the GPU, CuPy and CUDA versions."""
-    import scipy
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
     cpu = platform.processor()
     try:
         with open("/proc/cpuinfo") as f:
             cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
     except OSError:
         pass
-    info = {"cpu": cpu, "cpu_cores": os.cpu_count(), "platform": platform.platform(),
+    return cpu
+
+
+def machine_info(backend_name: str) -> dict:
+    """CPU, Python and library versions, and on cuda the GPU, CuPy and CUDA versions."""
+    import scipy
+    info = {"cpu": cpu_model(), "cpu_cores": os.cpu_count(), "platform": platform.platform(),
             "python": sys.version.split()[0], "numpy": np.__version__, "scipy": scipy.__version__,
             "backend": backend_name}
     try:

@@ -5,10 +5,7 @@
 # Usage: bash scripts/main_job.sh [extra gpusnn train flags]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q ".[mnist5k]"
+source scripts/venv.sh mnist5k
 .venv/bin/gpusnn train --data synth-gestures --hidden 500 --epochs 10 --out runs/main \
     --json runs/main/results.json "$@"
 echo "results: runs/main/results.json, checkpoint: runs/main/checkpoint.h5"

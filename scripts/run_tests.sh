@@ -5,8 +5,5 @@
 # Usage: bash scripts/run_tests.sh [pytest arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q ".[test]"
+source scripts/venv.sh test
 exec .venv/bin/pytest -ra "$@"

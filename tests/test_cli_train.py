@@ -45,13 +45,19 @@ def test_train_writes_json_and_evaluate_reads_the_checkpoint(idx_dir, tmp_path):
     assert ev["test_loss"] == pytest.approx(res["test_loss"])
 
 
-def test_toml_config_and_flags_combine(idx_dir, tmp_path):
+def train_with_toml(tmp_path, toml: str, *flags) -> dict:
+    """Run `gpusnn train --config FILE *flags` and return its JSON results."""
     cfg = tmp_path / "run.toml"
-    cfg.write_text('[network]\nhidden = [16, 8]\nn_steps = 6\n[optim]\nalpha = 0.9\nlr = 0.02\n[train]\nepochs = 1\n')
-    rc = main(["-q", "train", "--config", str(cfg), "--data", str(idx_dir), "--lr", "0.03",
-               "--out", str(tmp_path / "r"), "--json", str(tmp_path / "t.json")])
+    cfg.write_text(toml)
+    rc = main(["-q", "train", "--config", str(cfg), *flags, "--out", str(tmp_path / "r"),
+               "--json", str(tmp_path / "t.json")])
     assert rc == 0
-    res = json.loads((tmp_path / "t.json").read_text())
+    return json.loads((tmp_path / "t.json").read_text())
+
+
+def test_toml_config_and_flags_combine(idx_dir, tmp_path):
+    res = train_with_toml(tmp_path, '[network]\nhidden = [16, 8]\nn_steps = 6\n[optim]\nalpha = 0.9\nlr = 0.02\n'
+                          '[train]\nepochs = 1\n', "--data", str(idx_dir), "--lr", "0.03")
     assert res["widths"] == [784, 16, 8, 10]
     assert res["config"]["network"]["n_steps"] == 6
     assert res["alpha"] == 0.9 and res["lr"] == 0.03   # the flag wins over the file
@@ -82,10 +88,7 @@ def test_missing_checkpoint_is_reported(tmp_path, caplog):
 
 
 def test_bounds_can_be_switched_off_from_flags_and_toml(idx_dir, tmp_path):
-    cfg = tmp_path / "run.toml"
-    cfg.write_text('[optim]\nw_max = "none"\n[network]\nhidden = [8]\nn_steps = 4\n[train]\nepochs = 1\n')
-    rc = main(["-q", "train", "--config", str(cfg), "--data", str(idx_dir), "--factor-clip", "none",
-               "--out", str(tmp_path / "r"), "--json", str(tmp_path / "t.json")])
-    assert rc == 0
-    optim = json.loads((tmp_path / "t.json").read_text())["config"]["optim"]
+    res = train_with_toml(tmp_path, '[optim]\nw_max = "none"\n[network]\nhidden = [8]\nn_steps = 4\n[train]\nepochs = 1\n',
+                          "--data", str(idx_dir), "--factor-clip", "none")
+    optim = res["config"]["optim"]
     assert optim["factor_clip"] is None and optim["w_max"] is None
