@@ -16,7 +16,7 @@ from gpusnn.plots import plot_sweep, save_figure
 
 RESULTS = Path("experiments/results")
 IMAGES = Path("docs/images")
-BENCH = Path("benchmarks/results/training.json")
+BENCH = Path("benchmarks/results/training.json")  # the benchmark suite's (performance engineer's) file
 ALPHAS = (0.5, 0.7, 0.9, 1.0, 1.1, 1.3, 1.5, 1.7, 1.9)
 SAME = ("data", "widths", "alpha", "seed", "epochs", "gradient", "lr", "eps", "factor_clip", "w_max",
         "evaluated_on", "n_train", "n_test")
@@ -98,6 +98,21 @@ def gains(cs: list[dict]) -> None:
         nine = f"{100 * rs[1.9]['mean']:.1f}" if 1.9 in rs else ""
         print(f"| {g} | {best['alpha']:g} ({100 * best['mean']:.1f}) | {one} | {nine} | {rel} | "
               f"{', '.join(falls) or 'none'} |")
+
+
+def paired(rate: list[dict], timing: list[dict]) -> None:
+    """Rate minus timing test accuracy per seed (same seed = same encoding and initial weights)."""
+    t = {(c["alpha"], c["seed"]): c for c in timing}
+    print("\n| α | epoch | rate − timing, mean ± std over seeds (points) | seeds where rate > / = / < timing |")
+    print("|---|---|---|---|")
+    for a in sorted({c["alpha"] for c in rate}):
+        pairs = [(c, t[a, c["seed"]]) for c in rate if c["alpha"] == a and (a, c["seed"]) in t]
+        for e in (1, len(pairs[0][0]["history"]) if pairs else 1):
+            d = 100 * np.array([r["history"][e - 1]["test_accuracy"] - q["history"][e - 1]["test_accuracy"]
+                                for r, q in pairs])
+            if len(d):
+                print(f"| {a:g} | {e} | {d.mean():+.1f} ± {d.std(ddof=1) if len(d) > 1 else 0:.1f} (n={len(d)}) | "
+                      f"{(d > 0).sum()} / {(d == 0).sum()} / {(d < 0).sum()} |")
 
 
 def health(cs: list[dict]) -> None:
@@ -192,6 +207,7 @@ def main() -> None:
         timing = [c for c in h(ours, 500) if c["alpha"] in alphas]
         section(f"{data}: epoch 1 and epoch 5", at_epoch(rate + timing, 1) + rate + timing)
         per_epoch(rate + timing)
+        paired(rate, timing)
 
     print("\n## What the curve depends on: previous defaults (eps 1e-3, factor_clip 20) and lr, test split")
     prev = cells("prev_alpha_mnist_e1") + cells("prev_alpha_mnist_e3")
