@@ -208,6 +208,8 @@ def main() -> None:
         section(f"{data}: epoch 1 and epoch 5", at_epoch(rate + timing, 1) + rate + timing)
         per_epoch(rate + timing)
         paired(rate, timing)
+        figure(name, at_epoch(rate + timing, 1) + rate + timing,
+               f"{data} 1 hidden layer: timing vs rate gradient")
 
     print("\n## What the curve depends on: previous defaults (eps 1e-3, factor_clip 20) and lr, test split")
     prev = cells("prev_alpha_mnist_e1") + cells("prev_alpha_mnist_e3")
