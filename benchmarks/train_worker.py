@@ -64,39 +64,9 @@ def torch_trainer(args, spikes, labels):
     dense[spikes.rows(), spikes.ids] = True
     dense = dense.reshape(spikes.n_samples, spikes.n_steps, spikes.n_inputs)
     y_all = torch.from_numpy(labels)
-    if args.trainer == "snntorch":
-        import snntorch as snn
-        from snntorch import surrogate
-
-        class Net(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.fc1 = torch.nn.Linear(args.inputs, args.hidden)
-                self.lif1 = snn.Leaky(beta=1.0, spike_grad=surrogate.atan())
-                self.fc2 = torch.nn.Linear(args.hidden, args.classes)
-                self.lif2 = snn.Leaky(beta=1.0, spike_grad=surrogate.atan())
-
-            def forward(self, x):  # x [T, B, inputs] -> spike counts [B, classes]
-                mem1, mem2 = self.lif1.init_leaky(), self.lif2.init_leaky()
-                out = 0
-                for t in range(x.shape[0]):
-                    spk1, mem1 = self.lif1(self.fc1(x[t]), mem1)
-                    spk2, mem2 = self.lif2(self.fc2(spk1), mem2)
-                    out = out + spk2
-                return out
-        net = Net().to(device)
-        reset = None
-    else:
-        from spikingjelly.activation_based import functional, layer, neuron, surrogate
-        net = torch.nn.Sequential(layer.Linear(args.inputs, args.hidden),
-                                  neuron.IFNode(surrogate_function=surrogate.ATan()),
-                                  layer.Linear(args.hidden, args.classes),
-                                  neuron.IFNode(surrogate_function=surrogate.ATan()))
-        functional.set_step_mode(net, "m")
-        if args.backend == "cuda":
-            functional.set_backend(net, "cupy", instance=neuron.IFNode)
-        net = net.to(device)
-        reset = functional.reset_net
+    from peer_nets import make_net
+    net, reset = make_net(args.trainer, args.inputs, args.hidden, args.classes, cupy_neurons=args.backend == "cuda")
+    net = net.to(device)
     opt = torch.optim.Adam(net.parameters(), lr=5e-4)
     state = {"epoch": 0}
 
@@ -106,8 +76,6 @@ def torch_trainer(args, spikes, labels):
             idx = order[s:s + args.batch]
             x = torch.from_numpy(dense[idx]).to(device).float().transpose(0, 1).contiguous()
             out = net(x)
-            if reset is not None:
-                out = out.sum(0)
             loss = torch.nn.functional.cross_entropy(out, y_all[idx].to(device))
             opt.zero_grad()
             loss.backward()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -26,6 +27,9 @@ import numpy as np
 
 from gpusnn import datasets
 from gpusnn.training import epoch_order
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from peer_nets import make_net  # noqa: E402  (the benchmark suite's peer definitions)
 
 OUT = Path("experiments/results/bptt_peer.json")
 
@@ -35,44 +39,6 @@ def dense(spikes) -> np.ndarray:
     x = np.zeros((spikes.n_samples * spikes.n_steps, spikes.n_inputs), np.float32)
     np.add.at(x, (spikes.rows(), spikes.ids), 1.0)
     return x.reshape(spikes.n_samples, spikes.n_steps, spikes.n_inputs)
-
-
-def make_net(trainer: str, n_in: int, hidden: int, n_out: int):
-    import torch
-    if trainer == "snntorch":
-        import snntorch as snn
-        from snntorch import surrogate
-
-        class Net(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.fc1 = torch.nn.Linear(n_in, hidden)
-                self.lif1 = snn.Leaky(beta=1.0, spike_grad=surrogate.atan())
-                self.fc2 = torch.nn.Linear(hidden, n_out)
-                self.lif2 = snn.Leaky(beta=1.0, spike_grad=surrogate.atan())
-
-            def forward(self, x):  # x [T, B, inputs] -> spike counts [B, classes]
-                mem1, mem2 = self.lif1.init_leaky(), self.lif2.init_leaky()
-                out = 0
-                for t in range(x.shape[0]):
-                    spk1, mem1 = self.lif1(self.fc1(x[t]), mem1)
-                    spk2, mem2 = self.lif2(self.fc2(spk1), mem2)
-                    out = out + spk2
-                return out
-        return Net(), None
-    from spikingjelly.activation_based import functional, layer, neuron, surrogate
-    net = torch.nn.Sequential(layer.Linear(n_in, hidden), neuron.IFNode(surrogate_function=surrogate.ATan()),
-                              layer.Linear(hidden, n_out), neuron.IFNode(surrogate_function=surrogate.ATan()))
-    functional.set_step_mode(net, "m")
-
-    class Counts(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = net
-
-        def forward(self, x):
-            return self.net(x).sum(0)
-    return Counts(), functional.reset_net
 
 
 def run(trainer: str, data_name: str, seed: int, epochs: int, hidden: int, n_steps: int) -> dict:
