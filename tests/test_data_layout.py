@@ -112,3 +112,18 @@ def test_load_dataset_from_directory_and_store(tmp_path):
     again = load_dataset(str(next((tmp_path / "cache").glob("*.h5"))), n_steps=5, progress=False)
     assert again.identity == ds.identity
     assert load_dataset(str(tmp_path / "g"), n_steps=6, cache_dir=tmp_path / "cache", progress=False).identity != ds.identity
+
+
+def test_tonic_transform_applies_before_encoding(tmp_path):
+    import tonic.transforms as tt
+    make_dir(tmp_path / "g")
+    plain = load_dataset(str(tmp_path / "g"), n_steps=5, cache_dir=tmp_path / "cache", progress=False)
+    # a tonic transform that keeps only ON events: every spike id must then lie in the ON half
+    on_only = load_dataset(str(tmp_path / "g"), n_steps=5, cache_dir=tmp_path / "cache", progress=False,
+                           transform=tt.Compose([lambda ev: ev[ev["p"]]]))
+    assert 0 < on_only.train.nnz < plain.train.nnz
+    assert on_only.train.ids.min() >= 1024 and on_only.identity != plain.identity
+    np.testing.assert_array_equal(on_only.train_labels, plain.train_labels)
+    denoised = load_dataset(str(tmp_path / "g"), n_steps=5, cache_dir=tmp_path / "cache", progress=False,
+                            transform=tt.Denoise(filter_time=1))
+    assert denoised.train.nnz < plain.train.nnz
