@@ -11,6 +11,7 @@ from .aedat2 import read_aedat2
 from .aedat3 import inspect_aedat3, read_aedat3
 from .aedat4 import read_aedat4
 from .event_store import EventStore
+from .evt2 import read_evt2, sensor_size
 
 
 def event_stats(events: np.ndarray) -> dict:
@@ -28,7 +29,8 @@ def event_stats(events: np.ndarray) -> dict:
 
 
 def inspect_file(path) -> dict:
-    """Format, header fields and event statistics of an AEDAT 2.0/3.1/4.0 file or event store."""
+    """Format, header fields and event statistics of an AEDAT 2.0/3.1/4.0 file, a Prophesee
+    EVT 2.0 RAW file or an event store."""
     path = Path(path)
     with path.open("rb") as f:
         head = f.read(16)
@@ -43,6 +45,10 @@ def inspect_file(path) -> dict:
         return {"file": str(path), **inspect_aedat3(path), **event_stats(read_aedat3(path))}
     if head.startswith(b"#!AER-DAT4"):
         return {"file": str(path), "format": "AEDAT 4.0", **event_stats(read_aedat4(path))}
+    if head.startswith(b"% "):
+        events, fields = read_evt2(path)
+        return {"file": str(path), "format": f"Prophesee RAW EVT {fields.get('evt', '2.0')}", "header": fields,
+                "sensor_size": sensor_size(fields), **event_stats(events)}
     if head.startswith(b"#!AER-DAT2") or not head.startswith(b"#"):
         return {"file": str(path), "format": "AEDAT 2.0 (DVS128, doc convention)", **event_stats(read_aedat2(path))}
     raise DataFormatError(f"{path}: byte offset 0: unknown event file format (header starts {head!r})")

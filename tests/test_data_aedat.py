@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from data_tools.aedat2 import CONVENTIONS, read_aedat2, write_aedat2
 from data_tools.aedat3 import iter_aedat3, read_aedat3, write_aedat3
+from data_tools.evt2 import read_evt2
 from data_tools.events import DVS128_SENSOR, EVENT_DTYPE, make_events
 from data_tools.inspect import inspect_file
 from gpusnn.errors import DataFormatError
@@ -138,7 +139,7 @@ def test_fuzz_readers_return_events_or_data_format_error(tmp_path_factory, data)
     mode = data.draw(st.sampled_from(["random", "mutate", "cut"]))
     if mode == "random":
         blob = data.draw(st.binary(max_size=300))
-        blob = data.draw(st.sampled_from([b"", b"#!AER-DAT3.1\r\n", HEADER])) + blob
+        blob = data.draw(st.sampled_from([b"", b"#!AER-DAT3.1\r\n", HEADER, b"% evt 2.0\n"])) + blob
     else:
         blob = bytearray(good)
         if mode == "mutate":
@@ -149,7 +150,7 @@ def test_fuzz_readers_return_events_or_data_format_error(tmp_path_factory, data)
         blob = bytes(blob)
     path = base / "f.aedat"
     path.write_bytes(blob)
-    for reader in (read_aedat3, read_aedat2, lambda p: list(iter_aedat3(p, 1))):
+    for reader in (read_aedat3, read_aedat2, lambda p: list(iter_aedat3(p, 1)), lambda p: read_evt2(p)[0]):
         try:
             out = reader(path)
         except DataFormatError:
