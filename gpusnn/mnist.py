@@ -51,8 +51,8 @@ def rate_code(images: np.ndarray, n_steps: int, rng: np.random.Generator, max_ra
     """Bernoulli rate coding: pixel value v in 0..255 spikes with probability max_rate * v / 255
     independently on every step. images: [N, P] (or [N, rows, cols]) -> SpikeTensor [N, T, P]."""
     x = np.asarray(images, np.float32).reshape(len(images), -1) / np.float32(255.0)
-    if x.size and (x.min() < 0 or x.max() > 1):
-        raise DataFormatError("pixel values must lie in 0..255")
+    if x.size and not (np.isfinite(x).all() and x.min() >= 0 and x.max() <= 1):
+        raise DataFormatError("pixel values must be finite and lie in 0..255")
     N, P = x.shape
     chunks_ids, row_counts = [], []
     step = max(1, 2_000_000 // max(1, n_steps * P))  # bound the dense random draw

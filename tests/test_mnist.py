@@ -63,3 +63,11 @@ def test_mnist5k_split_is_4000_1000_real_digits():
     # the split is disjoint: no test image appears among the training images
     train_rows = {r.tobytes() for r in Xtr}
     assert sum(r.tobytes() in train_rows for r in Xte) == 0
+
+
+@pytest.mark.parametrize("bad", [np.nan, -1.0, 256.0, np.inf])
+def test_rate_coding_rejects_pixels_outside_0_255(bad):
+    img = np.full((2, 4), 10.0)
+    img[1, 2] = bad
+    with pytest.raises(DataFormatError, match="pixel values must be finite and lie in 0..255"):
+        rate_code(img, 5, np.random.default_rng(0))
