@@ -17,7 +17,6 @@ from gpusnn.plots import plot_sweep, save_figure
 RESULTS = Path("experiments/results")
 IMAGES = Path("docs/images")
 BENCH = Path("benchmarks/results/training.json")  # the benchmark suite's (performance engineer's) file
-ALPHAS = (0.5, 0.7, 0.9, 1.0, 1.1, 1.3, 1.5, 1.7, 1.9)
 SAME = ("data", "widths", "alpha", "seed", "epochs", "gradient", "lr", "eps", "factor_clip", "w_max",
         "evaluated_on", "n_train", "n_test")
 
