@@ -5,8 +5,9 @@
     update(W, G, W_prev, G_prev, step, optim)               -> None (in place on W, W_prev, G_prev)
     asarray(np_array) / asnumpy(array)                      host <-> backend arrays
 
-``numpy`` is the reference (gpusnn.reference); ``cuda`` and ``emulated`` run the kernels
-in kernels/ through CuPy or the CPU emulation.
+``numpy`` runs gpusnn.reference's method through the faster CPU paths of gpusnn.cpu_kernels
+(tested against the reference); ``cuda`` and ``emulated`` run the kernels in kernels/
+through CuPy or the CPU emulation.
 """
 from __future__ import annotations
 
