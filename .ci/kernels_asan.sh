@@ -15,5 +15,5 @@ ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 LD_PRELOAD="$LIBASAN" \
     "$PYTHON" -m pytest -q -p no:cacheprovider -m "not gpu" \
-    tests/test_kernels_forward.py tests/test_kernels_gradient.py tests/test_kernels_update.py \
-    tests/test_kernels_events.py tests/test_backend_gpu.py "$@"
+    tests/test_gpu_forward.py tests/test_gpu_gradient.py tests/test_gpu_update.py \
+    tests/test_gpu_events.py tests/test_gpu_backend.py "$@"

@@ -6,10 +6,10 @@ import time
 
 import numpy as np
 
-from gpusnn import cpu_kernels as ck
+from gpusnn.backends.numpy import fastpaths as ck
 from gpusnn import training
 from gpusnn.backends import get_backend
-from gpusnn.backends.numpy_backend import NumpyBackend
+from gpusnn.backends.numpy.backend import NumpyBackend
 from gpusnn.config import RunConfig
 from gpusnn.profiling import random_spikes
 

@@ -25,7 +25,7 @@ from gpu_dense import dense_step  # noqa: E402
 from gpusnn import training  # noqa: E402
 from gpusnn.backends import get_backend  # noqa: E402
 from gpusnn.config import RunConfig  # noqa: E402
-from gpusnn.spikes import EncodedDataset, from_dense  # noqa: E402
+from data_tools.spikes import EncodedDataset, from_dense  # noqa: E402
 
 
 def make_data(n, T, n_in, C, density, seed=0) -> EncodedDataset:

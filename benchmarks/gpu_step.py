@@ -14,7 +14,7 @@ from gpusnn import training
 from gpusnn.backends import get_backend
 from gpusnn.config import RunConfig
 from gpusnn.optimizer import apply_update
-from gpusnn.spikes import from_dense
+from data_tools.spikes import from_dense
 
 
 def main(argv=None) -> int:

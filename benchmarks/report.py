@@ -49,7 +49,7 @@ def density_table(res: dict) -> str:
     for n, part in res["by_threads"].items():
         cross = part["measured_crossover_density"]
         out.append(f"\n{n} BLAS thread(s): measured crossover {'none' if cross is None else f'{cross:.0%}'}, "
-                   f"auto threshold (cpu_kernels.DENSE_ABOVE) {part['auto_threshold']:.0%}\n")
+                   f"auto threshold (fastpaths.DENSE_ABOVE) {part['auto_threshold']:.0%}\n")
         out.append("| input density | event-driven ms | dense ms | dense / event | auto picks |\n|---|---|---|---|---|")
         out += [f"| {r['density']:.1%} | {r['event_s'] * 1e3:.2f} | {r['dense_s'] * 1e3:.2f} | "
                 f"{r['dense_over_event']:.2f} | {r['auto_picks']}{'' if r['auto_is_faster_choice'] else ' (slower)'} |"

@@ -30,7 +30,7 @@ def gpusnn_trainer(args, spikes, labels):
     from gpusnn import training
     from gpusnn.backends import get_backend
     from gpusnn.config import RunConfig
-    from gpusnn.spikes import EncodedDataset
+    from data_tools.spikes import EncodedDataset
     cfg = RunConfig().replace(network={"widths": (args.inputs, args.hidden, args.classes), "n_steps": args.steps},
                               train={"batch_size": args.batch, "epochs": 10 ** 6, "seed": args.seed,
                                      "backend": args.backend}).validate()

@@ -3,6 +3,6 @@ store, the synthetic DVS128 Gesture generator and the encoder to the sparse spik
 
 Events everywhere are tonic-style structured arrays (see :mod:`data_tools.events`).
 """
-from .events import EVENT_DTYPE, DVS128_SENSOR, GESTURE_CLASSES, make_events
+from data_tools.events import DVS128_SENSOR, EVENT_DTYPE, GESTURE_CLASSES, make_events
 
 __all__ = ["EVENT_DTYPE", "DVS128_SENSOR", "GESTURE_CLASSES", "make_events"]

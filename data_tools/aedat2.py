@@ -19,10 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gpusnn.errors import DataFormatError
-
-from .events import EVENT_DTYPE
-from .textheader import format_header, parse_header
+from data_tools.errors import DataFormatError
+from data_tools.events import EVENT_DTYPE
+from data_tools.textheader import format_header, parse_header
 
 _EVENT = np.dtype([("addr", ">i4"), ("ts", ">i4")])
 SENSOR = 128

@@ -22,10 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gpusnn.errors import DataFormatError
-
-from .events import EVENT_DTYPE, DVS128_SENSOR
-from .textheader import TextHeader, format_header, parse_header
+from data_tools.errors import DataFormatError
+from data_tools.events import DVS128_SENSOR, EVENT_DTYPE
+from data_tools.textheader import TextHeader, format_header, parse_header
 
 log = logging.getLogger(__name__)
 

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpusnn.errors import DataFormatError
-
-from .events import EVENT_DTYPE, empty_events
+from data_tools.errors import DataFormatError
+from data_tools.events import EVENT_DTYPE, empty_events
 
 
 def _decoder(path):

@@ -18,16 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from gpusnn.errors import ConfigError
-from gpusnn.spikes import EncodedDataset
-
-from .encode import apply_transform, encode
-from .event_store import load_store, write_store
-from .events import GESTURE_CLASSES
-from .gesture_layout import SPLIT_FILES, load_gesture_dir
-from .samples import SampleSet
-from .synth import VERSION, SynthConfig, generate
-from .tonic_layout import is_tonic_dir, load_tonic_dir
+from data_tools.encode import apply_transform, encode
+from data_tools.errors import ConfigError
+from data_tools.event_store import load_store, write_store
+from data_tools.events import GESTURE_CLASSES
+from data_tools.gesture_layout import SPLIT_FILES, load_gesture_dir
+from data_tools.samples import SampleSet
+from data_tools.spikes import EncodedDataset
+from data_tools.synth import VERSION, SynthConfig, generate
+from data_tools.tonic_layout import is_tonic_dir, load_tonic_dir
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from gpusnn.errors import ConfigError
-from gpusnn.spikes import SpikeTensor
-
-from .samples import SampleSet, from_samples
+from data_tools.errors import ConfigError
+from data_tools.samples import SampleSet, from_samples
+from data_tools.spikes import SpikeTensor
 
 BINNINGS = ("duration", "count")
 MODES = ("binary", "count")

@@ -25,10 +25,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from gpusnn.errors import DataFormatError
-
-from .events import EVENT_DTYPE, GESTURE_CLASSES
-from .samples import SampleSet
+from data_tools.errors import DataFormatError
+from data_tools.events import EVENT_DTYPE, GESTURE_CLASSES
+from data_tools.samples import SampleSet
 
 log = logging.getLogger(__name__)
 

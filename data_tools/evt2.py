@@ -18,9 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gpusnn.errors import DataFormatError
-
-from .events import make_events
+from data_tools.errors import DataFormatError
+from data_tools.events import make_events
 
 CD_OFF, CD_ON, TIME_HIGH = 0x0, 0x1, 0x8
 KNOWN_TYPES = (CD_OFF, CD_ON, TIME_HIGH, 0xA, 0xE, 0xF)

@@ -21,11 +21,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from gpusnn.errors import DataFormatError
-
-from .aedat3 import read_aedat3
-from .events import DVS128_SENSOR, GESTURE_CLASSES, sort_by_time
-from .samples import SampleSet, from_samples
+from data_tools.aedat3 import read_aedat3
+from data_tools.errors import DataFormatError
+from data_tools.events import DVS128_SENSOR, GESTURE_CLASSES, sort_by_time
+from data_tools.samples import SampleSet, from_samples
 
 log = logging.getLogger(__name__)
 

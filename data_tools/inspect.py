@@ -5,13 +5,12 @@ from pathlib import Path
 
 import numpy as np
 
-from gpusnn.errors import DataFormatError
-
-from .aedat2 import read_aedat2
-from .aedat3 import inspect_aedat3, read_aedat3
-from .aedat4 import read_aedat4
-from .event_store import EventStore
-from .evt2 import read_evt2, sensor_size
+from data_tools.aedat2 import read_aedat2
+from data_tools.aedat3 import inspect_aedat3, read_aedat3
+from data_tools.aedat4 import read_aedat4
+from data_tools.errors import DataFormatError
+from data_tools.event_store import EventStore
+from data_tools.evt2 import read_evt2, sensor_size
 
 
 def event_stats(events: np.ndarray) -> dict:

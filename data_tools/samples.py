@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .events import empty_events
+from data_tools.events import empty_events
 
 
 @dataclass(frozen=True)

@@ -38,11 +38,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from gpusnn.errors import ConfigError
-
-from .aedat3 import write_aedat3
-from .events import DVS128_SENSOR, GESTURE_CLASSES, make_events
-from .gesture_layout import LABEL_HEADER, SPLIT_FILES
+from data_tools.aedat3 import write_aedat3
+from data_tools.errors import ConfigError
+from data_tools.events import DVS128_SENSOR, GESTURE_CLASSES, make_events
+from data_tools.gesture_layout import LABEL_HEADER, SPLIT_FILES
 
 log = logging.getLogger(__name__)
 

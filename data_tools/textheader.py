@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gpusnn.errors import DataFormatError
+from data_tools.errors import DataFormatError
 
 #: Longest header this project accepts (bytes); real headers are a few kB.
 MAX_HEADER_BYTES = 1 << 20

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gpusnn.errors import DataFormatError
-
-from .events import DVS128_SENSOR, make_events
-from .samples import SampleSet, from_samples
+from data_tools.errors import DataFormatError
+from data_tools.events import DVS128_SENSOR, make_events
+from data_tools.samples import SampleSet, from_samples
 
 SPLIT_DIRS = {True: "ibmGestureTrain", False: "ibmGestureTest"}
 

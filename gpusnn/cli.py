@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, commands
-from .errors import GpusnnError
+from gpusnn import __version__, commands
+from gpusnn.errors import GpusnnError
 
 log = logging.getLogger("gpusnn")
 
@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors, no progress bars")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue  # helpers such as _options, not commands
         importlib.import_module(f"{commands.__name__}.{info.name}").register(sub)
     return parser
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from .errors import ConfigError
+from gpusnn.errors import ConfigError
 
 
 @dataclass(frozen=True)

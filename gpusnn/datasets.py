@@ -7,10 +7,10 @@
 """
 from __future__ import annotations
 
-from .config import RunConfig, TrainConfig
-from .errors import DataFormatError
-from .mnist import encode_images, idx_dir_arrays, is_idx_dir, mnist5k_arrays
-from .spikes import EncodedDataset
+from data_tools.mnist import encode_images, idx_dir_arrays, is_idx_dir, mnist5k_arrays
+from data_tools.spikes import EncodedDataset
+from gpusnn.config import RunConfig, TrainConfig
+from gpusnn.errors import DataFormatError
 
 _DVS = TrainConfig()
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import OptimConfig
+from gpusnn.config import OptimConfig
 
 
 @dataclass

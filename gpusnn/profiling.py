@@ -47,10 +47,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import training
-from .config import RunConfig
-from .errors import ConfigError
-from .spikes import SpikeTensor
+from data_tools.spikes import SpikeTensor
+from gpusnn import training
+from gpusnn.config import RunConfig
+from gpusnn.errors import ConfigError
 
 PROFILE_KEYS = ("workload", "machine", "timing", "phases_s", "counts", "throughput", "memory", "bandwidth")
 
@@ -93,7 +93,7 @@ def random_spikes(n_samples: int, n_steps: int, n_inputs: int, density: float, s
 def backward_synaptic_events(spikes_in: SpikeTensor, t_last: np.ndarray, t_prev: np.ndarray) -> int:
     """Additions of the event-driven gradient of one layer: sum over input spikes (b, t, j)
     of #{post neurons i : w_bi < t}; t_last, t_prev int [B, n_post] of the post layer."""
-    from .reference import window_start
+    from gpusnn.reference import window_start
     B, T = spikes_in.n_samples, spikes_in.n_steps
     w = window_start(np.asarray(t_last), np.asarray(t_prev), T)
     # starts[b, s] = post neurons of sample b whose window starts at s (s = 0..T-1)
@@ -182,7 +182,7 @@ def _dataset(work: Workload):
         spikes = random_spikes(n, work.n_steps, work.widths[0], work.density, work.seed)
         labels = np.random.default_rng([work.seed, 4]).integers(0, work.widths[-1], n)
         return spikes, labels
-    from . import datasets
+    from gpusnn import datasets
     data = datasets.load(work.data, work.n_steps, work.seed, progress=False)
     return data.train, data.train_labels
 
@@ -226,7 +226,7 @@ def profile(work: Workload, cfg: RunConfig | None = None, data=None, progress: b
     cfg supplies the method and optimiser options (default RunConfig()); data: the
     (SpikeTensor, labels) of work.data when already loaded.
     """
-    from .backends import get_backend
+    from gpusnn.backends import get_backend
     if work.repeats < 1 or work.warmup < 0:
         raise ConfigError(f"profile needs repeats >= 1 and warmup >= 0, got {work.repeats} and {work.warmup}")
     cfg = (cfg or RunConfig()).replace(network={"widths": tuple(work.widths), "n_steps": work.n_steps},

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .config import MethodConfig, OptimConfig
-from .errors import ShapeError
-from .spikes import SpikeTensor
+from data_tools.spikes import SpikeTensor
+from gpusnn.config import MethodConfig, OptimConfig
+from gpusnn.errors import ShapeError
 
 
 @dataclass

@@ -32,12 +32,12 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import datasets, training
-from .backends import get_backend
-from .config import RunConfig, TrainConfig
-from .errors import ConfigError, DataFormatError
-from .options import with_data_widths
-from .spikes import EncodedDataset
+from data_tools.spikes import EncodedDataset
+from gpusnn import datasets, training
+from gpusnn.backends import get_backend
+from gpusnn.commands._options import with_data_widths
+from gpusnn.config import RunConfig, TrainConfig
+from gpusnn.errors import ConfigError, DataFormatError
 
 FORMAT = "gpusnn-sweep"
 VERSION = 1

@@ -14,10 +14,10 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from .config import RunConfig
-from .errors import ShapeError
-from .optimizer import OptimState, apply_update, init_state
-from .spikes import EncodedDataset, SpikeTensor
+from data_tools.spikes import EncodedDataset, SpikeTensor
+from gpusnn.config import RunConfig
+from gpusnn.errors import ShapeError
+from gpusnn.optimizer import OptimState, apply_update, init_state
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def train_epoch(backend, state: TrainState, cfg: RunConfig, data: EncodedDataset
 
 def predict(backend, weights, spikes: SpikeTensor, cfg: RunConfig, batch_size: int = 256) -> np.ndarray:
     """Output rates rho, float32 [N, C], in batches."""
-    from . import reference as ref
+    from gpusnn import reference as ref
     out = []
     for s in range(0, spikes.n_samples, batch_size):
         idx = np.arange(s, min(s + batch_size, spikes.n_samples))
@@ -149,7 +149,7 @@ def predict(backend, weights, spikes: SpikeTensor, cfg: RunConfig, batch_size: i
 
 def evaluate(backend, weights, spikes: SpikeTensor, labels: np.ndarray, cfg: RunConfig) -> dict:
     """Accuracy, mean loss and predictions of weights on a labelled set."""
-    from . import reference as ref
+    from gpusnn import reference as ref
     rho = predict(backend, weights, spikes, cfg)
     loss, _ = ref.loss_and_delta(rho, labels, cfg.method, cfg.network.n_steps)
     pred = rho.argmax(axis=1)

@@ -1,6 +1,6 @@
 // events.cu -- raw AEDAT 3.1 polarity payloads, decoded and binned on the device.
 //
-// The host walks the packet headers only (gpusnn.kernels_events) and uploads the file bytes
+// The host walks the packet headers only (gpusnn.backends.gpu.events) and uploads the file bytes
 // plus one row per polarity packet: first event index pkt_first [n_pkt + 1] (prefix sum of
 // eventNumber), byte offset of the payload, eventSize, eventTSOffset and eventTSOverflow.
 // Event e lives in the packet p with pkt_first[p] <= e < pkt_first[p + 1] (binary search).

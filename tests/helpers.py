@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpusnn.spikes import SpikeTensor, from_coo, from_dense
+from data_tools.spikes import SpikeTensor, from_coo, from_dense
 
 
 def spikes_at(steps_by_input: dict[int, list[int]], n_inputs: int, T: int) -> SpikeTensor:

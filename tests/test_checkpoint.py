@@ -10,12 +10,14 @@ import h5py
 import numpy as np
 import pytest
 
-from gpusnn import checkpoint, training
+from gpusnn import training
+
+from gpusnn.io import checkpoint
 from gpusnn.backends import get_backend
-from gpusnn.backends.numpy_backend import NumpyBackend
+from gpusnn.backends.numpy.backend import NumpyBackend
 from gpusnn.config import RunConfig
 from gpusnn.errors import CheckpointError
-from gpusnn.mnist import encode_images, rate_code
+from data_tools.mnist import encode_images, rate_code
 from gpusnn.optimizer import OptimState
 
 NP = NumpyBackend()

@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
-from gpusnn import spikelog
+from gpusnn.io import spikelog
 from gpusnn.cli import main
 from gpusnn.commands.inspect import summary
 from test_resume import RUN, command, write_tiny_idx

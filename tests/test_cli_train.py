@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gpusnn.cli import main
-from gpusnn.mnist import mnist5k_arrays
+from data_tools.mnist import mnist5k_arrays
 
 
 def write_idx(path, arr, magic):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from gpusnn.errors import DataFormatError
-from gpusnn.mnist import mnist5k_arrays, rate_code, read_idx
+from data_tools.mnist import mnist5k_arrays, rate_code, read_idx
 
 
 def idx_bytes(arr: np.ndarray, magic: int) -> bytes:

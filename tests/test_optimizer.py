@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from gpusnn import reference as ref
-from gpusnn.backends.numpy_backend import NumpyBackend
+from gpusnn.backends.numpy.backend import NumpyBackend
 from gpusnn.config import OptimConfig
 from gpusnn.optimizer import apply_update, init_state
 

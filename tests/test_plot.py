@@ -6,7 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from gpusnn import checkpoint, cli, training
+from gpusnn import cli, training
+
+from gpusnn.io import checkpoint
 from gpusnn.backends import get_backend
 from gpusnn.config import NetworkConfig, RunConfig
 from gpusnn.plots import PlotError, plot_sweep, plot_training

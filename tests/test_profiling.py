@@ -6,7 +6,7 @@ import pytest
 
 from gpusnn import cli, profiling
 from gpusnn.backends import gpu_usable
-from gpusnn.spikes import from_dense
+from data_tools.spikes import from_dense
 
 BACKENDS = ["numpy", "emulated"] + (["cuda"] if gpu_usable() else [])
 

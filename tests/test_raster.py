@@ -1,7 +1,7 @@
 """`gpusnn raster` and gpusnn.plots.raster: points per panel, names, formats, selection, errors.
 
 The log is written two ways: with h5py straight from the documented schema (independent of
-the writer) and with the real writer, gpusnn.spikelog.append.
+the writer) and with the real writer, gpusnn.io.spikelog.append.
 """
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from matplotlib.collections import PathCollection
 
-from gpusnn import cli, spikelog
+from gpusnn import cli
+
+from gpusnn.io import spikelog
 from gpusnn.plots import PlotError, plot_raster
 from gpusnn.plots.sources import read_sample
 
@@ -37,7 +39,7 @@ def make_events(rng) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
 
 
 def write_h5py(path, events) -> None:
-    """A log in the documented schema, written without gpusnn.spikelog."""
+    """A log in the documented schema, written without gpusnn.io.spikelog."""
     with h5py.File(path, "w") as f:
         f.attrs.update(format="gpusnn-spikelog", version=1, config=json.dumps({}), class_names=json.dumps(CLASSES),
                        n_steps=T, widths=np.array(WIDTHS), input_shape=np.array([P, H, W]))

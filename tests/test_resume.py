@@ -6,7 +6,9 @@ import gzip
 import numpy as np
 import pytest
 
-from gpusnn import checkpoint, spikelog
+from gpusnn.io import checkpoint
+
+from gpusnn.io import spikelog
 from gpusnn.cli import build_parser, main
 from gpusnn.errors import CheckpointError, ConfigError
 

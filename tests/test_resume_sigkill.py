@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpusnn import checkpoint
+from gpusnn.io import checkpoint
 from gpusnn.errors import CheckpointError
 from test_resume import RUN, assert_same_run, command, write_tiny_idx
 

@@ -5,11 +5,15 @@ import h5py
 import numpy as np
 import pytest
 
-from gpusnn import checkpoint, spikelog, training
-from gpusnn.backends.numpy_backend import NumpyBackend
+from gpusnn import training
+
+from gpusnn.io import checkpoint
+
+from gpusnn.io import spikelog
+from gpusnn.backends.numpy.backend import NumpyBackend
 from gpusnn.config import RunConfig
 from gpusnn.errors import CheckpointError, ConfigError
-from gpusnn.spikes import EncodedDataset, from_dense
+from data_tools.spikes import EncodedDataset, from_dense
 
 NP = NumpyBackend()
 T = 8

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from gpusnn.errors import ShapeError
-from gpusnn.spikes import SpikeTensor, concatenate, from_coo, from_dense
+from data_tools.spikes import SpikeTensor, concatenate, from_coo, from_dense
 
 
 def test_dense_round_trip_keeps_counts_and_order():

@@ -5,7 +5,7 @@
     update(W, G, W_prev, G_prev, step, optim)               -> None (in place on W, W_prev, G_prev)
     asarray(np_array) / asnumpy(array)                      host <-> backend arrays
 
-``numpy`` runs gpusnn.reference's method through the faster CPU paths of gpusnn.cpu_kernels
+``numpy`` runs gpusnn.reference's method through the faster CPU paths of gpusnn.backends.numpy.fastpaths
 (tested against the reference); ``cuda`` and ``emulated`` run the kernels in kernels/
 through CuPy or the CPU emulation.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from ..errors import ConfigError
+from gpusnn.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def get_backend(name: str = "auto"):
         name = "cuda" if gpu_usable() else "numpy"
         log.info("backend auto -> %s", name)
     if name == "numpy":
-        from .numpy_backend import NumpyBackend
+        from gpusnn.backends.numpy.backend import NumpyBackend
         return NumpyBackend()
-    from .gpu import GpuBackend
+    from gpusnn.backends.gpu import GpuBackend
     return GpuBackend(name)

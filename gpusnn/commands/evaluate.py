@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .. import checkpoint, datasets, spikelog, training
-from ..backends import get_backend
-from ..errors import ShapeError
+from gpusnn import datasets, training
+from gpusnn.backends import get_backend
+from gpusnn.errors import ShapeError
+from gpusnn.io import checkpoint, spikelog
 
 
 def register(sub) -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .. import checkpoint, spikelog
-from ..errors import CheckpointError
+from gpusnn.errors import CheckpointError
+from gpusnn.io import checkpoint, spikelog
 
 EVENT_FIELDS = {"x", "y", "p", "t"}
 

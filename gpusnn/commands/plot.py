@@ -23,16 +23,16 @@ def register(sub) -> None:
 
 
 def run_training(args) -> dict:
-    from ..plots import plot_training, save_figure
-    from ..plots.sources import load_history
+    from gpusnn.plots import plot_training, save_figure
+    from gpusnn.plots.sources import load_history
     history, title = load_history(args.run)
     out = save_figure(plot_training(history, args.title or title), args.out)
     return {"figure": str(out), "source": args.run, "epochs": len(history)}
 
 
 def run_sweep(args) -> dict:
-    from ..plots import plot_sweep, save_figure
-    from ..plots.sources import load_sweep
+    from gpusnn.plots import plot_sweep, save_figure
+    from gpusnn.plots.sources import load_sweep
     cells = load_sweep(args.results)
     out = save_figure(plot_sweep(cells, args.title or ""), args.out)
     done = sum(c.get("status", "done") == "done" and c.get("test_accuracy") is not None for c in cells)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import logging
 
-from ..options import add_run_options, config_from_args
-from ..profiling import Workload, format_table, profile
+from gpusnn.commands._options import add_run_options, config_from_args
+from gpusnn.profiling import Workload, format_table, profile
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def run(args) -> dict:
     if args.data is None:
         widths = (args.inputs, *hidden, args.classes)
     else:
-        from .. import datasets
+        from gpusnn import datasets
         encoded = datasets.load_for(cfg, args.data, progress=args.progress)
         widths = (encoded.train.n_inputs, *hidden, encoded.n_classes)
         data = (encoded.train, encoded.train_labels)

@@ -1,7 +1,7 @@
 """`gpusnn raster`: spike raster of one sample from an HDF5 spike log."""
 from __future__ import annotations
 
-from ..plots import DEFAULT_MAX_POINTS
+from gpusnn.plots import DEFAULT_MAX_POINTS
 
 
 def register(sub) -> None:
@@ -29,9 +29,9 @@ def register(sub) -> None:
 
 
 def run(args) -> dict:
-    from ..plots import plot_raster, save_figure
-    from ..plots.raster import check_time_range, crop, layer_name
-    from ..plots.sources import read_sample
+    from gpusnn.plots import plot_raster, save_figure
+    from gpusnn.plots.raster import check_time_range, crop, layer_name
+    from gpusnn.plots.sources import read_sample
     s = read_sample(args.log, args.layers, sample=args.sample, sample_id=args.sample_id,
                     epoch=args.epoch, split=args.split)
     tr = check_time_range(args.time_range, s["n_steps"])

@@ -4,10 +4,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .. import sweep
-from ..errors import ConfigError
-from ..options import add_run_options, config_from_args
-from ..plots import plot_sweep, save_figure
+from gpusnn import sweep
+from gpusnn.commands._options import add_run_options, config_from_args
+from gpusnn.errors import ConfigError
+from gpusnn.plots import plot_sweep, save_figure
 
 log = logging.getLogger(__name__)
 

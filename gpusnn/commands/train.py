@@ -7,10 +7,11 @@ import logging
 import time
 from pathlib import Path
 
-from .. import checkpoint, datasets, spikelog, training
-from ..backends import get_backend
-from ..errors import CheckpointError, ConfigError, GpusnnError
-from ..options import add_run_options, config_from_args, with_data_widths
+from gpusnn import datasets, training
+from gpusnn.backends import get_backend
+from gpusnn.commands._options import add_run_options, config_from_args, with_data_widths
+from gpusnn.errors import CheckpointError, ConfigError, GpusnnError
+from gpusnn.io import checkpoint, spikelog
 
 log = logging.getLogger(__name__)
 

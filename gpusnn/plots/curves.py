@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from .figure import PlotError, new_figure
+from gpusnn.plots.figure import PlotError, new_figure
 
 SPLIT_STYLE = {"train": dict(color="tab:blue", marker="o"), "test": dict(color="tab:orange", marker="s")}
 SWEEP_KEYS = ("data", "widths", "epochs", "gradient")

@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ..errors import GpusnnError
+from gpusnn.errors import GpusnnError
 
 FORMATS = ("png", "svg", "pdf")
 DPI = 110

@@ -14,9 +14,9 @@ from matplotlib.gridspec import GridSpec
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from ..errors import ShapeError
-from . import DEFAULT_MAX_POINTS
-from .figure import PlotError, new_figure, thin
+from gpusnn.errors import ShapeError
+from gpusnn.plots import DEFAULT_MAX_POINTS
+from gpusnn.plots.figure import PlotError, new_figure, thin
 
 POLARITY_COLOURS = {0: "tab:blue", 1: "tab:red"}  # OFF, ON
 WIDTH_IN = 9.0

@@ -8,7 +8,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .figure import PlotError
+from gpusnn.plots.figure import PlotError
 
 SWEEP_FORMAT = "gpusnn-sweep"
 
@@ -35,8 +35,8 @@ def load_history(path: str | os.PathLike) -> tuple[list[dict], str]:
             raise PlotError(f"{path}: no 'history' list; expected the JSON written by gpusnn train --json")
         title = _run_title(doc.get("data"), doc.get("widths", ()), doc.get("alpha"), doc.get("lr"))
     else:
-        from .. import checkpoint
-        from ..backends import get_backend
+        from gpusnn.backends import get_backend
+        from gpusnn.io import checkpoint
         info, state = checkpoint.load(checkpoint.resolve(path), get_backend("numpy"))
         cfg = info.config
         history = state.history
@@ -61,8 +61,8 @@ def load_sweep(path: str | os.PathLike) -> list[dict]:
 
 def split_names(values) -> np.ndarray:
     """Split names (object [n] of str) of stored split codes: numbers as in
-    gpusnn.spikelog.SPLITS (0 = train, 1 = test), or bytes / str names."""
-    from ..spikelog import SPLITS
+    gpusnn.io.spikelog.SPLITS (0 = train, 1 = test), or bytes / str names."""
+    from gpusnn.io.spikelog import SPLITS
     names = {code: name for name, code in SPLITS.items()}
     return np.array([v.decode() if isinstance(v, bytes) else v if isinstance(v, str) else names.get(int(v), str(v))
                      for v in np.asarray(values).tolist()], dtype=object)
@@ -107,14 +107,14 @@ def select_entry(entries: Mapping[str, np.ndarray], source: str, sample: int | N
 
 
 def read_sample(path: str | os.PathLike, layers: Sequence[int] | None = None, **which) -> dict:
-    """Everything plot_raster needs about one logged sample, read through gpusnn.spikelog.
+    """Everything plot_raster needs about one logged sample, read through gpusnn.io.spikelog.
 
     layers: layer numbers to read (0 = input .. L = output; default all); which: the
     sample, sample_id, epoch and split arguments of select_entry. Returns a dict with
     spikes {layer: (step, neuron)}, widths, n_steps, input_shape, class_names, label,
     prediction, and entry, sample_id, split, epoch naming the entry.
     """
-    from ..spikelog import open_log
+    from gpusnn.io.spikelog import open_log
     path = Path(path)
     if not path.is_file():
         raise PlotError(f"{path}: no such spike log")

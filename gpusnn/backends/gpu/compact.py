@@ -1,7 +1,7 @@
 """Wrapper of kernels/compact.cu: occupancy grid [B*T, words] uint32 -> CSR spike list."""
 from __future__ import annotations
 
-from .gpu_runtime import KernelRuntime, i32, i64
+from gpusnn.backends.gpu.runtime import KernelRuntime, i32, i64
 
 GRID_BITS = 0     # one bit per id (binary spikes): words = ceil(n / 32)
 GRID_COUNTS = 1   # one counter per id (count encoding): words = n

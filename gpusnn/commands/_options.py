@@ -10,8 +10,8 @@ import argparse
 import tomllib
 from pathlib import Path
 
-from .config import RunConfig
-from .errors import ConfigError
+from gpusnn.config import RunConfig
+from gpusnn.errors import ConfigError
 
 # flag dest -> (section, option)
 _FLAGS = {

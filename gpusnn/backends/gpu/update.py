@@ -1,9 +1,9 @@
 """Wrapper of kernels/update.cu: the fractional-order update, in place (docs/method.md s. 4)."""
 from __future__ import annotations
 
-from .config import OptimConfig
-from .gpu_runtime import KernelRuntime, f32, i32, i64
-from .reference import gamma_factor
+from gpusnn.backends.gpu.runtime import KernelRuntime, f32, i32, i64
+from gpusnn.config import OptimConfig
+from gpusnn.reference import gamma_factor
 
 
 def fractional_update(rt: KernelRuntime, W, G, W_prev, G_prev, step: int, optim: OptimConfig) -> None:

@@ -1,13 +1,13 @@
-"""The numpy backend's fast CPU paths (gpusnn.cpu_kernels) against the reference."""
+"""The numpy backend's fast CPU paths (gpusnn.backends.numpy.fastpaths) against the reference."""
 import numpy as np
 import pytest
 
-from gpusnn import cpu_kernels as ck
+from gpusnn.backends.numpy import fastpaths as ck
 from gpusnn import reference as ref
-from gpusnn.backends.numpy_backend import NumpyBackend
+from gpusnn.backends.numpy.backend import NumpyBackend
 from gpusnn.config import MethodConfig, OptimConfig
 from gpusnn.errors import ConfigError, ShapeError
-from gpusnn.spikes import from_dense
+from data_tools.spikes import from_dense
 
 THETA = 1.0
 

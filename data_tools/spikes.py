@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ShapeError
+from data_tools.errors import ShapeError
 
 
 @dataclass(frozen=True)

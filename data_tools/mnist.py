@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataFormatError
-from .spikes import EncodedDataset, SpikeTensor
+from data_tools.errors import DataFormatError
+from data_tools.spikes import EncodedDataset, SpikeTensor
 
 IDX_IMAGES_MAGIC = 0x00000803
 IDX_LABELS_MAGIC = 0x00000801

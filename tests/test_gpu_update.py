@@ -9,7 +9,7 @@ import pytest
 
 from gpusnn import reference as ref
 from gpusnn.config import OptimConfig
-from gpusnn.kernels_update import fractional_update
+from gpusnn.backends.gpu.update import fractional_update
 
 OPTIONS = [OptimConfig(), OptimConfig(alpha=1.9, eps=1e-8), OptimConfig(alpha=0.5, eps_inside=True),
            OptimConfig(alpha=1.5, grad_at="previous"), OptimConfig(alpha=1.3, factor_clip=None, w_max=None),

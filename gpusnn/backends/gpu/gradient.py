@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import MethodConfig
-from .errors import ShapeError
-from .gpu_runtime import KernelRuntime, f32, f64, i32, i64
-from .reference import LayerRecord
-from .spikes import SpikeTensor
+from data_tools.spikes import SpikeTensor
+from gpusnn.backends.gpu.runtime import KernelRuntime, f32, f64, i32, i64
+from gpusnn.config import MethodConfig
+from gpusnn.errors import ShapeError
+from gpusnn.reference import LayerRecord
 
 LOSS_KINDS = {"ce": 0, "mse": 1}
 

@@ -1,17 +1,17 @@
 """The kernel backends: ``cuda`` (CuPy arrays + cupy.RawModule) and ``emulated`` (NumPy
 arrays + gpusnn.cuemu.RawModule, the same kernels compiled for the CPU). One code path,
-written against the runtime's ``xp`` and RawModule (gpusnn.gpu_runtime)."""
+written against the runtime's ``xp`` and RawModule (gpusnn.backends.gpu.runtime)."""
 from __future__ import annotations
 
 import numpy as np
 
-from ..config import MethodConfig, OptimConfig
-from ..errors import ConfigError
-from ..gpu_runtime import KernelRuntime
-from ..kernels_forward import check_weights, layer_forward
-from ..kernels_gradient import backward_delta, readout_loss, weight_gradient
-from ..kernels_update import fractional_update
-from ..spikes import SpikeTensor
+from data_tools.spikes import SpikeTensor
+from gpusnn.backends.gpu.forward import check_weights, layer_forward
+from gpusnn.backends.gpu.gradient import backward_delta, readout_loss, weight_gradient
+from gpusnn.backends.gpu.runtime import KernelRuntime
+from gpusnn.backends.gpu.update import fractional_update
+from gpusnn.config import MethodConfig, OptimConfig
+from gpusnn.errors import ConfigError
 
 
 def make_runtime(name: str) -> KernelRuntime:
@@ -20,7 +20,7 @@ def make_runtime(name: str) -> KernelRuntime:
         import cupy
         return KernelRuntime(cupy, cupy.RawModule, "cuda")
     if name == "emulated":
-        from .. import cuemu
+        from gpusnn import cuemu
         return KernelRuntime(np, cuemu.RawModule, "emulated")
     raise ConfigError(f"GpuBackend is 'cuda' or 'emulated', not {name!r}")
 

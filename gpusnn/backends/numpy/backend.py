@@ -1,6 +1,6 @@
-"""The numpy backend: gpusnn.reference's results through the faster CPU paths of gpusnn.cpu_kernels.
+"""The numpy backend: gpusnn.reference's results through the faster CPU paths of gpusnn.backends.numpy.fastpaths.
 
-The reference functions stay the specification; tests/test_numpy_fastpath.py checks this
+The reference functions stay the specification; tests/test_numpy_fastpaths.py checks this
 backend against them (spike trains equal up to threshold ties, gradients within float32
 rounding, updates bit for bit).
 """
@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import cpu_kernels as ck
-from .. import reference as ref
-from ..config import MethodConfig, OptimConfig
-from ..spikes import SpikeTensor
+from data_tools.spikes import SpikeTensor
+from gpusnn import reference as ref
+from gpusnn.backends.numpy import fastpaths as ck
+from gpusnn.config import MethodConfig, OptimConfig
 
 
 class NumpyBackend:
@@ -19,7 +19,7 @@ class NumpyBackend:
 
     mode: how a layer's synaptic input is computed, "event" (sparse, work = spikes x
     fan-out), "dense" (BLAS per chunk of steps) or "auto" (dense above the measured
-    crossover density, cpu_kernels.DENSE_ABOVE).
+    crossover density, fastpaths.DENSE_ABOVE).
     """
 
     name = "numpy"

@@ -34,11 +34,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from . import training
-from .checkpoint import atomic_write, check_format, hdf5_image, open_h5
-from .config import RunConfig
-from .errors import CheckpointError, ConfigError
-from .spikes import EncodedDataset, SpikeTensor
+from data_tools.spikes import EncodedDataset, SpikeTensor
+from gpusnn import training
+from gpusnn.config import RunConfig
+from gpusnn.errors import CheckpointError, ConfigError
+from gpusnn.io.hdf5 import atomic_write, check_format, hdf5_image, open_h5
 
 FORMAT = "gpusnn-spikelog"
 VERSION = 1

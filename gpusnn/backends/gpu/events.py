@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import DataFormatError, ShapeError
-from .gpu_runtime import KernelRuntime, i32, i64
-from .kernels_compact import GRID_BITS, GRID_COUNTS, compact, grid_words
-from .spikes import SpikeTensor
+from data_tools.spikes import SpikeTensor
+from gpusnn.backends.gpu.compact import GRID_BITS, GRID_COUNTS, compact, grid_words
+from gpusnn.backends.gpu.runtime import KernelRuntime, i32, i64
+from gpusnn.errors import DataFormatError, ShapeError
 
 POLARITY = 1
 PACKET_HEADER = np.dtype([("type", "<i2"), ("source", "<i2"), ("size", "<i4"), ("ts_offset", "<i4"),

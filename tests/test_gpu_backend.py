@@ -18,7 +18,7 @@ from gpusnn import training
 from gpusnn.backends import get_backend
 from gpusnn.backends.gpu import GpuBackend
 from gpusnn.config import RunConfig
-from gpusnn.spikes import EncodedDataset, from_dense
+from data_tools.spikes import EncodedDataset, from_dense
 
 BACKENDS = ["emulated", pytest.param("cuda", marks=pytest.mark.gpu)]
 

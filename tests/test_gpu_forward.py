@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from gpusnn import reference as ref
-from gpusnn.kernels_compact import GRID_BITS, GRID_COUNTS, compact
-from gpusnn.kernels_forward import layer_forward
-from gpusnn.spikes import from_coo, from_dense
+from gpusnn.backends.gpu.compact import GRID_BITS, GRID_COUNTS, compact
+from gpusnn.backends.gpu.forward import layer_forward
+from data_tools.spikes import from_dense
 
 
 def random_input(rng, B, T, N, density, repeats=False):

@@ -35,8 +35,6 @@ checkpoint name.
 from __future__ import annotations
 
 import datetime
-import errno
-import io
 import json
 import logging
 import os
@@ -48,11 +46,19 @@ from typing import Callable
 import h5py
 import numpy as np
 
-from . import __version__
-from .config import RunConfig
-from .errors import CheckpointError, GpusnnError
-from .optimizer import OptimState
-from .training import EpochProgress, TrainState
+from gpusnn import __version__
+from gpusnn.config import RunConfig
+from gpusnn.errors import CheckpointError, GpusnnError
+from gpusnn.io.hdf5 import (
+    TMP_MARK,
+    atomic_write,
+    check_format,
+    fsync_dir,
+    hdf5_image,
+    open_h5,
+)
+from gpusnn.optimizer import OptimState
+from gpusnn.training import EpochProgress, TrainState
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +66,6 @@ FORMAT = "gpusnn-checkpoint"
 VERSION = 1
 LATEST = "checkpoint.h5"
 NUMBERED = re.compile(r"^checkpoint-e(\d+)-s(\d+)\.h5$")
-TMP_MARK = ".tmp"
 
 # name -> seed sequence (as a function of seed and epoch) of every generator a run uses
 RNG_STREAMS: dict[str, Callable[[int, int], list[int]]] = {
@@ -124,50 +129,6 @@ class Checkpoint:
 
 
 # ----------------------------------------------------------------------------- writing
-
-def atomic_write(path: str | os.PathLike, payload: bytes) -> Path:
-    """Write payload to a hidden temporary file next to path, fsync it, rename it to path
-    and fsync the directory.
-
-    Any I/O failure (full disk, I/O error) removes the temporary file, leaves path as it
-    was and raises CheckpointError naming path.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        why = "disk full" if e.errno == errno.ENOSPC else "write failed"
-        raise CheckpointError(f"{path}: {why} ({e}); the previous file is untouched") from e
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def hdf5_image(fill: Callable[[h5py.File], None], base: bytes | None = None) -> bytes:
-    """Build an HDF5 file in memory, starting from a copy of base when given, and return its
-    bytes. Keeping HDF5 away from the disk makes every write error a plain OSError."""
-    buf = io.BytesIO(base or b"")
-    with h5py.File(buf, "a" if base else "w") as f:
-        fill(f)
-    return buf.getvalue()
-
-
-def _fsync_dir(d: Path) -> None:
-    fd = os.open(d, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
 
 def _attr(value):
     return "none" if value is None else value
@@ -284,7 +245,7 @@ def save_run(run_dir: str | os.PathLike, cfg: RunConfig, state: TrainState, back
         tmp.unlink(missing_ok=True)
         os.link(path, tmp)
         os.replace(tmp, latest)
-        _fsync_dir(run_dir)
+        fsync_dir(run_dir)
     except OSError:
         tmp.unlink(missing_ok=True)
         atomic_write(latest, path.read_bytes())
@@ -347,30 +308,6 @@ def _matrix(f: h5py.File, path: Path, name: str, shape: tuple[int, int]) -> np.n
     if not np.isfinite(a).all():
         raise CheckpointError(f"{path}: /{name} holds {int((~np.isfinite(a)).sum())} NaN or inf value(s)")
     return a.astype(np.float32, copy=False)
-
-
-def open_h5(path: str | os.PathLike, what: str = "checkpoint") -> h5py.File:
-    """Open path read-only as HDF5, or raise CheckpointError saying what the file is."""
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such {what}")
-    try:
-        return h5py.File(path, "r")
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"{path}: not a {what}: not a readable HDF5 file ({e})") from e
-
-
-def check_format(f: h5py.File, path: Path, fmt: str, version: int) -> int:
-    """Check the root format and version attributes; return the file's version."""
-    found = f.attrs.get("format")
-    found = found.decode() if isinstance(found, bytes) else found
-    if found != fmt:
-        raise CheckpointError(f"{path}: not a {fmt} file (root attribute format = {found!r})")
-    v = int(_attrs(f, path, "version")[0])
-    if v > version:
-        raise CheckpointError(f"{path}: {fmt} version {v} is newer than this gpusnn reads "
-                              f"(<= {version}); upgrade gpusnn")
-    return v
 
 
 def read(path: str | os.PathLike) -> Checkpoint:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from gpusnn.errors import DataFormatError
-from gpusnn.kernels_events import aedat_to_spikes, decode_polarity, polarity_packets
-from gpusnn.spikes import from_coo
+from gpusnn.backends.gpu.events import aedat_to_spikes, decode_polarity, polarity_packets
+from data_tools.spikes import from_coo
 
 HEADER = np.dtype([("type", "<i2"), ("source", "<i2"), ("size", "<i4"), ("ts_offset", "<i4"),
                    ("overflow", "<i4"), ("capacity", "<i4"), ("number", "<i4"), ("valid", "<i4")])

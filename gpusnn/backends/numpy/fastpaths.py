@@ -21,10 +21,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from . import reference as ref
-from .config import OptimConfig
-from .errors import ConfigError, ShapeError
-from .spikes import SpikeTensor
+from data_tools.spikes import SpikeTensor
+from gpusnn import reference as ref
+from gpusnn.config import OptimConfig
+from gpusnn.errors import ConfigError, ShapeError
 
 #: Input density (spikes / (B x T x n_pre)) above which auto runs the dense product: the
 #: crossover of the benchmarks' "density" suite on the 2-core development machine with one
