@@ -29,6 +29,6 @@ def init_state(weights: list, optim: OptimConfig, xp) -> OptimState:
 def apply_update(backend, weights: list, grads: list, state: OptimState, optim: OptimConfig) -> None:
     """One optimisation step on every layer, in place, then advance the step counter."""
     for l, (W, G) in enumerate(zip(weights, grads)):
-        backend.update(W, G, state.W_prev[l], None if state.G_prev is None else state.G_prev[l],
-                       state.step, optim)
+        backend.update(W, W_prev=state.W_prev[l], G=G,
+                       G_prev=None if state.G_prev is None else state.G_prev[l], step=state.step, optim=optim)
     state.step += 1

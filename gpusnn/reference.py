@@ -198,9 +198,12 @@ def fractional_factor(W: np.ndarray, W_prev: np.ndarray, optim: OptimConfig) -> 
     return factor.astype(np.float32)
 
 
-def fractional_update(W: np.ndarray, W_prev: np.ndarray, G: np.ndarray, G_prev: np.ndarray | None,
+def fractional_update(W: np.ndarray, *, W_prev: np.ndarray, G: np.ndarray, G_prev: np.ndarray | None,
                       step: int, optim: OptimConfig) -> np.ndarray:
     """One optimisation step k = step; returns W(k+1) float32 (inputs unchanged).
+
+    W = W(k), W_prev = W(k-1), G = G(k), G_prev = G(k-1) (None unless grad_at = "previous"):
+    float32 arrays of one shape, keyword-only (the order every update of the project shares).
 
     step 0 is plain gradient descent W - lr G; from step 1 on the fractional factor applies,
     with G(k-1) instead of G(k) when grad_at = "previous". Then the clamp to +-w_max.

@@ -32,10 +32,10 @@ def test_fractional_update(gpu_kernel_rt, gpu_kernel_rng, step, optim, shape):
     rt, rng = gpu_kernel_rt, gpu_kernel_rng
     W, W_prev, G, G_prev = random_state(rng, shape)
     keep = optim.grad_at == "previous"
-    want = ref.fractional_update(W, W_prev, G, G_prev if keep else None, step, optim)
+    want = ref.fractional_update(W, W_prev=W_prev, G=G, G_prev=G_prev if keep else None, step=step, optim=optim)
     xp = rt.xp
     dW, dWp, dG, dGp = (xp.asarray(a.copy()) for a in (W, W_prev, G, G_prev))
-    fractional_update(rt, dW, dG, dWp, dGp if keep else None, step, optim)
+    fractional_update(rt, dW, W_prev=dWp, G=dG, G_prev=dGp if keep else None, step=step, optim=optim)
     got = rt.asnumpy(dW)
     # only powf may differ from NumPy's (an ulp or two of the factor)
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6 * float(np.abs(W).max()))
@@ -52,7 +52,8 @@ def test_alpha_one_is_gradient_descent_bit_for_bit(gpu_kernel_rt, gpu_kernel_rng
     outs = []
     for step in (0, 3):
         dW = rt.xp.asarray(W.copy())
-        fractional_update(rt, dW, rt.xp.asarray(G), rt.xp.asarray(W_prev.copy()), None, step, optim)
+        fractional_update(rt, dW, W_prev=rt.xp.asarray(W_prev.copy()), G=rt.xp.asarray(G), G_prev=None,
+                          step=step, optim=optim)
         outs.append(rt.asnumpy(dW))
     np.testing.assert_array_equal(outs[0], outs[1])
     np.testing.assert_array_equal(outs[0], W - np.float32(optim.lr) * G)
@@ -65,5 +66,5 @@ def test_defaults_keep_weights_finite(gpu_kernel_rt, gpu_kernel_rng, alpha):
     W, W_prev, G, _ = random_state(rng, (50, 20))
     dW, dWp = rt.xp.asarray(W), rt.xp.asarray(W)
     for step in range(4):
-        fractional_update(rt, dW, rt.xp.asarray(G * 1e3), dWp, None, step, optim)
+        fractional_update(rt, dW, W_prev=dWp, G=rt.xp.asarray(G * 1e3), G_prev=None, step=step, optim=optim)
     assert np.all(np.isfinite(rt.asnumpy(dW))) and np.abs(rt.asnumpy(dW)).max() <= optim.w_max

@@ -99,10 +99,10 @@ def test_update_equals_reference_bit_for_bit(optim):
     G_prev = rng.standard_normal(W.shape).astype(np.float32) if optim.grad_at == "previous" else None
     backend = NumpyBackend()
     for step in (0, 3):
-        want = ref.fractional_update(W, W_prev, G, G_prev, step, optim)
+        want = ref.fractional_update(W, W_prev=W_prev, G=G, G_prev=G_prev, step=step, optim=optim)
         w, wp = W.copy(), W_prev.copy()
         gp = None if G_prev is None else G_prev.copy()
-        backend.update(w, G, wp, gp, step, optim)
+        backend.update(w, W_prev=wp, G=G, G_prev=gp, step=step, optim=optim)
         np.testing.assert_array_equal(w, want)
         np.testing.assert_array_equal(wp, W)
         if gp is not None:

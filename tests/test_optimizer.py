@@ -61,7 +61,7 @@ def test_fractional_step_matches_float64_formula(alpha, eps_inside):
     W_prev = (W - moved).astype(np.float32)
     G = rng.normal(0, 1, W.shape).astype(np.float32)
     cfg = OptimConfig(alpha=alpha, lr=0.003, eps=1e-3, eps_inside=eps_inside, factor_clip=None, w_max=None)
-    new = ref.fractional_update(W, W_prev, G, None, step=3, optim=cfg)
+    new = ref.fractional_update(W, W_prev=W_prev, G=G, G_prev=None, step=3, optim=cfg)
     expect = formula(W, W_prev, G, cfg)
     # compare the steps: relative error of the float32 base (<= 1e-4) times |1 - alpha|
     np.testing.assert_allclose(W.astype(np.float64) - new, W - expect, rtol=1e-4, atol=1e-7)
@@ -104,7 +104,8 @@ def test_grad_at_previous_uses_the_gradient_of_the_step_before():
 def test_clip_bounds_the_factor_then_the_clamp_bounds_the_weight():
     W = np.array([1.0, 0.5], np.float32)
     cfg = OptimConfig(alpha=1.9, lr=0.1, eps=1e-6, factor_clip=3.0, w_max=1.2)
-    new = ref.fractional_update(W, W.copy(), np.array([-10.0, 1.0], np.float32), None, 5, cfg)
+    new = ref.fractional_update(W, W_prev=W.copy(), G=np.array([-10.0, 1.0], np.float32), G_prev=None,
+                                step=5, optim=cfg)
     # factor = min(huge, 3): 1 + 0.1 * 10 * 3 = 4 -> clamped to 1.2; 0.5 - 0.1 * 3 = 0.2
     np.testing.assert_allclose(new, [1.2, 0.2], rtol=1e-6)
 

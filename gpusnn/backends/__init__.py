@@ -2,7 +2,7 @@
 
     forward(weights, spikes, theta)                         -> list[LayerRecord]
     gradients(weights, spikes, records, labels, T, theta, method) -> (loss [B], rho [B, C], grads)
-    update(W, G, W_prev, G_prev, step, optim)               -> None (in place on W, W_prev, G_prev)
+    update(W, *, W_prev, G, G_prev, step, optim)            -> None (in place on W, W_prev, G_prev)
     asarray(np_array) / asnumpy(array)                      host <-> backend arrays
 
 ``numpy`` runs gpusnn.reference's method through the faster CPU paths of gpusnn.backends.numpy.fastpaths

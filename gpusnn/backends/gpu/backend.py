@@ -70,7 +70,7 @@ class GpuBackend:
                  for s, r, d in zip(inputs, records, deltas)]
         return self.asnumpy(loss).astype(np.float64), rho, grads
 
-    def update(self, W, G, W_prev, G_prev, step: int, optim: OptimConfig) -> None:
-        for a in (W, G, W_prev) + (() if G_prev is None else (G_prev,)):
+    def update(self, W, *, W_prev, G, G_prev, step: int, optim: OptimConfig) -> None:
+        for a in (W, W_prev, G) + (() if G_prev is None else (G_prev,)):
             check_weights(self.rt, a)
-        fractional_update(self.rt, W, G, W_prev, G_prev, step, optim)
+        fractional_update(self.rt, W, W_prev=W_prev, G=G, G_prev=G_prev, step=step, optim=optim)

@@ -6,7 +6,7 @@ from gpusnn.config import OptimConfig
 from gpusnn.reference import gamma_factor
 
 
-def fractional_update(rt: KernelRuntime, W, G, W_prev, G_prev, step: int, optim: OptimConfig) -> None:
+def fractional_update(rt: KernelRuntime, W, *, W_prev, G, G_prev, step: int, optim: OptimConfig) -> None:
     """W <- W(k+1) in place; W_prev <- W(k); G_prev <- G when G_prev is given (grad_at =
     "previous"). Same semantics as gpusnn.reference.fractional_update + the numpy backend."""
     keep = G_prev is not None

@@ -51,10 +51,11 @@ class NumpyBackend:
                  for s, r, d in zip(inputs, records, deltas)]
         return loss, rho, grads
 
-    def update(self, W, G, W_prev, G_prev, step: int, optim: OptimConfig) -> None:
+    def update(self, W, *, W_prev, G, G_prev, step: int, optim: OptimConfig) -> None:
         key = W.shape
         if key not in self._scratch:
             self._scratch[key] = (np.empty_like(W), np.empty_like(W))
-        ck.fractional_update(W, W_prev, G, G_prev, step, optim, self._scratch[key])
+        ck.fractional_update(W, W_prev=W_prev, G=G, G_prev=G_prev, step=step, optim=optim,
+                             scratch=self._scratch[key])
         if G_prev is not None:
             G_prev[...] = G

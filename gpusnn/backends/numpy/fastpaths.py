@@ -192,7 +192,7 @@ def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_pos
     return np.ascontiguousarray(G_T.T)
 
 
-def fractional_update(W: np.ndarray, W_prev: np.ndarray, G: np.ndarray, G_prev: np.ndarray | None,
+def fractional_update(W: np.ndarray, *, W_prev: np.ndarray, G: np.ndarray, G_prev: np.ndarray | None,
                       step: int, optim: OptimConfig, scratch: tuple[np.ndarray, np.ndarray]) -> None:
     """reference.fractional_update in place: W <- W(k+1) and W_prev <- W(k), bit for bit.
 
