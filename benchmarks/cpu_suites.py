@@ -61,7 +61,7 @@ def step_time(widths, T: int, B: int, density: float, repeats: int, backend: str
     cfg = RunConfig().replace(network={"widths": tuple(widths), "n_steps": T},
                               train={"batch_size": B, "backend": backend}).validate()
     state = training.new_state(cfg, be)
-    spikes = training.device_spikes(be, random_spikes(B, T, widths[0], density, seed=2))
+    spikes = random_spikes(B, T, widths[0], density, seed=2).to(be.xp)
     labels = np.random.default_rng(3).integers(0, widths[-1], B)
     return median_time(lambda: training.train_batch(be, state, cfg, spikes, labels), repeats)
 

@@ -62,7 +62,7 @@ def phase_rates(backend, cfg, data) -> dict:
     events, fwd_s, bwd_s = 0, 0.0, 0.0
     for s in range(0, data.train.n_samples, bs):
         idx = np.arange(s, min(s + bs, data.train.n_samples))
-        spikes = training.device_spikes(backend, data.train.select(idx))
+        spikes = data.train.select(idx).to(backend.xp)
         sync(backend.xp)
         t0 = time.perf_counter()
         records = backend.forward(state.weights, spikes, theta)
@@ -82,7 +82,7 @@ def phase_rates(backend, cfg, data) -> dict:
 def time_epoch(backend, cfg, data) -> float:
     state = training.new_state(cfg, backend)
     warm = data.train.select(np.arange(cfg.train.batch_size))
-    training.train_batch(backend, state, cfg, training.device_spikes(backend, warm), data.train_labels[:cfg.train.batch_size])
+    training.train_batch(backend, state, cfg, warm.to(backend.xp), data.train_labels[:cfg.train.batch_size])
     sync(backend.xp)
     t0 = time.perf_counter()
     training.train_epoch(backend, state, cfg, data, progress=False)

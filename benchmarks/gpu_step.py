@@ -31,7 +31,7 @@ def main(argv=None) -> int:
                               optim={"alpha": 1.5, "grad_at": "previous"})
     state = training.new_state(cfg, backend)
     for _ in range(args.steps):
-        spikes = training.device_spikes(backend, from_dense((rng.random((B, T, widths[0])) < 0.1).astype(np.int32)))
+        spikes = from_dense((rng.random((B, T, widths[0])) < 0.1).astype(np.int32)).to(backend.xp)
         labels = rng.integers(0, widths[-1], B)
         records = backend.forward(state.weights, spikes, cfg.network.theta)
         loss, rho, grads = backend.gradients(state.weights, spikes, records, labels, T, cfg.network.theta, cfg.method)

@@ -11,7 +11,8 @@ DVS events and rate-coded images share this one path into the network.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from typing import ClassVar
 
 import numpy as np
 
@@ -28,6 +29,9 @@ class SpikeTensor:
     n_steps: int
     n_inputs: int
 
+    #: dtype of each array field in the layout of the module docstring (to() converts to it)
+    DTYPES: ClassVar[dict[str, type]] = {"indptr": np.int64, "ids": np.int32}
+
     def __post_init__(self):
         if self.n_steps <= 0:
             raise ShapeError(f"number of steps T must be positive, got {self.n_steps}")
@@ -38,6 +42,20 @@ class SpikeTensor:
                              f"({self.n_samples * self.n_steps + 1},) for B={self.n_samples}, T={self.n_steps}")
         if self.ids.ndim != 1 or int(self.indptr[-1]) != self.ids.shape[0] or int(self.indptr[0]) != 0:
             raise ShapeError("indptr does not describe ids (indptr[0] must be 0 and indptr[-1] == len(ids))")
+
+    def to(self, xp) -> "SpikeTensor":
+        """The same spikes with every array field a C-contiguous array of module xp (numpy
+        for the host, cupy for the device), in its DTYPES dtype (a field not listed there
+        keeps its own). Sizes and absent optional fields (None) stay as they are.
+
+        Arrays already of that module, dtype and layout are not copied; when none needs
+        moving the tensor itself is returned.
+        """
+        moved = {f.name: _array_to(getattr(self, f.name), xp, self.DTYPES.get(f.name))
+                 for f in fields(self) if getattr(getattr(self, f.name), "ndim", 0) >= 1}
+        if all(a is getattr(self, name) for name, a in moved.items()):
+            return self
+        return replace(self, **moved)
 
     @property
     def nnz(self) -> int:
@@ -75,6 +93,13 @@ class SpikeTensor:
         row_len = np.diff(self.indptr)[(samples[:, None] * T + np.arange(T)).ravel()]
         indptr = np.concatenate(([0], np.cumsum(row_len))).astype(np.int64)
         return SpikeTensor(indptr, ids, int(samples.size), T, self.n_inputs)
+
+
+def _array_to(a, xp, dtype):
+    """a as a C-contiguous array of module xp with dtype (None = a's own)."""
+    if xp is np and not isinstance(a, np.ndarray):
+        a = a.get()                         # a device array (CuPy): copy it to the host
+    return xp.ascontiguousarray(xp.asarray(a, dtype=dtype))
 
 
 def from_coo(sample, step, ids, n_samples: int, n_steps: int, n_inputs: int) -> SpikeTensor:

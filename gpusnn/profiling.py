@@ -197,7 +197,7 @@ def _step(backend, state, cfg: RunConfig, spikes: SpikeTensor, labels, idx, cloc
         return out
 
     batch = timed("decode_bin", lambda: spikes.select(idx))
-    dev = timed("h2d", lambda: training.device_spikes(backend, batch))
+    dev = timed("h2d", lambda: batch.to(backend.xp))
     records, layer_in = [], dev
     for l, W in enumerate(state.weights):
         rec = timed(f"forward_l{l + 1}", lambda: backend.forward([W], layer_in, net.theta)[0])
@@ -211,8 +211,7 @@ def _step(backend, state, cfg: RunConfig, spikes: SpikeTensor, labels, idx, cloc
     counts = host[1:]
     t_last = [backend.asnumpy(r.t_last) for r in records]
     t_prev = [backend.asnumpy(r.t_prev) for r in records]
-    inputs = [batch] + [SpikeTensor(np.asarray(backend.asnumpy(r.spikes.indptr)), np.asarray(backend.asnumpy(r.spikes.ids)),
-                                    r.spikes.n_samples, r.spikes.n_steps, r.spikes.n_inputs) for r in records[:-1]]
+    inputs = [batch] + [r.spikes.to(np) for r in records[:-1]]
     return {"input_events": batch.nnz,
             "layer_spikes": [int(c.sum()) for c in counts],
             "synaptic_events_forward": [s.nnz * W.shape[1] for s, W in zip(inputs, state.weights)],

@@ -93,14 +93,6 @@ def train_batch(backend, state: TrainState, cfg: RunConfig, spikes: SpikeTensor,
     return np.asarray(loss, np.float64), pred, layer_spikes
 
 
-def device_spikes(backend, spikes: SpikeTensor) -> SpikeTensor:
-    """The same tensor with its arrays on the backend's device."""
-    if backend.xp is np:
-        return spikes
-    return SpikeTensor(backend.asarray(spikes.indptr), backend.asarray(spikes.ids),
-                       spikes.n_samples, spikes.n_steps, spikes.n_inputs)
-
-
 def train_epoch(backend, state: TrainState, cfg: RunConfig, data: EncodedDataset,
                 on_batch: Callable[[TrainState], None] | None = None, progress: bool = True) -> dict:
     """Train one epoch (or the rest of a partly done one); returns its train metrics."""
@@ -116,7 +108,7 @@ def train_epoch(backend, state: TrainState, cfg: RunConfig, data: EncodedDataset
     for s in starts[cur.batches_done:]:
         t0 = time.perf_counter()
         idx = order[s:s + bs]
-        spikes = device_spikes(backend, data.train.select(idx))
+        spikes = data.train.select(idx).to(backend.xp)
         labels = data.train_labels[idx]
         loss, pred, layer_spikes = train_batch(backend, state, cfg, spikes, labels)
         cur.loss_sum += float(loss.sum())
@@ -140,7 +132,7 @@ def predict(backend, weights, spikes: SpikeTensor, cfg: RunConfig, batch_size: i
     out = []
     for s in range(0, spikes.n_samples, batch_size):
         idx = np.arange(s, min(s + batch_size, spikes.n_samples))
-        recs = backend.forward(weights, device_spikes(backend, spikes.select(idx)), cfg.network.theta)
+        recs = backend.forward(weights, spikes.select(idx).to(backend.xp), cfg.network.theta)
         counts = np.asarray(backend.asnumpy(recs[-1].counts))
         u = np.asarray(backend.asnumpy(recs[-1].u_final))
         out.append(ref.readout(counts, u, cfg.network.theta, cfg.network.n_steps))

@@ -29,9 +29,8 @@ def random_record(rng, B, T, N) -> LayerRecord:
 
 def to_device(rt, rec: LayerRecord) -> LayerRecord:
     xp = rt.xp
-    s = rec.spikes
     return LayerRecord(*(xp.asarray(getattr(rec, f)) for f in ("counts", "t_first", "t_last", "t_prev", "u_final")),
-                       type(s)(xp.asarray(s.indptr), xp.asarray(s.ids), s.n_samples, s.n_steps, s.n_inputs))
+                       rec.spikes.to(xp))
 
 
 @pytest.mark.parametrize("method", [MethodConfig(), MethodConfig(loss="ce", temperature=2.5),
@@ -82,7 +81,7 @@ def test_weight_gradient(gpu_kernel_rt, gpu_kernel_rng, gradient, B, T, n_pre, n
     theta = 1.25
     want = ref.weight_gradient(S, rec, delta, theta, gradient)
     xp = rt.xp
-    S_dev = type(S)(xp.asarray(S.indptr), xp.asarray(S.ids), B, T, n_pre)
+    S_dev = S.to(xp)
     got = rt.asnumpy(weight_gradient(rt, S_dev, to_device(rt, rec), xp.asarray(delta), theta, gradient))
     assert got.shape == want.shape and got.dtype == np.float32
     # float32 sums of up to B * T terms in another order than the reference's
@@ -93,8 +92,7 @@ def test_weight_gradient(gpu_kernel_rt, gpu_kernel_rng, gradient, B, T, n_pre, n
 def test_transpose_spikes(gpu_kernel_rt, gpu_kernel_rng):
     rt, rng = gpu_kernel_rt, gpu_kernel_rng
     S = from_dense((rng.random((3, 5, 17)) < 0.3).astype(np.int32) * rng.integers(1, 3, (3, 5, 17)))
-    xp = rt.xp
-    colptr, sample, step = transpose_spikes(rt, type(S)(xp.asarray(S.indptr), xp.asarray(S.ids), 3, 5, 17))
+    colptr, sample, step = transpose_spikes(rt, S.to(rt.xp))
     r_all = S.rows()
     order = np.lexsort((r_all, S.ids))
     np.testing.assert_array_equal(rt.asnumpy(sample), r_all[order] // 5)

@@ -1,3 +1,5 @@
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 
@@ -6,7 +8,7 @@ from data_tools.spikes import SpikeTensor, concatenate, from_coo, from_dense
 
 
 def test_dense_round_trip_keeps_counts_and_order():
-    rng = np.random.default_rng()
+    rng = np.random.default_rng(11)
     d = rng.integers(0, 3, (4, 5, 7))
     s = from_dense(d)
     assert s.nnz == d.sum()
@@ -40,3 +42,81 @@ def test_negative_or_zero_T_is_rejected():
         SpikeTensor(np.zeros(1, np.int64), np.zeros(0, np.int32), 0, -3, 4)
     with pytest.raises(ShapeError, match="indptr has shape"):
         SpikeTensor(np.zeros(3, np.int64), np.zeros(0, np.int32), 1, 4, 4)
+
+
+class FakeDeviceArray:
+    """An array that is not NumPy's and copies to the host only through .get(), like CuPy's."""
+
+    def __init__(self, a):
+        self.a = np.ascontiguousarray(a)
+        self.shape, self.ndim, self.dtype = self.a.shape, self.a.ndim, self.a.dtype
+        self.flags = self.a.flags
+
+    def __getitem__(self, k):
+        return self.a[k]
+
+    def get(self):
+        return self.a.copy()
+
+
+class fake_device:
+    """The array module of FakeDeviceArray (asarray / ascontiguousarray as CuPy offers them)."""
+
+    ndarray = FakeDeviceArray
+
+    @staticmethod
+    def asarray(a, dtype=None):
+        if isinstance(a, FakeDeviceArray):
+            return a if dtype is None or a.dtype == dtype else FakeDeviceArray(a.a.astype(dtype))
+        return FakeDeviceArray(np.asarray(a, dtype))
+
+    @staticmethod
+    def ascontiguousarray(a):
+        return a
+
+
+def test_to_same_module_and_layout_is_the_tensor_itself():
+    s = from_coo([0, 1, 1], [1, 2, 3], [2, 0, 2], n_samples=2, n_steps=3, n_inputs=4)
+    assert s.indptr.dtype == np.int64 and s.ids.dtype == np.int32
+    assert s.to(np) is s
+
+
+def test_to_converts_dtype_and_layout_and_keeps_the_spikes():
+    s = from_coo([0, 1, 1], [1, 2, 3], [2, 0, 2], n_samples=2, n_steps=3, n_inputs=4)
+    wide_ids = np.repeat(s.ids.astype(np.int64), 2)[::2]           # int64 and not contiguous
+    odd = SpikeTensor(s.indptr.astype(np.int32), wide_ids, 2, 3, 4)
+    out = odd.to(np)
+    assert out is not odd and out.indptr.dtype == np.int64 and out.ids.dtype == np.int32
+    assert out.ids.flags.c_contiguous
+    assert (out.n_samples, out.n_steps, out.n_inputs) == (2, 3, 4)
+    np.testing.assert_array_equal(out.to_dense(), s.to_dense())
+
+
+def test_to_a_device_module_and_back_is_a_round_trip():
+    rng = np.random.default_rng(12)
+    s = from_dense(rng.integers(0, 3, (3, 4, 6)))
+    dev = s.to(fake_device)
+    assert isinstance(dev.indptr, FakeDeviceArray) and isinstance(dev.ids, FakeDeviceArray)
+    assert dev.to(fake_device) is dev
+    host = dev.to(np)
+    assert type(host.indptr) is np.ndarray and type(host.ids) is np.ndarray
+    assert host.indptr.dtype == np.int64 and host.ids.dtype == np.int32
+    np.testing.assert_array_equal(host.to_dense(), s.to_dense())
+
+
+def test_to_moves_every_array_field_of_the_dataclass():
+    """An added array field travels without to() being changed; absent (None) fields stay None."""
+
+    @dataclass(frozen=True)
+    class Tagged(SpikeTensor):
+        weight: np.ndarray | None = None
+        spare: np.ndarray | None = None
+
+    s = from_coo([0, 0], [1, 2], [1, 3], n_samples=1, n_steps=2, n_inputs=4)
+    t = Tagged(s.indptr, s.ids, 1, 2, 4, weight=np.array([0.5, 2.0], np.float32))
+    dev = t.to(fake_device)
+    assert type(dev) is Tagged and dev.spare is None
+    assert isinstance(dev.weight, FakeDeviceArray) and dev.weight.dtype == np.float32
+    back = dev.to(np)
+    np.testing.assert_array_equal(back.weight, [0.5, 2.0])
+    np.testing.assert_array_equal(back.ids, s.ids)

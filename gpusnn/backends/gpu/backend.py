@@ -43,15 +43,8 @@ class GpuBackend:
     def asnumpy(self, a):
         return self.rt.asnumpy(a)
 
-    def device_spikes(self, spikes: SpikeTensor) -> SpikeTensor:
-        """spikes with indptr int64 and ids int32 as contiguous device arrays."""
-        xp = self.xp
-        return SpikeTensor(xp.ascontiguousarray(xp.asarray(spikes.indptr, dtype=xp.int64)),
-                           xp.ascontiguousarray(xp.asarray(spikes.ids, dtype=xp.int32)),
-                           spikes.n_samples, spikes.n_steps, spikes.n_inputs)
-
     def forward(self, weights, spikes: SpikeTensor, theta: float):
-        spikes = self.device_spikes(spikes)
+        spikes = spikes.to(self.xp)
         records = []
         for W in weights:
             rec = layer_forward(self.rt, W, spikes, theta)
@@ -65,7 +58,7 @@ class GpuBackend:
         deltas = [delta]
         for l in range(len(weights) - 2, -1, -1):
             deltas.insert(0, backward_delta(self.rt, deltas[0], weights[l + 1], records[l], T, theta))
-        inputs = [self.device_spikes(spikes)] + [r.spikes for r in records[:-1]]
+        inputs = [spikes.to(self.xp)] + [r.spikes for r in records[:-1]]
         grads = [weight_gradient(self.rt, s, r, d, theta, method.gradient)
                  for s, r, d in zip(inputs, records, deltas)]
         return self.asnumpy(loss).astype(np.float64), rho, grads
