@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gpusnn.backends import Backend
 from gpusnn.config import OptimConfig
 
 
@@ -26,7 +27,7 @@ def init_state(weights: list, optim: OptimConfig, xp) -> OptimState:
                       [xp.zeros_like(W) for W in weights] if optim.grad_at == "previous" else None, 0)
 
 
-def apply_update(backend, weights: list, grads: list, state: OptimState, optim: OptimConfig) -> None:
+def apply_update(backend: Backend, weights: list, grads: list, state: OptimState, optim: OptimConfig) -> None:
     """One optimisation step on every layer, in place, then advance the step counter."""
     for l, (W, G) in enumerate(zip(weights, grads)):
         backend.update(W, W_prev=state.W_prev[l], G=G,

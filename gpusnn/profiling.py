@@ -49,6 +49,7 @@ from tqdm.auto import tqdm
 
 from data_tools.spikes import SpikeTensor
 from gpusnn import training
+from gpusnn.backends import Backend
 from gpusnn.config import RunConfig
 from gpusnn.errors import ConfigError
 
@@ -187,7 +188,7 @@ def _dataset(work: Workload):
     return data.train, data.train_labels
 
 
-def _step(backend, state, cfg: RunConfig, spikes: SpikeTensor, labels, idx, clock: Clock, times: dict) -> dict:
+def _step(backend: Backend, state, cfg: RunConfig, spikes: SpikeTensor, labels, idx, clock: Clock, times: dict) -> dict:
     """One timed training step; adds each phase's seconds to times; returns its counts."""
     net = cfg.network
 

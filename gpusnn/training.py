@@ -15,6 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from data_tools.spikes import EncodedDataset, SpikeTensor
+from gpusnn.backends import Backend
 from gpusnn.config import RunConfig
 from gpusnn.errors import ShapeError
 from gpusnn.optimizer import OptimState, apply_update, init_state
@@ -56,7 +57,7 @@ class TrainState:
     history: list = field(default_factory=list)
 
 
-def new_state(cfg: RunConfig, backend) -> TrainState:
+def new_state(cfg: RunConfig, backend: Backend) -> TrainState:
     """Fresh weights and optimiser memory for cfg, on backend."""
     weights = [backend.asarray(W) for W in
                init_weights(cfg.network.widths, cfg.network.init_scale, cfg.train.seed)]
@@ -78,7 +79,7 @@ def check_compatible(cfg: RunConfig, data: EncodedDataset) -> None:
         raise ShapeError(f"dataset encoded with T={data.train.n_steps}, network expects T={cfg.network.n_steps}")
 
 
-def train_batch(backend, state: TrainState, cfg: RunConfig, spikes: SpikeTensor, labels: np.ndarray):
+def train_batch(backend: Backend, state: TrainState, cfg: RunConfig, spikes: SpikeTensor, labels: np.ndarray):
     """Forward, gradient and fractional update on one mini-batch.
 
     Returns (per-sample loss float64 [B], predictions int64 [B], spikes per layer [L]).
@@ -93,7 +94,7 @@ def train_batch(backend, state: TrainState, cfg: RunConfig, spikes: SpikeTensor,
     return np.asarray(loss, np.float64), pred, layer_spikes
 
 
-def train_epoch(backend, state: TrainState, cfg: RunConfig, data: EncodedDataset,
+def train_epoch(backend: Backend, state: TrainState, cfg: RunConfig, data: EncodedDataset,
                 on_batch: Callable[[TrainState], None] | None = None, progress: bool = True) -> dict:
     """Train one epoch (or the rest of a partly done one); returns its train metrics."""
     n = data.train.n_samples
@@ -126,7 +127,7 @@ def train_epoch(backend, state: TrainState, cfg: RunConfig, data: EncodedDataset
             "seconds": cur.seconds, "spikes_per_sample": [c / max(cur.seen, 1) for c in cur.spikes]}
 
 
-def predict(backend, weights, spikes: SpikeTensor, cfg: RunConfig, batch_size: int = 256) -> np.ndarray:
+def predict(backend: Backend, weights, spikes: SpikeTensor, cfg: RunConfig, batch_size: int = 256) -> np.ndarray:
     """Output rates rho, float32 [N, C], in batches."""
     from gpusnn import reference as ref
     out = []
@@ -139,7 +140,7 @@ def predict(backend, weights, spikes: SpikeTensor, cfg: RunConfig, batch_size: i
     return np.concatenate(out) if out else np.zeros((0, cfg.network.widths[-1]), np.float32)
 
 
-def evaluate(backend, weights, spikes: SpikeTensor, labels: np.ndarray, cfg: RunConfig) -> dict:
+def evaluate(backend: Backend, weights, spikes: SpikeTensor, labels: np.ndarray, cfg: RunConfig) -> dict:
     """Accuracy, mean loss and predictions of weights on a labelled set."""
     from gpusnn import reference as ref
     rho = predict(backend, weights, spikes, cfg)
@@ -149,7 +150,7 @@ def evaluate(backend, weights, spikes: SpikeTensor, labels: np.ndarray, cfg: Run
             "loss": float(loss.mean()) if len(labels) else 0.0, "predictions": pred}
 
 
-def fit(backend, state: TrainState, cfg: RunConfig, data: EncodedDataset,
+def fit(backend: Backend, state: TrainState, cfg: RunConfig, data: EncodedDataset,
         on_batch: Callable[[TrainState], None] | None = None,
         on_epoch: Callable[[TrainState], None] | None = None, progress: bool = True) -> TrainState:
     """Train until state.epoch == cfg.train.epochs, evaluating on the test split after each epoch."""

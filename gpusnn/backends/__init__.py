@@ -1,4 +1,5 @@
-"""Backend selection. Every backend offers the same four operations on its own arrays:
+"""Backend selection. Every backend implements the Backend protocol
+(gpusnn.backends.protocol: name, xp and these operations on its own arrays):
 
     forward(weights, spikes, theta)                         -> list[LayerRecord]
     gradients(weights, spikes, records, labels, T, theta, method) -> (loss [B], rho [B, C], grads)
@@ -13,11 +14,14 @@ from __future__ import annotations
 
 import logging
 
+from gpusnn.backends.protocol import Backend
 from gpusnn.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 NAMES = ("auto", "numpy", "cuda", "emulated")
+
+__all__ = ["Backend", "NAMES", "get_backend", "gpu_usable"]
 
 
 def gpu_usable() -> bool:
@@ -29,7 +33,7 @@ def gpu_usable() -> bool:
         return False
 
 
-def get_backend(name: str = "auto"):
+def get_backend(name: str = "auto") -> Backend:
     """The backend called name; auto = cuda when a GPU is usable, else numpy."""
     if name not in NAMES:
         raise ConfigError(f"unknown backend {name!r}; choose one of {', '.join(NAMES)}")

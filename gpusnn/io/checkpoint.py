@@ -47,6 +47,7 @@ import h5py
 import numpy as np
 
 from gpusnn import __version__
+from gpusnn.backends import Backend
 from gpusnn.config import RunConfig
 from gpusnn.errors import CheckpointError, GpusnnError
 from gpusnn.io.hdf5 import (
@@ -119,7 +120,7 @@ class Checkpoint:
         """The history as columns: name -> array [n_epochs] ([n_epochs, L] for spikes_per_sample)."""
         return {name: np.asarray([row[name] for row in self.history]) for name in _history_names(self.history)}
 
-    def train_state(self, backend) -> TrainState:
+    def train_state(self, backend: Backend) -> TrainState:
         """A TrainState with every array on backend (copies)."""
         on = [backend.asarray(a) for a in self.weights]
         optim = OptimState([backend.asarray(a) for a in self.W_prev],
@@ -178,7 +179,7 @@ def rng_record(seed: int, epoch: int) -> dict:
     return out
 
 
-def _write(f: h5py.File, cfg: RunConfig, state: TrainState, backend, data: dict) -> None:
+def _write(f: h5py.File, cfg: RunConfig, state: TrainState, backend: Backend, data: dict) -> None:
     host = backend.asnumpy
     f.attrs.update(format=FORMAT, version=VERSION, gpusnn_version=__version__,
                    created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -207,7 +208,7 @@ def _write(f: h5py.File, cfg: RunConfig, state: TrainState, backend, data: dict)
     f["history"] = history_table(state.history, len(state.weights))
 
 
-def save(path: str | os.PathLike, cfg: RunConfig, state: TrainState, backend, data_identity: str = "",
+def save(path: str | os.PathLike, cfg: RunConfig, state: TrainState, backend: Backend, data_identity: str = "",
          data_name: str = "", data_path: str = "") -> Path:
     """Write state (arrays on backend) atomically to path as one HDF5 checkpoint. Returns path."""
     data = {"identity": data_identity, "name": data_name, "path": data_path or data_name}
@@ -229,7 +230,7 @@ def numbered(run_dir: str | os.PathLike) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def save_run(run_dir: str | os.PathLike, cfg: RunConfig, state: TrainState, backend, keep: int = 3,
+def save_run(run_dir: str | os.PathLike, cfg: RunConfig, state: TrainState, backend: Backend, keep: int = 3,
              data_identity: str = "", data_name: str = "", data_path: str = "") -> Path:
     """Save RUN_DIR/checkpoint-e<epoch>-s<step>.h5, make RUN_DIR/checkpoint.h5 the same file
     (an atomically replaced hard link, or a copy where links fail) and keep the newest
@@ -349,7 +350,7 @@ def read(path: str | os.PathLike) -> Checkpoint:
                       G_prev if cfg.optim.grad_at == "previous" else None, progress, history, rng)
 
 
-def load(path: str | os.PathLike, backend) -> tuple[CheckpointInfo, TrainState]:
+def load(path: str | os.PathLike, backend: Backend) -> tuple[CheckpointInfo, TrainState]:
     """Read a checkpoint onto backend (numpy, emulated or cuda arrays)."""
     ck = read(path)
     return ck.info, ck.train_state(backend)

@@ -36,6 +36,7 @@ import numpy as np
 
 from data_tools.spikes import EncodedDataset, SpikeTensor
 from gpusnn import training
+from gpusnn.backends import Backend
 from gpusnn.config import RunConfig
 from gpusnn.errors import CheckpointError, ConfigError
 from gpusnn.io.hdf5 import atomic_write, check_format, hdf5_image, open_h5
@@ -63,7 +64,7 @@ def header(cfg: RunConfig, data: EncodedDataset) -> dict:
             "input_shape": np.asarray(input_shape(data), np.int64)}
 
 
-def layer_events(backend, weights, spikes: SpikeTensor, theta: float) -> list[tuple[np.ndarray, ...]]:
+def layer_events(backend: Backend, weights, spikes: SpikeTensor, theta: float) -> list[tuple[np.ndarray, ...]]:
     """Run the network on spikes (host tensor, B samples) and return, for layer 0 (input)
     to L, the (sample 0..B-1, step 1..T, neuron) int arrays of its spikes."""
     records = backend.forward(weights, spikes.to(backend.xp), theta)
@@ -130,7 +131,7 @@ def _write(path: Path, head: dict, entries: dict, events: list, base: Path | Non
     return rows
 
 
-def log_samples(path: str | os.PathLike, backend, weights, cfg: RunConfig, data: EncodedDataset,
+def log_samples(path: str | os.PathLike, backend: Backend, weights, cfg: RunConfig, data: EncodedDataset,
                 sample_ids, split: str = "test", epoch: int = 0) -> np.ndarray:
     """Run the samples sample_ids (int array, indices into the split) through weights and
     append their input events, spikes, labels and predictions to the log. Returns their rows."""

@@ -26,7 +26,7 @@ def make_runtime(name: str) -> KernelRuntime:
 
 
 class GpuBackend:
-    """The backend interface of gpusnn.backends on the kernels of kernels/*.cu.
+    """The Backend (gpusnn.backends.protocol) on the kernels of kernels/*.cu.
 
     Per batch on cuda, only the labels go to the device and only the loss comes back
     (plus one scalar per layer: the number of output spikes, to size the spike list).

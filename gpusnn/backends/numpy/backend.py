@@ -15,7 +15,8 @@ from gpusnn.config import MethodConfig, OptimConfig
 
 
 class NumpyBackend:
-    """NumPy + scipy.sparse on the CPU. The oracle of the GPU backends.
+    """NumPy + scipy.sparse on the CPU, a gpusnn.backends.protocol.Backend. The oracle of the
+    GPU backends.
 
     mode: how a layer's synaptic input is computed, "event" (sparse, work = spikes x
     fan-out), "dense" (BLAS per chunk of steps) or "auto" (dense above the measured
