@@ -19,12 +19,14 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(params=["emulated-forward", "emulated-shuffle", pytest.param("cuda", marks=pytest.mark.gpu)])
 def gpu_kernel_rt(request, monkeypatch):
     """A poisoning KernelRuntime for kernel tests: emulated in forward and in shuffled thread
-    order (fresh shuffle seed each run), and cuda where a GPU exists."""
+    order (fresh shuffle seed each run, printed for a failing test), and cuda where a GPU exists."""
     from gpusnn.backends.gpu import make_runtime
     kind, _, order = request.param.partition("-")
     if order:
         monkeypatch.setenv("CUEMU_ORDER", order)
-        monkeypatch.setenv("CUEMU_SEED", str(np.random.SeedSequence().entropy % 2**32))
+        seed = np.random.SeedSequence().entropy % 2**32
+        print(f"CUEMU_SEED = {seed}")
+        monkeypatch.setenv("CUEMU_SEED", str(seed))
     rt = make_runtime(kind)
     rt.poison = True
     return rt

@@ -21,5 +21,5 @@ def test_default_settings_reach_80_percent_on_held_out_subjects(gesture_cache):
     state = training.fit(backend, training.new_state(cfg, backend), cfg, data, progress=False)
     acc = [h["test_accuracy"] for h in state.history]
     print("test accuracy per epoch:", acc)
-    assert max(acc) >= 0.80, acc
+    assert acc[-1] >= 0.80, acc          # the weights training ends with, not the best epoch
     assert all(np.isfinite(W).all() for W in state.weights)

@@ -1,11 +1,13 @@
 """Learning on real digits: 784-500-10 with the default settings, at most 5 epochs."""
 import numpy as np
+import pytest
 
 from gpusnn import datasets, training
 from gpusnn.backends import get_backend
 from gpusnn.config import RunConfig
 
 
+@pytest.mark.slow
 def test_default_settings_reach_85_percent_on_held_out_digits():
     base = RunConfig()
     data = datasets.load("mnist5k", base.network.n_steps, base.train.seed)

@@ -15,7 +15,7 @@ def idx_bytes(arr: np.ndarray, magic: int) -> bytes:
 
 @pytest.mark.parametrize("gz", [False, True])
 def test_idx_round_trip(tmp_path, gz):
-    imgs = np.random.default_rng().integers(0, 256, (3, 4, 5)).astype(np.uint8)
+    imgs = np.random.default_rng(41).integers(0, 256, (3, 4, 5)).astype(np.uint8)
     raw = idx_bytes(imgs, 0x803)
     p = tmp_path / ("x.idx.gz" if gz else "x.idx")
     p.write_bytes(gzip.compress(raw) if gz else raw)
@@ -48,7 +48,7 @@ def test_rate_coding_is_bernoulli_with_pixel_probability():
 
 
 def test_rate_coding_is_deterministic_for_a_seed():
-    img = np.random.default_rng().integers(0, 256, (5, 30)).astype(np.uint8)
+    img = np.random.default_rng(42).integers(0, 256, (5, 30)).astype(np.uint8)
     a = rate_code(img, 7, np.random.default_rng(3))
     b = rate_code(img, 7, np.random.default_rng(3))
     np.testing.assert_array_equal(a.ids, b.ids)

@@ -45,7 +45,7 @@ def slow_rate_gradient(pre, delta, theta):
 
 @pytest.mark.parametrize("trial", range(4))
 def test_timing_gradient_matches_slow_loop(trial):
-    rng = np.random.default_rng()
+    rng = np.random.default_rng(31)
     B, T, n_pre, n_post, theta = 3, int(rng.integers(2, 9)), 7, 5, float(rng.uniform(0.5, 2))
     spikes = random_spikes(rng, B, T, n_pre, 0.4)
     W = rng.normal(0.3, 0.8, (n_pre, n_post)).astype(np.float32)
@@ -58,7 +58,7 @@ def test_timing_gradient_matches_slow_loop(trial):
 
 
 def test_rate_gradient_matches_slow_loop():
-    rng = np.random.default_rng()
+    rng = np.random.default_rng(32)
     B, T, n_pre, n_post, theta = 4, 6, 9, 3, 1.3
     spikes = random_spikes(rng, B, T, n_pre, 0.3)
     rec = ref.forward([rng.normal(0.3, 0.5, (n_pre, n_post)).astype(np.float32)], spikes, theta)[0]
@@ -80,7 +80,7 @@ def test_timing_gradient_counts_only_spikes_after_the_last_post_spike():
 
 @pytest.mark.parametrize("loss", ["ce", "mse"])
 def test_output_delta_is_the_derivative_of_the_mean_loss(loss):
-    rng = np.random.default_rng()
+    rng = np.random.default_rng(33)
     B, C, T = 5, 4, 10
     method = MethodConfig(loss=loss, temperature=1.7, r_target=0.6)
     rho = rng.uniform(0, 1, (B, C)).astype(np.float64)
@@ -100,7 +100,7 @@ def test_output_delta_is_the_derivative_of_the_mean_loss(loss):
 
 
 def test_hidden_deltas_follow_the_gated_chain_rule():
-    rng = np.random.default_rng()
+    rng = np.random.default_rng(34)
     B, T, theta = 2, 6, 1.0
     spikes = random_spikes(rng, B, T, 6, 0.5)
     W1 = rng.normal(0.2, 0.6, (6, 4)).astype(np.float32)
