@@ -1,7 +1,7 @@
 """Mini-batch training and evaluation on any backend.
 
 Shuffling is a pure function of (seed, epoch): the order of epoch e is
-default_rng([seed, e]).permutation(n). A run stopped after any batch therefore resumes
+default_rng([seed, 2, e]).permutation(n). A run stopped after any batch therefore resumes
 exactly by skipping the batches of the current epoch already done.
 """
 from __future__ import annotations
