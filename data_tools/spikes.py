@@ -7,7 +7,9 @@ Layout (CSR over rows r = b * T + (t - 1), steps t = 1..T):
                                  means that input spiked more than once in that step
                                  (count encoding); binary encodings have no repeats
 
-DVS events and rate-coded images share this one path into the network.
+DVS events and rate-coded images share this one path into the network. LayerRecord, at the
+end, is what one layer of the network made of such spikes (its own spikes and per-neuron
+spike times), the record every backend's forward pass returns.
 """
 from __future__ import annotations
 
@@ -167,3 +169,20 @@ class EncodedDataset:
     class_names: tuple[str, ...]
     identity: str
     meta: dict
+
+
+@dataclass
+class LayerRecord:
+    """What one layer did over the window, for a batch (all [B, N] unless noted).
+
+    counts int32: spikes per neuron; t_first, t_last, t_prev int32: first, last and
+    second-to-last spike step (0 = none); u_final float32: residual potential u(T);
+    spikes: the layer's output spikes as a SpikeTensor (binary, B x T x N).
+    """
+
+    counts: np.ndarray
+    t_first: np.ndarray
+    t_last: np.ndarray
+    t_prev: np.ndarray
+    u_final: np.ndarray
+    spikes: SpikeTensor

@@ -8,31 +8,13 @@ Times are integer steps 1..T; 0 means "no spike".
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
-from data_tools.spikes import SpikeTensor
+from data_tools.spikes import LayerRecord, SpikeTensor
 from gpusnn.config import MethodConfig, OptimConfig
 from gpusnn.errors import ShapeError
-
-
-@dataclass
-class LayerRecord:
-    """What one layer did over the window, for a batch (all [B, N] unless noted).
-
-    counts int32: spikes per neuron; t_first, t_last, t_prev int32: first, last and
-    second-to-last spike step (0 = none); u_final float32: residual potential u(T);
-    spikes: the layer's output spikes as a SpikeTensor (binary, B x T x N).
-    """
-
-    counts: np.ndarray
-    t_first: np.ndarray
-    t_last: np.ndarray
-    t_prev: np.ndarray
-    u_final: np.ndarray
-    spikes: SpikeTensor
 
 
 def spike_matrix(spikes: SpikeTensor) -> sp.csr_matrix:

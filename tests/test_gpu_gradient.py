@@ -8,8 +8,7 @@ import pytest
 from gpusnn import reference as ref
 from gpusnn.config import MethodConfig
 from gpusnn.backends.gpu.gradient import backward_delta, readout_loss, transpose_spikes, weight_gradient
-from gpusnn.reference import LayerRecord
-from data_tools.spikes import from_dense
+from data_tools.spikes import LayerRecord, from_dense
 
 
 def random_record(rng, B, T, N) -> LayerRecord:

@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     import numpy as np
 
-    from data_tools.spikes import SpikeTensor
+    from data_tools.spikes import LayerRecord, SpikeTensor
     from gpusnn.config import MethodConfig, OptimConfig
-    from gpusnn.reference import LayerRecord
 
 #: An array of the backend's module xp (numpy.ndarray or cupy.ndarray).
 Array = Any

@@ -1,11 +1,10 @@
 """Wrapper of kernels/forward.cu: one IF layer over the whole window, for a batch."""
 from __future__ import annotations
 
-from data_tools.spikes import SpikeTensor
+from data_tools.spikes import LayerRecord, SpikeTensor
 from gpusnn.backends.gpu.compact import GRID_BITS, compact, grid_words
 from gpusnn.backends.gpu.runtime import KernelRuntime, f32, i32
 from gpusnn.errors import ShapeError
-from gpusnn.reference import LayerRecord
 
 
 def check_weights(rt: KernelRuntime, W, n_pre: int | None = None) -> None:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from data_tools.spikes import SpikeTensor
+from data_tools.spikes import LayerRecord, SpikeTensor
 from gpusnn.backends.gpu.runtime import KernelRuntime, f32, f64, i32, i64
 from gpusnn.config import MethodConfig
 from gpusnn.errors import ShapeError
-from gpusnn.reference import LayerRecord
 
 LOSS_KINDS = {"ce": 0, "mse": 1}
 
