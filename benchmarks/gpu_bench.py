@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gpu_dense import dense_step  # noqa: E402
 
 from gpusnn import training  # noqa: E402
-from gpusnn.backends import get_backend  # noqa: E402
+from gpusnn.backends import Backend, get_backend  # noqa: E402
 from gpusnn.config import RunConfig  # noqa: E402
 from data_tools.spikes import EncodedDataset, from_dense  # noqa: E402
 
@@ -52,7 +52,7 @@ def device_peak_gbs() -> float | None:
         return None
 
 
-def phase_rates(backend, cfg, data) -> dict:
+def phase_rates(backend: Backend, cfg: RunConfig, data: EncodedDataset) -> dict:
     """Synaptic events of one epoch's forward pass (presynaptic spikes x fan-out over the
     layers; the gradient touches the same events), forward and gradient seconds timed
     separately, and the bytes the kernels must move (W rows forward, a and w backward,
@@ -79,7 +79,7 @@ def phase_rates(backend, cfg, data) -> dict:
             "bwd_events_per_s": events / bwd_s, "bytes": nbytes}
 
 
-def time_epoch(backend, cfg, data) -> float:
+def time_epoch(backend: Backend, cfg: RunConfig, data: EncodedDataset) -> float:
     state = training.new_state(cfg, backend)
     warm = data.train.select(np.arange(cfg.train.batch_size))
     training.train_batch(backend, state, cfg, warm.to(backend.xp), data.train_labels[:cfg.train.batch_size])
