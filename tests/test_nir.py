@@ -312,6 +312,12 @@ def test_bad_graph_files_exit_2_naming_file_and_node(tmp_path, caplog):
     assert "missing.nir: no such NIR file" in caplog.text
     assert main(["export", str(tmp_path / "nothing"), "--nir", str(tmp_path / "x.nir")]) == 2
     assert "nothing: no such checkpoint" in caplog.text
+    save_ckpt(tmp_path / "c.h5", dyadic_weights(np.random.default_rng(0), (4, 3)), 1.0, 5)
+    (tmp_path / "afile").write_text("")
+    assert main(["export", str(tmp_path / "c.h5"), "--nir", str(tmp_path / "afile" / "x.nir")]) == 2
+    assert "x.nir: cannot write the NIR file" in caplog.text
+    assert main(["import", str(tmp_path / "lif.nir"), "--out", str(tmp_path / "afile")]) == 2
+    assert "afile: not a directory" in caplog.text
 
 
 # ----------------------------------------------------------------------------- CLI with real data

@@ -12,7 +12,7 @@ from gpusnn.backends import get_backend
 from gpusnn.commands._options import _FLAGS, add_run_options, read_toml
 from gpusnn.commands.train import data_path
 from gpusnn.config import RunConfig
-from gpusnn.errors import ConfigError, ShapeError
+from gpusnn.errors import CheckpointError, ConfigError, ShapeError
 from gpusnn.io import checkpoint
 from gpusnn.optimizer import init_state
 
@@ -96,6 +96,8 @@ def import_config(net, args) -> RunConfig:
 def run_import(args) -> dict:
     nirio = _nir_io()
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: not a directory")
     if out.is_dir() and (checkpoint.numbered(out) or (out / checkpoint.LATEST).exists()):
         raise ConfigError(f"--out {out}: this directory already holds checkpoints; import into a new one")
     net = nirio.load(args.nir_file)
@@ -108,6 +110,10 @@ def run_import(args) -> dict:
     backend = get_backend("numpy")
     state = training.TrainState(net.weights, init_state(net.weights, cfg.optim, np))
     source = str(Path(args.nir_file).resolve())
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CheckpointError(f"--out {out}: cannot create the run directory ({e})") from e
     path = checkpoint.save_run(out, cfg, state, backend, 1, data.identity, data.name, data_path(cfg.train.data),
                                imported_from=source)
     log.info("imported %s: %s IF network, theta %g, T = %d, data %s -> %s", args.nir_file,

@@ -31,7 +31,7 @@ import nir
 import numpy as np
 
 from gpusnn import __version__
-from gpusnn.errors import DataFormatError
+from gpusnn.errors import CheckpointError, DataFormatError
 from gpusnn.io.hdf5 import atomic_write
 
 log = logging.getLogger(__name__)
@@ -129,10 +129,14 @@ def export_metadata(ck) -> dict:
 
 
 def write(path: str | os.PathLike, graph: nir.NIRGraph) -> Path:
-    """Write graph to path as a NIR (HDF5) file, atomically. Returns path."""
+    """Write graph to path as a NIR (HDF5) file, atomically. Returns path; CheckpointError
+    names the file when it cannot be written (the previous file is then untouched)."""
     buf = io.BytesIO()
     nir.write(buf, graph)
-    return atomic_write(path, buf.getvalue())
+    try:
+        return atomic_write(path, buf.getvalue())
+    except OSError as e:     # the directory cannot be made (a file in the way, no permission)
+        raise CheckpointError(f"{path}: cannot write the NIR file ({e})") from e
 
 
 # ----------------------------------------------------------------------------- import
