@@ -231,7 +231,7 @@ def lif(n=3):
 
 
 def conv():
-    return nir.Conv2d(input_shape=None, weight=np.ones((2, 1, 3, 3)), stride=1, padding=0, dilation=1, groups=1,
+    return nir.Conv2d(input_shape=np.array([5, 5]), weight=np.ones((2, 1, 3, 3)), stride=1, padding=0, dilation=1, groups=1,
                       bias=np.zeros(2))
 
 
@@ -293,6 +293,15 @@ def test_every_unsupported_graph_gets_an_error_naming_the_node(case):
         nirio.from_graph(build(), "g.nir")
     assert str(e.value).startswith("g.nir: ")
     assert message in str(e.value)
+
+
+@pytest.mark.parametrize("case", sorted(BAD_GRAPHS))
+def test_bad_graphs_read_from_files_get_the_same_error(tmp_path, case):
+    build, message = BAD_GRAPHS[case]
+    nir.write(tmp_path / "bad.nir", build())
+    with pytest.raises(DataFormatError) as e:
+        nirio.load(tmp_path / "bad.nir")
+    assert str(e.value).startswith(f"{tmp_path / 'bad.nir'}: ") and message in str(e.value)
 
 
 def test_bad_graph_files_exit_2_naming_file_and_node(tmp_path, caplog):

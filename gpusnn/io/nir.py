@@ -152,7 +152,7 @@ def read(path: str | os.PathLike) -> nir.NIRGraph:
     except (OSError, ValueError) as e:
         raise DataFormatError(f"{path}: not a NIR file: not a readable HDF5 file ({e})") from e
     try:
-        graph = nir.read(path)
+        graph = nir.read(path, type_check=False)     # from_graph checks the shapes, naming the node
     except (KeyError, ValueError, TypeError, AssertionError, AttributeError, OSError) as e:
         raise DataFormatError(f"{path}: not a readable NIR graph ({type(e).__name__}: {e})") from e
     if not isinstance(graph, nir.NIRGraph):
