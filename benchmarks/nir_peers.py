@@ -144,8 +144,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="nir-peers-"))
     train_cmd = None
     if args.checkpoint is None:
-        train_cmd = ["-q", "train", "--data", "mnist5k", "--hidden", str(args.hidden), "--epochs", "1", "--backend", "numpy",
-                     "--out", str(tmp / "run")]
+        train_cmd = ["-q", "train", "--data", "mnist5k", "--hidden", str(args.hidden), "--epochs", "1",
+                     "--backend", "numpy", "--out", str(tmp / "run")]
         assert gpusnn_main(train_cmd) == 0
         args.checkpoint = str(tmp / "run")
     ck = checkpoint.read(checkpoint.resolve(args.checkpoint))
@@ -157,7 +157,8 @@ def main() -> None:
     labels = np.asarray(data.test_labels)[:n]
     T, theta = cfg.network.n_steps, cfg.network.theta
     results = {"machine": "shared 2-core CPU development machine (loaded by other jobs); CPU only",
-               "versions": {**versions(), **peer_versions()}, "checkpoint": str(ck.path), "widths": list(cfg.network.widths),
+               "versions": {**versions(), **peer_versions()}, "checkpoint": str(ck.path),
+               "widths": list(cfg.network.widths),
                "T": T, "theta": theta, "data": data.name, "test_samples": n,
                "train_command": None if train_cmd is None else "gpusnn " + " ".join(train_cmd),
                "command": "PYTHONPATH=. python benchmarks/nir_peers.py"}

@@ -231,8 +231,8 @@ def lif(n=3):
 
 
 def conv():
-    return nir.Conv2d(input_shape=np.array([5, 5]), weight=np.ones((2, 1, 3, 3)), stride=1, padding=0, dilation=1, groups=1,
-                      bias=np.zeros(2))
+    return nir.Conv2d(input_shape=np.array([5, 5]), weight=np.ones((2, 1, 3, 3)), stride=1, padding=0, dilation=1,
+                      groups=1, bias=np.zeros(2))
 
 
 BAD_GRAPHS = {

@@ -68,8 +68,8 @@ def run_export(args) -> dict:
 
 
 def import_config(net, args) -> RunConfig:
-    """The run's config for net (a gpusnn.io.nir.NirNetwork): the graph's recorded config (or the defaults) < --config TOML < flags,
-    with widths and theta from the graph."""
+    """The run's config for net (a gpusnn.io.nir.NirNetwork): the graph's recorded config (or
+    the defaults) < --config TOML < flags, with widths and theta from the graph."""
     given = [f"--{d.replace('_', '-')}" for d in FROM_GRAPH if getattr(args, d, None) is not None]
     if given:
         raise ConfigError(f"{', '.join(given)}: the widths and threshold come from the graph {args.nir_file}")
