@@ -124,7 +124,8 @@ def run(args) -> dict:
     saved_paths = []
 
     def save(st) -> None:
-        saved_paths.append(checkpoint.save_run(out, cfg, st, backend, args.keep, data.identity, data.name, source))
+        saved_paths.append(checkpoint.save_run(out, cfg, st, backend, args.keep, data.identity, data.name, source,
+                                               info.imported_from if resume is not None else ""))
 
     def on_batch(st) -> None:
         if args.save_every and st.optim.step % args.save_every == 0:

@@ -6,7 +6,8 @@ Schema (format "gpusnn-checkpoint", version 1; l = 1..L layers, L = len(widths) 
     /                 attrs: format, version, gpusnn_version, created (ISO 8601 UTC),
                              config (RunConfig as JSON text), epoch (completed epochs),
                              step (optimiser updates k done), batches_done (of the epoch
-                             in progress)
+                             in progress), imported_from (the NIR file the weights were
+                             imported from, "" for a run trained from scratch; optional)
     /config/<section> attrs: every option of RunConfig.<section> (None stored as "none");
                              a browsable copy, the JSON text in /.attrs["config"] is read
     /data             attrs: name, identity (hash of the encoded split), path (absolute
@@ -92,6 +93,7 @@ class CheckpointInfo:
     data_name: str
     data_path: str = ""
     path: Path | None = None
+    imported_from: str = ""
 
 
 @dataclass(frozen=True)
@@ -179,12 +181,12 @@ def rng_record(seed: int, epoch: int) -> dict:
     return out
 
 
-def _write(f: h5py.File, cfg: RunConfig, state: TrainState, backend: Backend, data: dict) -> None:
+def _write(f: h5py.File, cfg: RunConfig, state: TrainState, backend: Backend, data: dict, imported_from: str) -> None:
     host = backend.asnumpy
     f.attrs.update(format=FORMAT, version=VERSION, gpusnn_version=__version__,
                    created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                    config=json.dumps(cfg.to_dict()), epoch=state.epoch, step=state.optim.step,
-                   batches_done=state.current.batches_done)
+                   batches_done=state.current.batches_done, imported_from=imported_from)
     for section, options in cfg.to_dict().items():
         f.create_group(f"config/{section}").attrs.update({k: _attr(v) for k, v in options.items()})
     f.create_group("data").attrs.update(data)
@@ -209,10 +211,10 @@ def _write(f: h5py.File, cfg: RunConfig, state: TrainState, backend: Backend, da
 
 
 def save(path: str | os.PathLike, cfg: RunConfig, state: TrainState, backend: Backend, data_identity: str = "",
-         data_name: str = "", data_path: str = "") -> Path:
+         data_name: str = "", data_path: str = "", imported_from: str = "") -> Path:
     """Write state (arrays on backend) atomically to path as one HDF5 checkpoint. Returns path."""
     data = {"identity": data_identity, "name": data_name, "path": data_path or data_name}
-    return atomic_write(path, hdf5_image(lambda f: _write(f, cfg, state, backend, data)))
+    return atomic_write(path, hdf5_image(lambda f: _write(f, cfg, state, backend, data, imported_from)))
 
 
 def numbered_name(epoch: int, step: int) -> str:
@@ -231,7 +233,8 @@ def numbered(run_dir: str | os.PathLike) -> list[Path]:
 
 
 def save_run(run_dir: str | os.PathLike, cfg: RunConfig, state: TrainState, backend: Backend, keep: int = 3,
-             data_identity: str = "", data_name: str = "", data_path: str = "") -> Path:
+             data_identity: str = "", data_name: str = "", data_path: str = "",
+             imported_from: str = "") -> Path:
     """Save RUN_DIR/checkpoint-e<epoch>-s<step>.h5, make RUN_DIR/checkpoint.h5 the same file
     (an atomically replaced hard link, or a copy where links fail) and keep the newest
     `keep` numbered files. Returns the numbered path."""
@@ -239,7 +242,7 @@ def save_run(run_dir: str | os.PathLike, cfg: RunConfig, state: TrainState, back
         raise CheckpointError(f"{run_dir}: keep must be >= 1 checkpoint, got {keep}")
     run_dir = Path(run_dir)
     path = save(run_dir / numbered_name(state.epoch, state.optim.step), cfg, state, backend,
-                data_identity, data_name, data_path)
+                data_identity, data_name, data_path, imported_from)
     latest = run_dir / LATEST
     tmp = latest.with_name(f".{LATEST}{TMP_MARK}{os.getpid()}")
     try:
@@ -345,7 +348,8 @@ def read(path: str | os.PathLike) -> Checkpoint:
         for rec in rng.values():
             rec.update(entropy=rec["entropy"].tolist(), bit_generator=str(rec["bit_generator"]),
                        state=json.loads(rec["state"]))
-    info = CheckpointInfo(cfg, identity, name, dpath, path)
+        imported_from = str(f.attrs.get("imported_from", ""))
+    info = CheckpointInfo(cfg, identity, name, dpath, path, imported_from)
     return Checkpoint(path, version, cfg, info, int(epoch), int(step), weights, W_prev,
                       G_prev if cfg.optim.grad_at == "previous" else None, progress, history, rng)
 
