@@ -66,15 +66,12 @@ def data_path(source: str) -> str:
 # ----------------------------------------------------------------------------- run directories
 
 def run_files(out: Path) -> list[Path]:
-    """The files of a run in directory out: checkpoints (latest, numbered, stale temporaries)
-    and spike logs."""
+    """The files of a run in directory out: checkpoint.h5, the spike logs, the numbered
+    checkpoints (newest first) and temporaries left by killed writers."""
     if not out.is_dir():
         return []
-    names = [checkpoint.LATEST, *SPIKE_LOGS]
-    found = [out / n for n in names if (out / n).exists()]
-    found += checkpoint.numbered(out)
-    found += [p for p in out.glob(".*.h5.tmp*")]
-    return sorted(set(found))
+    found = [out / n for n in (checkpoint.LATEST, *SPIKE_LOGS) if (out / n).exists()]
+    return found + checkpoint.numbered(out)[::-1] + sorted(out.glob(".*.h5.tmp*"))
 
 
 def claim_out_dir(out: Path, overwrite: bool, resuming: Path | None = None, extra=()) -> list[Path]:

@@ -94,3 +94,17 @@ def test_bounds_can_be_switched_off_from_flags_and_toml(idx_dir, tmp_path):
                           "--data", str(idx_dir), "--factor-clip", "none")
     optim = res["config"]["optim"]
     assert optim["factor_clip"] is None and optim["w_max"] is None
+
+
+@pytest.mark.parametrize("level, progress, details", [([], True, False), (["-v"], True, True),
+                                                      (["-q"], False, False), (["-q", "-v"], False, True)])
+def test_verbosity_flags(idx_dir, tmp_path, caplog, level, progress, details):
+    """Default: progress and per-epoch lines; -v adds every module's INFO; -q drops the progress."""
+    caplog.set_level(0)  # let the CLI's own levels decide
+    assert main([*level, "train", "--data", str(idx_dir), "--epochs", "1", "--hidden", "8", "--steps", "4",
+                 "--out", str(tmp_path / "r")]) == 0
+    names = {(r.name, r.levelname) for r in caplog.records}
+    messages = [r.getMessage() for r in caplog.records]
+    assert (("data_tools.progress", "INFO") in names) == progress
+    assert any(m.startswith("epoch 1: train loss") for m in messages) == progress
+    assert any(m.startswith("saved ") and m.endswith("checkpoint-e1-s13.h5") for m in messages) == details
