@@ -170,9 +170,10 @@ def fit(backend, state: TrainState, cfg: RunConfig, data: EncodedDataset,
         state.history.append(metrics)
         state.epoch += 1
         state.current = EpochProgress()
-        PROGRESS.info("epoch %d: train loss %.4f acc %.4f | test loss %.4f acc %.4f | %.1f s",
-                 metrics["epoch"], metrics["train_loss"], metrics["train_accuracy"],
-                 metrics["test_loss"], metrics["test_accuracy"], metrics["seconds"])
+        (PROGRESS if progress else log).info(  # a progress line unless progress is off (sweep cells)
+            "epoch %d: train loss %.4f acc %.4f | test loss %.4f acc %.4f | %.1f s", metrics["epoch"],
+            metrics["train_loss"], metrics["train_accuracy"], metrics["test_loss"], metrics["test_accuracy"],
+            metrics["seconds"])
         if on_epoch is not None:
             on_epoch(state)
     return state

@@ -57,7 +57,7 @@ def _group_label(key: tuple, names: Sequence[str]) -> str:
     """The parts of a group key named in names, in words: 'mnist5k, 784-500-10, 1 epoch, timing gradient'."""
     epochs = f"{key[2]} epoch" + ("" if key[2] == 1 else "s")
     parts = {"data": str(key[0]), "widths": "-".join(map(str, key[1])), "epochs": epochs,
-             "gradient": f"{key[3]} gradient"}
+             "gradient": f"{key[3]} gradient" if key[3] in ("timing", "rate") else str(key[3])}
     return ", ".join(parts[k] for k in names)
 
 
