@@ -76,9 +76,9 @@ class NetworkConfig:
         _check_types(self, "network")
         _check(len(self.widths) >= 2 and all(w > 0 for w in self.widths), "network", "widths",
                f"must be >= 2 positive layer sizes, got {self.widths}")
-        _check(self.theta > 0, "network", "theta", f"(the firing threshold) must be > 0, got {self.theta}")
+        _check(self.theta > 0, "network", "theta", f"must be > 0, got {self.theta}")
         _check(self.n_steps > 0, "network", "n_steps",
-               f"(the number of time steps T) must be a positive integer, got {self.n_steps}")
+               f"must be a positive integer, got {self.n_steps}")
         _check(self.init_scale > 0, "network", "init_scale", f"must be > 0, got {self.init_scale}")
 
 
@@ -127,8 +127,8 @@ class OptimConfig:
     def validate(self) -> None:
         _check_types(self, "optim")
         _check(0 < self.alpha < 2, "optim", "alpha",
-               f"(the fractional order) must lie in the open interval (0, 2), got {self.alpha}")
-        _check(self.lr > 0, "optim", "lr", f"(the learning rate) must be > 0, got {self.lr}")
+               f"must lie in the open interval (0, 2), got {self.alpha}")
+        _check(self.lr > 0, "optim", "lr", f"must be > 0, got {self.lr}")
         _check(self.eps > 0, "optim", "eps", f"must be > 0, got {self.eps}")
         _one_of(self, "optim", "grad_at", ("current", "previous"))
         _check(self.factor_clip is None or self.factor_clip > 0, "optim", "factor_clip",

@@ -191,7 +191,7 @@ def run_training(run: Run, save_every: int = 0, keep: int = 3, log_spikes: str |
         dropped = spikelog.truncate(log_path, state.epoch)
         if dropped:
             log.info("dropped %d spike-log entries past epoch %d of the checkpoint", dropped, state.epoch)
-    if state.epoch >= cfg.train.epochs:
+    if run.resumed_from is not None and state.epoch >= cfg.train.epochs:
         log.warning("%s has done %d of %d epochs: nothing to train", run.resumed_from, state.epoch,
                     cfg.train.epochs)
     PROGRESS.info("%s %s on %s (%d train / %d test samples, T=%d) with the %s backend into %s",

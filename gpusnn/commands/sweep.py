@@ -7,6 +7,7 @@ import logging
 from gpusnn import sweep, workflow
 from gpusnn.commands._checks import data_source, output_dir, output_file
 from gpusnn.commands._options import add_run_options, config_from_args
+from gpusnn.config import OptionError
 from gpusnn.errors import ConfigError
 from gpusnn.plots import plot_sweep, save_figure
 from gpusnn.plots.figure import FORMATS
@@ -61,7 +62,10 @@ def run(args) -> dict:
                       alphas=tuple(args.alphas or [cfg.optim.alpha]),
                       seeds=tuple(args.seeds or [cfg.train.seed]), base=cfg, cut=cut)
     for a in grid.alphas:  # fail before any cell runs
-        cfg.replace(optim={"alpha": a}).optim.validate()
+        try:
+            cfg.replace(optim={"alpha": a}).optim.validate()
+        except OptionError as e:
+            raise ConfigError(f"--alphas {a:g}: {e.problem}") from None
     for d in grid.data:
         data_source(d)
     workflow.check_backend(cfg.train.backend)
