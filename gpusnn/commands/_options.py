@@ -16,7 +16,7 @@ from gpusnn.config import SECTIONS, OptionError, RunConfig, typed
 from gpusnn.errors import ConfigError
 
 # flag dest -> (section, option)
-_FLAGS = {
+RUN_FLAGS = {
     "data": ("train", "data"), "epochs": ("train", "epochs"), "batch_size": ("train", "batch_size"),
     "seed": ("train", "seed"), "backend": ("train", "backend"),
     "downsample": ("train", "downsample"), "binning": ("train", "binning"), "encoding": ("train", "encoding"),
@@ -29,10 +29,10 @@ _FLAGS = {
 }
 
 
-# option -> flag of the options that are not run options of _FLAGS (train's output options)
+# option -> flag of the options that are not run options of RUN_FLAGS (train's output options)
 _OTHER_FLAGS = {("network", "widths"): "--hidden", ("run", "out"): "--out", ("run", "save_every"): "--save-every",
                 ("run", "keep"): "--keep"}
-FLAG_OF = {option: "--" + dest.replace("_", "-") for dest, option in _FLAGS.items()} | _OTHER_FLAGS
+FLAG_OF = {option: "--" + dest.replace("_", "-") for dest, option in RUN_FLAGS.items()} | _OTHER_FLAGS
 
 # the keys a --config file may hold: the RunConfig options, with hidden instead of widths
 TOML_KEYS = {name: {f.name: f.type for f in dataclasses.fields(typ)} for name, typ in SECTIONS.items()}
@@ -160,7 +160,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[RunConfig, list[int]]:
     """
     path = getattr(args, "config", None)
     d, hidden = toml_options(read_toml(path), path) if path else ({}, None)
-    for dest, (section, key) in _FLAGS.items():
+    for dest, (section, key) in RUN_FLAGS.items():
         value = getattr(args, dest, None)
         if value is not None:
             d.setdefault(section, {})[key] = None if value == "none" else value

@@ -1,14 +1,10 @@
 """`gpusnn profile`: time and count one training step of a configurable workload."""
 from __future__ import annotations
 
-import logging
-
 from gpusnn import workflow
 from gpusnn.commands._checks import data_source
 from gpusnn.commands._options import add_run_options, config_from_args, nonnegative_int, positive_int
 from gpusnn.profiling import Workload, format_table, profile
-
-log = logging.getLogger(__name__)
 
 
 def register(sub) -> None:

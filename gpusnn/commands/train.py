@@ -4,13 +4,12 @@ paths and prints."""
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
 from gpusnn import workflow
 from gpusnn.commands._checks import data_source, output_dir
 from gpusnn.commands._options import (
-    _FLAGS,
+    RUN_FLAGS,
     add_run_options,
     config_from_args,
     nonnegative_int,
@@ -18,8 +17,6 @@ from gpusnn.commands._options import (
 )
 from gpusnn.errors import ConfigError
 from gpusnn.io import spikelog
-
-log = logging.getLogger(__name__)
 
 
 def register(sub) -> None:
@@ -32,7 +29,7 @@ def register(sub) -> None:
                                  "with --resume, the checkpoint's directory)")
     g.add_argument("--resume", metavar="CKPT",
                    help="continue the run saved in CKPT (a checkpoint file or run directory) to --epochs "
-                        "epochs in total, with its saved config, data and seed")
+                        "epochs in total, with its saved config, data and seed (only --epochs and --backend may change)")
     g.add_argument("--overwrite", action="store_true",
                    help="train into an --out that holds another run, deleting that run's checkpoints and "
                         "spike logs first (without it such an --out is refused)")
@@ -55,7 +52,7 @@ def _flag(dest: str) -> str:
 def resume_changes(args: argparse.Namespace, path) -> dict:
     """The [train] options --resume may change (--epochs, --backend) as given; any other run
     option given is a ConfigError naming the flags."""
-    given = [d for d in (*_FLAGS, "hidden", "config") if getattr(args, d, None) is not None
+    given = [d for d in (*RUN_FLAGS, "hidden", "config") if getattr(args, d, None) is not None
              and d not in workflow.RESUME_CHANGES]
     if given:
         raise ConfigError(f"{', '.join(map(_flag, given))}: these come from the checkpoint {path} when resuming; "
