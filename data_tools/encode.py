@@ -64,6 +64,9 @@ def encode(samples: SampleSet, n_steps: int, *, downsample: int = 4, binning: st
         raise ConfigError(f"n_steps and downsample must be >= 1, got {n_steps}, {downsample}")
     S, T = len(samples), n_steps
     n_in = n_inputs(samples.sensor_size, downsample)
+    if n_in < 1:
+        W, H, _ = samples.sensor_size
+        raise ConfigError(f"downsample {downsample} (--downsample) leaves no input lines of the {W} x {H} sensor")
     ev = samples.events
     sample = np.repeat(np.arange(S, dtype=np.int64), np.diff(samples.offsets))
     if ev.size > 1 and np.any((np.diff(ev["t"]) < 0) & (np.diff(sample) == 0)):

@@ -19,11 +19,11 @@ import re
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from data_tools.aedat3 import read_aedat3
 from data_tools.errors import DataFormatError
 from data_tools.events import DVS128_SENSOR, GESTURE_CLASSES, sort_by_time
+from data_tools.progress import progress_bar
 from data_tools.samples import SampleSet, from_samples
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def load_gesture_dir(root, *, counting: str = "rows", progress: bool = True) -> 
     root = Path(root)
     samples, fields = [], {k: [] for k in ("labels", "durations", "window_start", "users", "lighting", "train", "trial")}
     trials = [(name, is_train) for is_train in (True, False) for name in read_split(root / SPLIT_FILES[is_train])]
-    for name, is_train in tqdm(trials, desc="reading trials", disable=not progress, unit="trial"):
+    for name, is_train in progress_bar(trials, desc="reading trials", enabled=progress, unit="trial"):
         m = TRIAL_NAME.search(name)
         if m is None:
             raise DataFormatError(f"{root / SPLIT_FILES[is_train]}: trial name {name!r} is not userNN_<lighting>.aedat")

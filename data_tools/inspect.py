@@ -48,6 +48,9 @@ def inspect_file(path) -> dict:
         events, fields = read_evt2(path)
         return {"file": str(path), "format": f"Prophesee RAW EVT {fields.get('evt', '2.0')}", "header": fields,
                 "sensor_size": sensor_size(fields), **event_stats(events)}
-    if head.startswith(b"#!AER-DAT2") or not head.startswith(b"#"):
+    if head.startswith(b"#!AER-DAT2"):
         return {"file": str(path), "format": "AEDAT 2.0 (DVS128, doc convention)", **event_stats(read_aedat2(path))}
-    raise DataFormatError(f"{path}: byte offset 0: unknown event file format (header starts {head!r})")
+    if not head:
+        raise DataFormatError(f"{path}: empty file (0 bytes), not an event file")
+    raise DataFormatError(f"{path}: byte offset 0: unknown event file format (starts {head!r}; expected "
+                          f"#!AER-DAT2/3/4, a Prophesee '% ' header or HDF5)")

@@ -36,12 +36,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from data_tools.aedat3 import write_aedat3
 from data_tools.errors import ConfigError
 from data_tools.events import DVS128_SENSOR, GESTURE_CLASSES, make_events
 from data_tools.gesture_layout import LABEL_HEADER, SPLIT_FILES
+from data_tools.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +258,7 @@ def generate(root, cfg: SynthConfig = SynthConfig(), *, progress: bool = True) -
     plan = trial_plan(cfg)
     splits = {True: [], False: []}
     n_events = n_samples = 0
-    for user, lighting, is_train in tqdm(plan, desc="synthesising trials", disable=not progress, unit="trial"):
+    for user, lighting, is_train in progress_bar(plan, desc="synthesising trials", enabled=progress, unit="trial"):
         rng = np.random.default_rng([cfg.seed, 2, user, list(LIGHTINGS).index(lighting)])
         srng = np.random.default_rng([cfg.seed, 3, user])
         s = Subject(cx=64 + srng.uniform(-6, 6), cy=64 + srng.uniform(-9, 9), scale=srng.uniform(0.85, 1.15),

@@ -5,7 +5,7 @@ SpikingJelly surrogate-gradient BPTT on random spikes, so it measures seconds pe
 no accuracy. This script trains the same peer networks (nonleaky neurons: snnTorch Leaky with
 beta = 1 / SpikingJelly IFNode, ATan surrogate, Adam lr 5e-4, batch 32, cross-entropy on
 output spike counts; the suite's definitions copied, nothing tuned) on the spike trains
-gpusnn trains on (datasets.load at T = 20 with the sweep's seed, same DVS encoding
+gpusnn trains on (data_tools.datasets.load at T = 20 with the sweep's seed, same DVS encoding
 defaults), with gpusnn's per-epoch sample order, and records test accuracy after every
 epoch and the training seconds of every epoch. Results: experiments/results/bptt_peer.json
 (resumable: finished (trainer, data, seed) runs are skipped).
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gpusnn import datasets
+from data_tools.datasets import load
 from gpusnn.training import epoch_order
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -45,7 +45,7 @@ def run(trainer: str, data_name: str, seed: int, epochs: int, hidden: int, n_ste
     import torch
     torch.set_num_threads(1)
     torch.manual_seed(seed)
-    data = datasets.load(data_name, n_steps, seed, progress=False)
+    data = load(data_name, n_steps, seed, progress=False)
     xtr, xte = dense(data.train), dense(data.test)
     ytr, yte = torch.from_numpy(data.train_labels), torch.from_numpy(data.test_labels)
     net, reset = make_net(trainer, data.train.n_inputs, hidden, data.n_classes)

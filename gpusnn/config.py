@@ -11,6 +11,53 @@ from dataclasses import dataclass, field
 from gpusnn.errors import ConfigError
 
 
+class OptionError(ConfigError):
+    """A run option with a bad value. section and key name the option (the CLI names its flag),
+    problem says what is wrong ("must be > 0, got 0")."""
+
+    def __init__(self, section: str, key: str, problem: str):
+        self.section, self.key, self.problem = section, key, problem
+        super().__init__(f"{section}.{key} {problem}")
+
+    def __reduce__(self):  # picklable across the sweep's worker processes
+        return OptionError, (self.section, self.key, self.problem)
+
+
+_TYPES = {  # annotation -> (accepts, converts, what the value must be)
+    "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), int, "an integer"),
+    "float": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), float, "a number"),
+    "float | None": (lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)),
+                     lambda v: None if v is None else float(v), 'a number or "none"'),
+    "bool": (lambda v: isinstance(v, bool), bool, "true or false"),
+    "str": (lambda v: isinstance(v, str), str, "text"),
+    "tuple[int, ...]": (lambda v: isinstance(v, (list, tuple)) and all(
+        isinstance(w, int) and not isinstance(w, bool) for w in v), tuple, "a list of integers"),
+}
+
+
+def typed(section: str, key: str, annotation: str, value):
+    """value as the option's type (ints accepted for floats); OptionError when it has another type."""
+    accepts, convert, what = _TYPES[annotation]
+    if not accepts(value):
+        raise OptionError(section, key, f"must be {what}, got {value!r}")
+    return convert(value)
+
+
+def _check(ok: bool, section: str, key: str, problem: str) -> None:
+    if not ok:
+        raise OptionError(section, key, problem)
+
+
+def _check_types(part, section: str) -> None:
+    for f in dataclasses.fields(part):
+        typed(section, f.name, f.type, getattr(part, f.name))
+
+
+def _one_of(part, section: str, key: str, choices: tuple[str, ...]) -> None:
+    value = getattr(part, key)
+    _check(value in choices, section, key, f"must be one of {', '.join(choices)}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class NetworkConfig:
     """Fully connected nonleaky IF network.
@@ -26,14 +73,13 @@ class NetworkConfig:
     init_scale: float = 1.0
 
     def validate(self) -> None:
-        if len(self.widths) < 2 or any(int(w) <= 0 for w in self.widths):
-            raise ConfigError(f"widths must be >= 2 positive layer sizes, got {self.widths}")
-        if not self.theta > 0:
-            raise ConfigError(f"threshold theta must be > 0, got {self.theta}")
-        if int(self.n_steps) <= 0:
-            raise ConfigError(f"number of time steps T must be a positive integer, got {self.n_steps}")
-        if not self.init_scale > 0:
-            raise ConfigError(f"init_scale must be > 0, got {self.init_scale}")
+        _check_types(self, "network")
+        _check(len(self.widths) >= 2 and all(w > 0 for w in self.widths), "network", "widths",
+               f"must be >= 2 positive layer sizes, got {self.widths}")
+        _check(self.theta > 0, "network", "theta", f"must be > 0, got {self.theta}")
+        _check(self.n_steps > 0, "network", "n_steps",
+               f"must be a positive integer, got {self.n_steps}")
+        _check(self.init_scale > 0, "network", "init_scale", f"must be > 0, got {self.init_scale}")
 
 
 @dataclass(frozen=True)
@@ -51,14 +97,11 @@ class MethodConfig:
     gradient: str = "timing"
 
     def validate(self) -> None:
-        if self.loss not in ("ce", "mse"):
-            raise ConfigError(f"loss must be 'ce' or 'mse', got {self.loss!r}")
-        if self.gradient not in ("timing", "rate"):
-            raise ConfigError(f"gradient must be 'timing' or 'rate', got {self.gradient!r}")
-        if not self.temperature > 0:
-            raise ConfigError(f"temperature must be > 0, got {self.temperature}")
-        if not 0 < self.r_target <= 1:
-            raise ConfigError(f"r_target must lie in (0, 1], got {self.r_target}")
+        _check_types(self, "method")
+        _one_of(self, "method", "loss", ("ce", "mse"))
+        _one_of(self, "method", "gradient", ("timing", "rate"))
+        _check(self.temperature > 0, "method", "temperature", f"must be > 0, got {self.temperature}")
+        _check(0 < self.r_target <= 1, "method", "r_target", f"must lie in (0, 1], got {self.r_target}")
 
 
 @dataclass(frozen=True)
@@ -82,18 +125,15 @@ class OptimConfig:
     w_max: float | None = 4.0
 
     def validate(self) -> None:
-        if not 0 < self.alpha < 2:
-            raise ConfigError(f"fractional order alpha must lie in the open interval (0, 2), got {self.alpha}")
-        if not self.lr > 0:
-            raise ConfigError(f"learning rate lr must be > 0, got {self.lr}")
-        if not self.eps > 0:
-            raise ConfigError(f"eps must be > 0, got {self.eps}")
-        if self.grad_at not in ("current", "previous"):
-            raise ConfigError(f"grad_at must be 'current' or 'previous', got {self.grad_at!r}")
-        if self.factor_clip is not None and not self.factor_clip > 0:
-            raise ConfigError(f"factor_clip must be > 0 or None, got {self.factor_clip}")
-        if self.w_max is not None and not self.w_max > 0:
-            raise ConfigError(f"w_max must be > 0 or None, got {self.w_max}")
+        _check_types(self, "optim")
+        _check(0 < self.alpha < 2, "optim", "alpha",
+               f"must lie in the open interval (0, 2), got {self.alpha}")
+        _check(self.lr > 0, "optim", "lr", f"must be > 0, got {self.lr}")
+        _check(self.eps > 0, "optim", "eps", f"must be > 0, got {self.eps}")
+        _one_of(self, "optim", "grad_at", ("current", "previous"))
+        _check(self.factor_clip is None or self.factor_clip > 0, "optim", "factor_clip",
+               f'must be > 0 or "none", got {self.factor_clip}')
+        _check(self.w_max is None or self.w_max > 0, "optim", "w_max", f'must be > 0 or "none", got {self.w_max}')
 
 
 @dataclass(frozen=True)
@@ -116,18 +156,17 @@ class TrainConfig:
     encoding: str = "count"
 
     def validate(self) -> None:
-        if int(self.epochs) < 0:
-            raise ConfigError(f"epochs must be >= 0, got {self.epochs}")
-        if int(self.batch_size) <= 0:
-            raise ConfigError(f"batch_size must be > 0, got {self.batch_size}")
-        if self.backend not in ("auto", "numpy", "cuda", "emulated"):
-            raise ConfigError(f"backend must be auto, numpy, cuda or emulated, got {self.backend!r}")
-        if int(self.downsample) < 1:
-            raise ConfigError(f"downsample must be a positive integer, got {self.downsample}")
-        if self.binning not in ("duration", "count"):
-            raise ConfigError(f"binning must be 'duration' or 'count', got {self.binning!r}")
-        if self.encoding not in ("count", "binary"):
-            raise ConfigError(f"encoding must be 'count' or 'binary', got {self.encoding!r}")
+        _check_types(self, "train")
+        _check(self.epochs >= 0, "train", "epochs", f"must be >= 0, got {self.epochs}")
+        _check(self.batch_size > 0, "train", "batch_size", f"must be > 0, got {self.batch_size}")
+        _check(self.seed >= 0, "train", "seed", f"must be >= 0, got {self.seed}")
+        _one_of(self, "train", "backend", ("auto", "numpy", "cuda", "emulated"))
+        _check(self.downsample >= 1, "train", "downsample", f"must be a positive integer, got {self.downsample}")
+        _one_of(self, "train", "binning", ("duration", "count"))
+        _one_of(self, "train", "encoding", ("count", "binary"))
+
+
+SECTIONS = {"network": NetworkConfig, "method": MethodConfig, "optim": OptimConfig, "train": TrainConfig}
 
 
 @dataclass(frozen=True)
@@ -151,24 +190,22 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
-        """Build from a (possibly partial) nested dict; unknown keys are an error."""
+        """Build from a (possibly partial) nested dict. Unknown sections are a ConfigError,
+        unknown keys and values of the wrong type an OptionError naming the option; "none"
+        switches factor_clip and w_max off (TOML has no null)."""
+        unknown = set(d) - set(SECTIONS)
+        if unknown:
+            raise ConfigError(f"unknown config section(s): {sorted(unknown)}; known: {sorted(SECTIONS)}")
         parts = {}
-        for name, typ in (("network", NetworkConfig), ("method", MethodConfig),
-                          ("optim", OptimConfig), ("train", TrainConfig)):
+        for name, typ in SECTIONS.items():
             sub = dict(d.get(name, {}))
-            known = {f.name for f in dataclasses.fields(typ)}
-            unknown = set(sub) - known
-            if unknown:
-                raise ConfigError(f"unknown option(s) in [{name}]: {sorted(unknown)}; known: {sorted(known)}")
-            if "widths" in sub:
-                sub["widths"] = tuple(int(w) for w in sub["widths"])
-            for key in ("factor_clip", "w_max"):   # TOML has no null: "none" switches the bound off
+            fields = {f.name: f.type for f in dataclasses.fields(typ)}
+            for key in sorted(set(sub) - set(fields)):
+                raise OptionError(name, key, f"is not an option of [{name}]; known: {', '.join(fields)}")
+            for key in ("factor_clip", "w_max"):
                 if isinstance(sub.get(key), str) and sub[key].lower() in ("none", "off"):
                     sub[key] = None
-            parts[name] = typ(**sub)
-        unknown = set(d) - set(parts)
-        if unknown:
-            raise ConfigError(f"unknown config section(s): {sorted(unknown)}")
+            parts[name] = typ(**{k: typed(name, k, fields[k], v) for k, v in sub.items()})
         return cls(**parts)
 
     def replace(self, **sections) -> "RunConfig":

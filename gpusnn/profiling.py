@@ -45,8 +45,8 @@ import tracemalloc
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from data_tools.progress import progress_bar
 from data_tools.spikes import SpikeTensor
 from gpusnn import training
 from gpusnn.backends import Backend
@@ -183,8 +183,8 @@ def _dataset(work: Workload):
         spikes = random_spikes(n, work.n_steps, work.widths[0], work.density, work.seed)
         labels = np.random.default_rng([work.seed, 4]).integers(0, work.widths[-1], n)
         return spikes, labels
-    from gpusnn import datasets
-    data = datasets.load(work.data, work.n_steps, work.seed, progress=False)
+    from data_tools.datasets import load
+    data = load(work.data, work.n_steps, work.seed, progress=False)
     return data.train, data.train_labels
 
 
@@ -238,7 +238,7 @@ def profile(work: Workload, cfg: RunConfig | None = None, data=None, progress: b
     state = training.new_state(cfg, backend)
     n_batches = max(1, spikes.n_samples // work.batch_size)
     n_steps = work.warmup + work.repeats + 1
-    bar = tqdm(total=n_steps, disable=not progress, desc=f"profile {backend.name}", unit="step")
+    bar = progress_bar(total=n_steps, enabled=progress, desc=f"profile {backend.name}", unit="step")
     times: dict = {}
     counts = []
     for k in range(n_steps):

@@ -30,14 +30,14 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from data_tools.datasets import load
+from data_tools.progress import progress_bar
 from data_tools.spikes import EncodedDataset
-from gpusnn import datasets, training
-from gpusnn.backends import get_backend
-from gpusnn.commands._options import with_data_widths
+from gpusnn import training
 from gpusnn.config import RunConfig, TrainConfig
 from gpusnn.errors import ConfigError, DataFormatError
+from gpusnn.workflow import make_backend, with_data_widths
 
 FORMAT = "gpusnn-sweep"
 VERSION = 1
@@ -122,14 +122,14 @@ def cut_dataset(data: EncodedDataset, cut: DataOptions) -> EncodedDataset:
 @lru_cache(maxsize=None)
 def _encoded(name: str, n_steps: int, seed: int, encoding: tuple) -> EncodedDataset:
     downsample, binning, mode = encoding
-    return datasets.load(name, n_steps, seed, progress=False, downsample=downsample, binning=binning,
+    return load(name, n_steps, seed, progress=False, downsample=downsample, binning=binning,
                          encoding=mode)
 
 
 @lru_cache(maxsize=None)
 def cached_data(name: str, n_steps: int, seed: int, cut: DataOptions,
                 encoding: tuple = (TrainConfig.downsample, TrainConfig.binning, TrainConfig.encoding)) -> EncodedDataset:
-    """The dataset as datasets.load gives it, cut; encoded once per process and
+    """The dataset as data_tools.datasets.load gives it, cut; encoded once per process and
     (name, T, seed, (downsample, binning, encoding))."""
     return cut_dataset(_encoded(name, n_steps, seed, encoding), cut)
 
@@ -156,7 +156,7 @@ def run_cell(job: dict) -> dict:
     data = cached_data(job["data"], cfg.network.n_steps, job["seed"], DataOptions(**job["cut"]),
                        (t.downsample, t.binning, t.encoding))
     cfg = with_data_widths(cfg, job["hidden"], data.train.n_inputs, data.n_classes)
-    backend = get_backend(cfg.train.backend)
+    backend = make_backend(cfg.train.backend)
     state = training.fit(backend, training.new_state(cfg, backend), cfg, data, progress=False)
     weights = [np.asarray(backend.asnumpy(W)) for W in state.weights]
     last = state.history[-1] if state.history else {}
@@ -226,8 +226,8 @@ def run_sweep(grid: Grid, results_path: str | os.PathLike, jobs: int = 1, progre
     doc["grid"] = grid.to_dict()
     done = {c["key"] for c in doc["cells"] if c.get("status") == "done"}
     todo = [j for j in grid.jobs() if j["key"] not in done]
-    bar = tqdm(total=len(grid.jobs()), initial=len(grid.jobs()) - len(todo), disable=not progress,
-               desc="sweep", unit="cell")
+    bar = progress_bar(total=len(grid.jobs()), initial=len(grid.jobs()) - len(todo), enabled=progress,
+                       desc="sweep", unit="cell")
 
     def finish(cell: dict) -> None:
         doc["cells"] = [c for c in doc["cells"] if c["key"] != cell["key"]] + [cell]

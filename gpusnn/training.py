@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from tqdm.auto import tqdm
-
+from data_tools.progress import PROGRESS, progress_bar
 from data_tools.spikes import EncodedDataset, SpikeTensor
 from gpusnn.backends import Backend
 from gpusnn.config import RunConfig
@@ -104,7 +103,7 @@ def train_epoch(backend: Backend, state: TrainState, cfg: RunConfig, data: Encod
     cur = state.current
     if not cur.spikes:
         cur.spikes = [0] * (len(cfg.network.widths) - 1)
-    bar = tqdm(total=len(starts), initial=cur.batches_done, disable=not progress,
+    bar = progress_bar(total=len(starts), initial=cur.batches_done, enabled=progress,
                desc=f"epoch {state.epoch + 1}/{cfg.train.epochs}", unit="batch", leave=False)
     for s in starts[cur.batches_done:]:
         t0 = time.perf_counter()
@@ -164,9 +163,10 @@ def fit(backend: Backend, state: TrainState, cfg: RunConfig, data: EncodedDatase
         state.history.append(metrics)
         state.epoch += 1
         state.current = EpochProgress()
-        log.info("epoch %d: train loss %.4f acc %.4f | test loss %.4f acc %.4f | %.1f s",
-                 metrics["epoch"], metrics["train_loss"], metrics["train_accuracy"],
-                 metrics["test_loss"], metrics["test_accuracy"], metrics["seconds"])
+        (PROGRESS if progress else log).info(  # a progress line unless progress is off (sweep cells)
+            "epoch %d: train loss %.4f acc %.4f | test loss %.4f acc %.4f | %.1f s", metrics["epoch"],
+            metrics["train_loss"], metrics["train_accuracy"], metrics["test_loss"], metrics["test_accuracy"],
+            metrics["seconds"])
         if on_epoch is not None:
             on_epoch(state)
     return state

@@ -57,7 +57,7 @@ def test_inspect_recognises_event_files(tmp_path, capsys):
     assert "is an HDF5 event store" in out and "gpusnn data inspect" in out
 
 
-def test_inspect_rejects_unknown_files(tmp_path, caplog):
+def test_inspect_rejects_unknown_files(tmp_path, capsys):
     other = tmp_path / "other.h5"
     with h5py.File(other, "w") as f:
         f.attrs["format"] = "someone-else"
@@ -66,9 +66,10 @@ def test_inspect_rejects_unknown_files(tmp_path, caplog):
     assert main(["inspect", str(other)]) == 2
     assert main(["inspect", str(text)]) == 2
     assert main(["inspect", str(tmp_path / "missing.h5")]) == 2
-    assert "neither a gpusnn checkpoint nor a spike log (root attribute format = 'someone-else')" in caplog.text
-    assert "notes.txt: not a gpusnn checkpoint or spike log (not HDF5, not AEDAT)" in caplog.text
-    assert "missing.h5: no such file" in caplog.text
+    err = capsys.readouterr().err
+    assert "neither a gpusnn checkpoint nor a spike log (root attribute format = 'someone-else')" in err
+    assert "notes.txt: not a gpusnn checkpoint or spike log (not HDF5, not AEDAT)" in err
+    assert "missing.h5: no such file" in err
 
 
 def test_evaluate_logs_chosen_test_samples(run_dir, tmp_path):

@@ -14,7 +14,7 @@ from data_tools.events import make_events
 from data_tools.gesture_layout import load_gesture_dir, parse_labels
 from data_tools.samples import from_samples
 from data_tools.tonic_layout import load_tonic_dir, write_tonic_npy
-from gpusnn.errors import DataFormatError
+from gpusnn.errors import ConfigError, DataFormatError
 
 DATA = Path(__file__).parent / "data"
 
@@ -98,6 +98,9 @@ def test_encoding_convention():
     # id = (p * 32 + y // 4) * 32 + x // 4; bin = (t * 4) // 1000
     assert st.n_inputs == 2048
     assert list(zip(b, step, ids)) == [(0, 1, 0), (0, 2, (32 + 1) * 32 + 1), (0, 4, (32 + 31) * 32 + 31), (1, 1, 2)]
+    assert encode(s, 4, downsample=128).n_inputs == 2          # one pixel per polarity is still an input
+    with pytest.raises(ConfigError, match="downsample 129 \\(--downsample\\) leaves no input lines of the 128 x 128"):
+        encode(s, 4, downsample=129)
     assert encode(s, 4, mode="count").nnz == 5                                # repeats kept
     _, step_c, _ = encode(s, 4, binning="count").to_coo()
     assert list(step_c) == [1, 2, 3, 1, 3]                                    # (k * T) // N

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from gpusnn import datasets, training
+from data_tools.datasets import load
+from gpusnn import training
 from gpusnn.backends import get_backend
 from gpusnn.config import RunConfig
 
@@ -10,7 +11,7 @@ from gpusnn.config import RunConfig
 @pytest.mark.slow
 def test_default_settings_reach_85_percent_on_held_out_digits():
     base = RunConfig()
-    data = datasets.load("mnist5k", base.network.n_steps, base.train.seed)
+    data = load("mnist5k", base.network.n_steps, base.train.seed)
     cfg = base.replace(network={"widths": (784, 500, 10)}, train={"epochs": 5}).validate()
     backend = get_backend("numpy")
     state = training.fit(backend, training.new_state(cfg, backend), cfg, data, progress=False)

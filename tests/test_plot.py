@@ -41,25 +41,32 @@ def test_training_panels_draw_every_epoch_of_train_and_test():
         ("epoch", "loss", "epoch", "accuracy")
     for ax, metric in ((loss, "loss"), (acc, "accuracy")):
         drawn = lines(ax)
-        assert sorted(drawn) == ["test", "train"]
-        for split, line in drawn.items():
+        assert sorted(drawn) == ["test (after the epoch)", "train (running mean over the epoch)"]
+        for label, line in drawn.items():
+            split = label.split()[0]
             np.testing.assert_array_equal(line.get_xdata(), [1, 2, 3])
             np.testing.assert_allclose(line.get_ydata(), [h[f"{split}_{metric}"] for h in HISTORY])
+
+
+@pytest.mark.parametrize("loss, name", [("ce", "softmax cross-entropy"), ("mse", "mean squared error of the rates")])
+def test_training_loss_panel_names_the_loss(loss, name):
+    assert plot_training(HISTORY, loss=loss).axes[0].get_title() == f"Loss ({name}, mean per sample)"
 
 
 def test_training_skips_epochs_without_a_value():
     history = [dict(HISTORY[0], test_loss=None), HISTORY[1]]
     drawn = lines(plot_training(history).axes[0])
-    np.testing.assert_array_equal(drawn["test"].get_xdata(), [2])
-    np.testing.assert_array_equal(drawn["train"].get_xdata(), [1, 2])
+    np.testing.assert_array_equal(drawn["test (after the epoch)"].get_xdata(), [2])
+    np.testing.assert_array_equal(drawn["train (running mean over the epoch)"].get_xdata(), [1, 2])
 
 
 def test_sweep_one_line_per_structure_mean_and_std_over_seeds():
     ax = plot_sweep(CELLS).axes[0]
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("fractional order alpha", "test accuracy")
-    assert ax.get_title() == "Test accuracy vs alpha (mnist5k, 1 ep, timing)"
+    assert ax.get_title() == "Test accuracy vs alpha (mnist5k, 1 epoch, timing gradient)"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == \
-        ["784-500-10 (n=3 seeds)", "784-500-200-10"]
+        ["784-500-10, mean of 3 seeds", "784-500-200-10, 1 seed"]
+    assert ax.get_legend().get_title().get_text() == "error bars: std over seeds"
     one, two = ax.containers  # ErrorbarContainer per group, in legend order
     x, y = one.lines[0].get_data()
     np.testing.assert_allclose(np.asarray(x, float), [1.0, 1.5, 1.9])
@@ -73,8 +80,9 @@ def test_sweep_one_line_per_structure_mean_and_std_over_seeds():
 def test_sweep_labels_name_what_differs():
     cells = [cell(ONE, 1.0, 0, 0.8, epochs=1), cell(ONE, 1.0, 0, 0.9, epochs=5)]
     ax = plot_sweep(cells).axes[0]
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["1 ep", "5 ep"]
-    assert ax.get_title() == "Test accuracy vs alpha (mnist5k, 784-500-10, timing)"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["1 epoch, 1 seed", "5 epochs, 1 seed"]
+    assert ax.get_title() == "Test accuracy vs alpha (mnist5k, 784-500-10, timing gradient)"
+    assert ax.get_legend().get_title().get_text() == ""   # no error bars to explain
 
 
 @pytest.fixture(scope="module")
@@ -118,12 +126,26 @@ def test_plot_sweep_cli_writes_each_format(tmp_path, fmt, magic):
     ("training", {"test_accuracy": 0.9}, "no 'history' list; expected the JSON written by gpusnn train --json"),
     ("training", {"history": []}, "the run has no completed epoch to plot"),
 ])
-def test_unusable_input_is_a_clear_error(tmp_path, caplog, kind, doc, message):
+def test_unusable_input_is_a_clear_error(tmp_path, capsys, kind, doc, message):
     src = tmp_path / "in.json"
     src.write_text(json.dumps(doc))
     args = cli.build_parser().parse_args(["plot", kind, str(src), "--out", str(tmp_path / "f.png")])
     with pytest.raises(PlotError, match=message):
         args.func(args)
     assert cli.main(["plot", kind, str(tmp_path / "none.json"), "--out", str(tmp_path / "f.png")]) == 2
-    assert "none.json: not a readable JSON file" in caplog.text
+    assert "none.json: not a readable JSON file" in capsys.readouterr().err
     assert not (tmp_path / "f.png").exists()
+
+
+def test_plot_sweep_reads_a_sweep_directory_and_says_what_it_wrote(tmp_path, capsys):
+    (tmp_path / "sweep.json").write_text(json.dumps({"format": "gpusnn-sweep", "version": 1, "cells": CELLS}))
+    out = tmp_path / "s.png"
+    assert cli.main(["plot", "sweep", str(tmp_path), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {out}"
+    assert out.read_bytes().startswith(b"\x89PNG")
+    assert cli.main(["plot", "sweep", str(tmp_path / "s.png"), "--out", str(out)]) == 2
+    assert cli.main(["plot", "sweep", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli.main(["plot", "sweep", str(empty), "--out", str(out)]) == 2
+    assert f"{empty}: a directory without sweep.json" in capsys.readouterr().err

@@ -204,11 +204,33 @@ def test_missing_layer_or_sample_is_a_clear_error(log, tmp_path, argv, message):
     assert not (tmp_path / "f.png").exists()
 
 
-def test_missing_file_bad_range_and_bad_format_exit_2(log, tmp_path, caplog):
+def test_missing_file_bad_range_and_bad_format_exit_2(log, tmp_path, capsys):
     path, _ = log
     assert cli.main(["raster", str(tmp_path / "nope.h5"), "--out", str(tmp_path / "f.png")]) == 2
-    assert "nope.h5: no such spike log" in caplog.text
+    assert "nope.h5: no such spike log" in capsys.readouterr().err
     assert cli.main(["raster", str(path), "--time-range", "9", "30", "--out", str(tmp_path / "f.png")]) == 2
-    assert "time range 9..30 is not inside the window 1..25" in caplog.text
+    assert "time range 9..30 is not inside the window 1..25" in capsys.readouterr().err
     assert cli.main(["raster", str(path), "--out", str(tmp_path / "f.jpg")]) == 2
-    assert "unknown image format '.jpg'" in caplog.text
+    assert "--out " + str(tmp_path / "f.jpg") + ": unknown format '.jpg'" in capsys.readouterr().err
+
+
+def test_cli_reads_a_run_directory_and_says_what_it_wrote(log, tmp_path, capsys):
+    path, events = log                       # tmp_path/spikes.h5, as gpusnn train --log-spikes names it
+    out = tmp_path / "figs" / "f.png"
+    assert cli.main(["raster", str(path.parent), "--sample", "1", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {out}"
+    assert out.read_bytes().startswith(b"\x89PNG")
+    empty = tmp_path / "empty_run"
+    empty.mkdir()
+    assert cli.main(["raster", str(empty), "--out", str(tmp_path / "g.png")]) == 2
+    assert f"{empty}: a run directory without a spike log (spikes.h5 or spikes-eval.h5)" in capsys.readouterr().err
+
+
+def test_frames_carry_a_colour_scale(log):
+    path, _ = log
+    fig = raster(path, sample=3, n_frames=3)
+    bars = [ax for ax in fig.axes if ax.get_ylabel().startswith("ON - OFF events")]
+    assert len(bars) == 1
+    lo, hi = bars[0].get_ylim()
+    frames = [ax.images[0] for ax in fig.axes if ax.images]
+    assert (lo, hi) == frames[0].get_clim() == (-hi, hi) and hi >= 1

@@ -2,19 +2,21 @@
 
 Precedence: built-in defaults < TOML file (--config) < flags given on the command line.
 The TOML file has the sections of RunConfig ([network], [method], [optim], [train]);
-[network] may give `hidden = [500]` instead of full widths.
+[network] gives the hidden widths, `hidden = [500]` (input and output widths come from the
+data). Every key is checked for its type; a bad value is named with its file, key and flag.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tomllib
 from pathlib import Path
 
-from gpusnn.config import RunConfig
+from gpusnn.config import SECTIONS, OptionError, RunConfig, typed
 from gpusnn.errors import ConfigError
 
 # flag dest -> (section, option)
-_FLAGS = {
+RUN_FLAGS = {
     "data": ("train", "data"), "epochs": ("train", "epochs"), "batch_size": ("train", "batch_size"),
     "seed": ("train", "seed"), "backend": ("train", "backend"),
     "downsample": ("train", "downsample"), "binning": ("train", "binning"), "encoding": ("train", "encoding"),
@@ -27,10 +29,41 @@ _FLAGS = {
 }
 
 
+# option -> flag of the options that are not run options of RUN_FLAGS (train's output options)
+_OTHER_FLAGS = {("network", "widths"): "--hidden", ("run", "out"): "--out", ("run", "save_every"): "--save-every",
+                ("run", "keep"): "--keep"}
+FLAG_OF = {option: "--" + dest.replace("_", "-") for dest, option in RUN_FLAGS.items()} | _OTHER_FLAGS
+
+# the keys a --config file may hold: the RunConfig options, with hidden instead of widths
+TOML_KEYS = {name: {f.name: f.type for f in dataclasses.fields(typ)} for name, typ in SECTIONS.items()}
+TOML_KEYS["network"] = {"hidden": "hidden", **{k: v for k, v in TOML_KEYS["network"].items() if k != "widths"}}
+
+
+def flag_message(e: OptionError) -> str:
+    """The message of an OptionError with the option's flag: "--batch-size must be > 0, got 0"."""
+    return f"{FLAG_OF.get((e.section, e.key), f'{e.section}.{e.key}')} {e.problem}"
+
+
 def _optional_float(text: str):
     """A float, or "none" (kept as text so that it is told apart from "flag not given";
     RunConfig.from_dict turns it into None)."""
     return "none" if text.lower() in ("none", "off") else float(text)
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (argparse type)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    """An integer >= 0 (argparse type)."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -52,7 +85,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--encoding", choices=("count", "binary"),
                    help=f"DVS: every event a spike, or one spike per input and step (default {d.train.encoding})")
     g = p.add_argument_group("network")
-    g.add_argument("--hidden", type=int, nargs="*", help="hidden layer widths, e.g. --hidden 500 200 (default 500)")
+    g.add_argument("--hidden", type=positive_int, nargs="+", metavar="WIDTH",
+                   help="hidden layer widths, e.g. --hidden 500 200 (default 500)")
     g.add_argument("--steps", type=int, help=f"time steps T per sample (default {d.network.n_steps})")
     g.add_argument("--theta", type=float, help=f"firing threshold (default {d.network.theta})")
     g.add_argument("--init-scale", type=float, help=f"initial weight scale (default {d.network.init_scale})")
@@ -73,36 +107,65 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def read_toml(path: str | Path) -> dict:
+    """The tables of a --config file; ConfigError naming the file when it cannot be read or parsed."""
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read config file: {e}") from e
+        raise ConfigError(f"--config {path}: cannot read the config file: {getattr(e, 'strerror', None) or e}") from e
+
+
+def toml_options(doc: dict, path) -> tuple[dict, list[int] | None]:
+    """The RunConfig dict (without widths) and the hidden widths (None: not given) of a parsed
+    --config file. Unknown sections or keys and values of the wrong type are ConfigErrors naming
+    the file, the key and its flag; the hint lists exactly the keys that work."""
+    out, hidden = {}, None
+    for section, table in doc.items():
+        if section not in TOML_KEYS or not isinstance(table, dict):
+            raise ConfigError(f"--config {path}: unknown section [{section}]; the sections are "
+                              + ", ".join(f"[{s}]" for s in TOML_KEYS))
+        keys = TOML_KEYS[section]
+        for key, value in table.items():
+            if key not in keys:
+                hint = ("; the network's input and output widths come from the data, give the hidden "
+                        "widths as hidden = [500]" if (section, key) == ("network", "widths") else "")
+                raise ConfigError(f"--config {path}: unknown key {key!r} in [{section}]{hint}; the keys of "
+                                  f"[{section}] are {', '.join(keys)}")
+            option = ("network", "widths") if key == "hidden" else (section, key)
+            try:
+                if key == "hidden":
+                    hidden = _hidden(typed("network", "hidden", "tuple[int, ...]", value))
+                elif isinstance(value, str) and key in ("factor_clip", "w_max") and value.lower() in ("none", "off"):
+                    out.setdefault(section, {})[key] = None
+                else:
+                    out.setdefault(section, {})[key] = typed(section, key, keys[key], value)
+            except OptionError as e:
+                raise ConfigError(f"--config {path}: [{section}] {key} {e.problem} "
+                                  f"(the flag {FLAG_OF[option]})") from None
+    return out, hidden
+
+
+def _hidden(widths) -> list[int]:
+    bad = [w for w in widths if w < 1]
+    if bad:
+        raise OptionError("network", "widths", f"takes positive integers, got {list(widths)}")
+    return [int(w) for w in widths]
 
 
 def config_from_args(args: argparse.Namespace) -> tuple[RunConfig, list[int]]:
-    """The RunConfig the flags and --config ask for, and the hidden widths.
+    """The validated RunConfig the flags and --config ask for, and the hidden widths.
 
-    widths[0] and widths[-1] are placeholders until the data is known (see with_data_widths).
+    widths[0] and widths[-1] are placeholders until the data is known (see
+    gpusnn.workflow.with_data_widths).
     """
-    d = read_toml(args.config) if getattr(args, "config", None) else {}
-    d = {k: dict(v) for k, v in d.items()}
-    net = d.setdefault("network", {})
-    hidden = net.pop("hidden", None)
-    if "widths" in net:
-        hidden = list(net["widths"])[1:-1]
-    for dest, (section, key) in _FLAGS.items():
+    path = getattr(args, "config", None)
+    d, hidden = toml_options(read_toml(path), path) if path else ({}, None)
+    for dest, (section, key) in RUN_FLAGS.items():
         value = getattr(args, dest, None)
         if value is not None:
-            d.setdefault(section, {})[key] = value
+            d.setdefault(section, {})[key] = None if value == "none" else value
     if getattr(args, "hidden", None) is not None:
-        hidden = args.hidden
-    hidden = [500] if hidden is None else [int(h) for h in hidden]
-    net["widths"] = [1, *hidden, 1]
-    cfg = RunConfig.from_dict(d)
-    return cfg, hidden
-
-
-def with_data_widths(cfg: RunConfig, hidden: list[int], n_inputs: int, n_classes: int) -> RunConfig:
-    """cfg with widths = (inputs of the data, *hidden, classes of the data), validated."""
-    return cfg.replace(network={"widths": (n_inputs, *hidden, n_classes)}).validate()
+        hidden = _hidden(args.hidden)
+    hidden = [500] if hidden is None else hidden
+    d.setdefault("network", {})["widths"] = [1, *hidden, 1]
+    return RunConfig.from_dict(d).validate(), hidden

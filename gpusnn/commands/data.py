@@ -10,6 +10,7 @@ from data_tools.event_store import write_store
 from data_tools.gesture_layout import COUNTING_RULES
 from data_tools.inspect import inspect_file
 from data_tools.synth import SynthConfig, generate
+from gpusnn.commands._checks import data_source, input_file, output_dir, output_file
 
 
 def register(sub) -> None:
@@ -18,7 +19,7 @@ def register(sub) -> None:
     dsub = p.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
 
     s = dsub.add_parser("synth", help="write synthetic DVS128 Gesture recordings (original layout)")
-    s.add_argument("dir", help="output directory (created)")
+    s.add_argument("dir", metavar="DIR", help="output directory (created)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--users", type=int, default=SynthConfig.n_users, help="number of subjects (last ~6/29 test)")
     s.add_argument("--lightings", type=int, default=SynthConfig.lightings_per_user, help="lighting conditions per user (1-5)")
@@ -27,19 +28,20 @@ def register(sub) -> None:
     s.set_defaults(func=run_synth)
 
     i = dsub.add_parser("inspect", help="summarise an event file (AEDAT 2/3.1/4, event store)")
-    i.add_argument("file")
+    i.add_argument("file", metavar="FILE", help="an event file (AEDAT 2/3.1/4, EVT 2.0 RAW) or event store (.h5)")
     i.add_argument("--json", dest="json", help="write the results to this file")
     i.set_defaults(func=run_inspect)
 
     c = dsub.add_parser("convert", help="convert a dataset to an HDF5 event store")
-    c.add_argument("src", help="DVS128 Gesture directory, tonic DVSGesture directory or 'synth-gestures'")
-    c.add_argument("dst", help="output .h5 file")
+    c.add_argument("src", metavar="SRC", help="DVS128 Gesture directory, tonic DVSGesture directory or 'synth-gestures'")
+    c.add_argument("dst", metavar="DST", help="output .h5 file")
     c.add_argument("--counting", choices=COUNTING_RULES, default="rows", help="samples per trial (docs/data.md)")
     c.add_argument("--json", dest="json", help="write the results to this file")
     c.set_defaults(func=run_convert)
 
 
 def run_synth(args) -> dict:
+    output_dir(args.dir, "DIR")
     cfg = SynthConfig.small_config(args.seed) if args.small else replace(
         SynthConfig(), seed=args.seed, n_users=args.users, lightings_per_user=args.lightings)
     out = generate(args.dir, cfg, progress=getattr(args, "progress", True))
@@ -49,13 +51,15 @@ def run_synth(args) -> dict:
 
 
 def run_inspect(args) -> dict:
-    out = inspect_file(args.file)
+    out = inspect_file(input_file(args.file, "FILE"))
     for k, v in out.items():
         print(f"{k:>18}: {v}")
     return out
 
 
 def run_convert(args) -> dict:
+    data_source(args.src, "SRC")
+    output_file(args.dst, "DST")
     t0 = time.perf_counter()
     samples = load_samples(args.src, counting=args.counting, progress=getattr(args, "progress", True))
     write_store(args.dst, samples)

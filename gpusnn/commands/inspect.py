@@ -8,6 +8,7 @@ import numpy as np
 
 from gpusnn.errors import CheckpointError
 from gpusnn.io import checkpoint, spikelog
+from gpusnn.io.hdf5 import open_h5
 
 EVENT_FIELDS = {"x", "y", "p", "t"}
 
@@ -77,10 +78,10 @@ def summary(path: str | Path) -> dict:
     path = Path(path)
     if path.is_dir():
         path = checkpoint.resolve(path)
-    if not path.exists():
+    elif not path.exists():
         raise CheckpointError(f"{path}: no such file")
     if h5py.is_hdf5(path):
-        with h5py.File(path, "r") as f:
+        with open_h5(path, "gpusnn checkpoint or spike log") as f:
             fmt = f.attrs.get("format")
         if fmt == checkpoint.FORMAT:
             return checkpoint_summary(path)

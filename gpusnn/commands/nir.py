@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from gpusnn import datasets, training
+from gpusnn import training, workflow
 from gpusnn.backends import get_backend
-from gpusnn.commands._options import _FLAGS, add_run_options, read_toml
-from gpusnn.commands.train import data_path
+from gpusnn.commands._checks import data_source, input_file, output_dir, output_file
+from gpusnn.commands._options import RUN_FLAGS, add_run_options, read_toml, toml_options
 from gpusnn.config import RunConfig
 from gpusnn.errors import CheckpointError, ConfigError, ShapeError
 from gpusnn.io import checkpoint
@@ -54,6 +54,9 @@ def _nir_io():
 
 def run_export(args) -> dict:
     nirio = _nir_io()
+    output_file(args.nir, "--nir")
+    if args.json:
+        output_file(args.json, "--json")
     path = checkpoint.resolve(args.checkpoint)
     ck = checkpoint.read(path)
     graph = nirio.to_graph(ck.weights, ck.config.network.theta, nirio.export_metadata(ck))
@@ -75,17 +78,18 @@ def import_config(net, args) -> RunConfig:
         raise ConfigError(f"{', '.join(given)}: the widths and threshold come from the graph {args.nir_file}")
     d = {k: dict(v) for k, v in net.saved_config().items() if isinstance(v, dict)}
     if args.config:
-        toml = read_toml(args.config)
-        clash = sorted({"widths", "hidden", "theta"} & set(toml.get("network", {})))
+        doc = read_toml(args.config)
+        clash = sorted({"widths", "hidden", "theta"} & set(doc.get("network", {})))
         if clash:
-            raise ConfigError(f"{args.config}: [network] {', '.join(clash)}: these come from the graph "
+            raise ConfigError(f"--config {args.config}: [network] {', '.join(clash)}: these come from the graph "
                               f"{args.nir_file}")
-        for section, options in toml.items():
-            d.setdefault(section, {}).update(options)
-    for dest, (section, key) in _FLAGS.items():
+        options, _ = toml_options(doc, args.config)
+        for section, table in options.items():
+            d.setdefault(section, {}).update(table)
+    for dest, (section, key) in RUN_FLAGS.items():
         value = getattr(args, dest, None)
         if value is not None:
-            d.setdefault(section, {})[key] = value
+            d.setdefault(section, {})[key] = None if value == "none" else value
     if not net.saved_config() and args.data is None:
         raise ConfigError(f"{args.nir_file}: the graph does not record the dataset it is meant for; give "
                           f"--data NAME (the data `gpusnn evaluate` and `gpusnn train --resume` will use)")
@@ -95,14 +99,17 @@ def import_config(net, args) -> RunConfig:
 
 def run_import(args) -> dict:
     nirio = _nir_io()
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out}: not a directory")
+    input_file(args.nir_file, "FILE.nir")
+    out = output_dir(args.out, "--out")
+    if args.json:
+        output_file(args.json, "--json")
+    if args.data is not None:
+        data_source(args.data)
     if out.is_dir() and (checkpoint.numbered(out) or (out / checkpoint.LATEST).exists()):
         raise ConfigError(f"--out {out}: this directory already holds checkpoints; import into a new one")
     net = nirio.load(args.nir_file)
     cfg = import_config(net, args)
-    data = datasets.load_for(cfg, progress=args.progress)
+    data = workflow.load_for(cfg, progress=args.progress)
     try:
         training.check_compatible(cfg, data)
     except ShapeError as e:
@@ -114,7 +121,7 @@ def run_import(args) -> dict:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise CheckpointError(f"--out {out}: cannot create the run directory ({e})") from e
-    path = checkpoint.save_run(out, cfg, state, backend, 1, data.identity, data.name, data_path(cfg.train.data),
+    path = checkpoint.save_run(out, cfg, state, backend, 1, data.identity, data.name, workflow.data_path(cfg.train.data),
                                imported_from=source)
     log.info("imported %s: %s IF network, theta %g, T = %d, data %s -> %s", args.nir_file,
              "-".join(map(str, cfg.network.widths)), cfg.network.theta, cfg.network.n_steps, data.name, path)

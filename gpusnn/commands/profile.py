@@ -1,12 +1,10 @@
 """`gpusnn profile`: time and count one training step of a configurable workload."""
 from __future__ import annotations
 
-import logging
-
-from gpusnn.commands._options import add_run_options, config_from_args
+from gpusnn import workflow
+from gpusnn.commands._checks import data_source
+from gpusnn.commands._options import add_run_options, config_from_args, nonnegative_int, positive_int
 from gpusnn.profiling import Workload, format_table, profile
-
-log = logging.getLogger(__name__)
 
 
 def register(sub) -> None:
@@ -18,22 +16,22 @@ def register(sub) -> None:
     g = p.add_argument_group("profile")
     g.add_argument("--density", type=float, default=0.05,
                    help="input spike probability per sample, step and input of the synthetic input (default 0.05)")
-    g.add_argument("--inputs", type=int, default=2048, help="input lines of the synthetic input (default 2048)")
-    g.add_argument("--classes", type=int, default=11, help="output classes of the synthetic input (default 11)")
-    g.add_argument("--repeats", type=int, default=5, help="timed steps; the report gives medians (default 5)")
-    g.add_argument("--warmup", type=int, default=1, help="untimed steps first (default 1)")
+    g.add_argument("--inputs", type=positive_int, default=2048, help="input lines of the synthetic input (default 2048)")
+    g.add_argument("--classes", type=positive_int, default=11, help="output classes of the synthetic input (default 11)")
+    g.add_argument("--repeats", type=positive_int, default=5, help="timed steps; the report gives medians (default 5)")
+    g.add_argument("--warmup", type=nonnegative_int, default=1, help="untimed steps first (default 1)")
     p.add_argument("--json", help="write the report to this file (keys: see gpusnn.profiling)")
     p.set_defaults(func=run)
 
 
 def run(args) -> dict:
     cfg, hidden = config_from_args(args)
+    workflow.check_backend(cfg.train.backend)
     data = None
     if args.data is None:
         widths = (args.inputs, *hidden, args.classes)
     else:
-        from gpusnn import datasets
-        encoded = datasets.load_for(cfg, args.data, progress=args.progress)
+        encoded = workflow.load_for(cfg, data_source(args.data), progress=args.progress)
         widths = (encoded.train.n_inputs, *hidden, encoded.n_classes)
         data = (encoded.train, encoded.train_labels)
     work = Workload(widths=widths, n_steps=cfg.network.n_steps, batch_size=cfg.train.batch_size,

@@ -1,14 +1,21 @@
 """`gpusnn raster`: spike raster of one sample from an HDF5 spike log."""
 from __future__ import annotations
 
+from pathlib import Path
+
+from gpusnn.commands._checks import output_file
 from gpusnn.plots import DEFAULT_MAX_POINTS
+from gpusnn.plots.figure import FORMATS, PlotError
+
+LOG_NAMES = ("spikes.h5", "spikes-eval.h5")  # the spike logs of a run directory, in this order
 
 
 def register(sub) -> None:
     p = sub.add_parser("raster", help="spike raster of one logged sample",
                        description="Input events and every layer's spikes of one sample of a spike log "
                                    "(gpusnn train --log-spikes), as stacked panels over time steps.")
-    p.add_argument("log", metavar="FILE", help="spike log (HDF5) written by gpusnn train --log-spikes")
+    p.add_argument("log", metavar="LOG", help="spike log (HDF5) written by gpusnn train --log-spikes or evaluate "
+                                            "--log-spikes, or a run directory (its spikes.h5, else spikes-eval.h5)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--sample", type=int, metavar="I", help="entry I of the log (0-based row; default 0)")
     which.add_argument("--sample-id", type=int, metavar="ID", help="the entry of dataset sample ID")
@@ -28,10 +35,24 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def spike_log(path: str) -> Path:
+    """path, or for a run directory the spike log in it."""
+    p = Path(path)
+    if not p.is_dir():
+        return p
+    for name in LOG_NAMES:
+        if (p / name).is_file():
+            return p / name
+    raise PlotError(f"{p}: a run directory without a spike log ({' or '.join(LOG_NAMES)}); "
+                    f"train or evaluate with --log-spikes N to write one")
+
+
 def run(args) -> dict:
     from gpusnn.plots import plot_raster, save_figure
     from gpusnn.plots.raster import check_time_range, crop, layer_name
     from gpusnn.plots.sources import read_sample
+    output_file(args.out, "--out", FORMATS)
+    args.log = str(spike_log(args.log))
     s = read_sample(args.log, args.layers, sample=args.sample, sample_id=args.sample_id,
                     epoch=args.epoch, split=args.split)
     tr = check_time_range(args.time_range, s["n_steps"])
@@ -40,6 +61,7 @@ def run(args) -> dict:
                       class_names=s["class_names"], label=s["label"], prediction=s["prediction"],
                       time_range=tr, n_frames=args.frames, max_points=args.max_points, title=title)
     out = save_figure(fig, args.out)
+    print(f"wrote {out}")
     n_layers = len(s["widths"]) - 1
     counts = {layer_name(l, n_layers): len(crop(*sp, tr)[0]) for l, sp in s["spikes"].items()}
     return {"figure": str(out), "log": args.log, "time_range": list(tr), "spikes": counts,

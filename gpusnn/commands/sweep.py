@@ -1,13 +1,16 @@
 """`gpusnn sweep`: accuracy vs fractional order over a grid of alphas, structures, seeds and datasets."""
 from __future__ import annotations
 
+import argparse
 import logging
-from pathlib import Path
 
-from gpusnn import sweep
+from gpusnn import sweep, workflow
+from gpusnn.commands._checks import data_source, output_dir, output_file
 from gpusnn.commands._options import add_run_options, config_from_args
+from gpusnn.config import OptionError
 from gpusnn.errors import ConfigError
 from gpusnn.plots import plot_sweep, save_figure
+from gpusnn.plots.figure import FORMATS
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +20,9 @@ def _hidden_set(text: str) -> tuple[int, ...]:
     try:
         widths = tuple(int(w) for w in text.split(",") if w)
     except ValueError:
-        raise ConfigError(f"hidden set must be comma-separated integers like 500,200, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers like 500,200, got {text!r}") from None
+    if any(w < 1 for w in widths):
+        raise argparse.ArgumentTypeError(f"widths must be positive integers, got {text!r}")
     return widths
 
 
@@ -51,23 +56,35 @@ def register(sub) -> None:
 
 def run(args) -> dict:
     cfg, hidden = config_from_args(args)
-    cfg.validate()
     cut = sweep.DataOptions(args.validation, args.limit_train, args.limit_test)
     grid = sweep.Grid(data=tuple(args.datasets or [cfg.train.data]),
                       hidden_sets=tuple(args.hidden_sets or [tuple(hidden)]),
                       alphas=tuple(args.alphas or [cfg.optim.alpha]),
                       seeds=tuple(args.seeds or [cfg.train.seed]), base=cfg, cut=cut)
     for a in grid.alphas:  # fail before any cell runs
-        cfg.replace(optim={"alpha": a}).optim.validate()
-    out = Path(args.out)
-    results = Path(args.results) if args.results else out / "sweep.json"
+        try:
+            cfg.replace(optim={"alpha": a}).optim.validate()
+        except OptionError as e:
+            raise ConfigError(f"--alphas {a:g}: {e.problem}") from None
+    for d in grid.data:
+        data_source(d)
+    workflow.check_backend(cfg.train.backend)
+    for flag, value in (("--validation", args.validation), ("--limit-train", args.limit_train),
+                        ("--limit-test", args.limit_test)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{flag} must be a positive integer, got {value}")
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs must be a positive integer, got {args.jobs}")
+    out = output_dir(args.out, "--out")
+    results = output_file(args.results or out / "sweep.json", "--results")
+    figure = output_file(args.figure or out / "sweep.png", "--figure", FORMATS)
     log.info("sweep of %d cells -> %s", len(grid.jobs()), results)
     doc = sweep.run_sweep(grid, results, jobs=args.jobs, progress=args.progress)
     mine = {j["key"] for j in grid.jobs()}
     cells = [c for c in doc["cells"] if c["key"] in mine]
-    figure = Path(args.figure) if args.figure else out / "sweep.png"
     save_figure(plot_sweep(cells), figure)
     rows = sweep.summarize(cells)
-    log.info("accuracy (%%), mean ± std over seeds:\n%s", sweep.markdown_table(rows))
+    print(f"test accuracy (%), mean ± std over seeds:\n{sweep.markdown_table(rows)}\n"
+          f"results: {results}, figure: {figure}")
     return {"results": str(results), "figure": str(figure), "cells": len(cells),
             "summary": rows, "grid": grid.to_dict()}

@@ -371,13 +371,25 @@ def resolve(path: str | os.PathLike) -> Path:
     candidates = [c for c in [p / LATEST, *numbered(p)] if c.exists()]
     if not candidates:
         raise CheckpointError(f"{p}: no checkpoint in this run directory")
-    for c in sorted(candidates, key=_progress_key, reverse=True):
+    ordered = sorted(candidates, key=_progress_key, reverse=True)
+    problems = []
+    for i, c in enumerate(ordered):
         try:
             read(c)
-            return c
         except CheckpointError as e:
-            log.warning("skipping unreadable checkpoint: %s", e)
-    raise CheckpointError(f"{p}: none of {len(candidates)} checkpoint file(s) reads back completely")
+            problems.append(str(e))
+            continue
+        for later in ordered[i + 1:]:  # unreadable headers sort last, yet such a file may be the newest
+            if _progress_key(later) == (-1,):
+                try:
+                    read(later)
+                except CheckpointError as e:
+                    problems.append(str(e))
+        for problem in problems:
+            log.warning("skipping an unreadable checkpoint, using %s instead: %s", c.name, problem)
+        return c
+    raise CheckpointError(f"{p}: none of {len(candidates)} checkpoint file(s) reads back completely: "
+                          + "; ".join(problems))
 
 
 def _progress_key(path: Path) -> tuple:

@@ -74,12 +74,17 @@ def _draw_frames(fig, spec, images: np.ndarray, edges: np.ndarray, polar: bool) 
     grid = spec.subgridspec(1, len(images))
     vmax = max(float(np.abs(images).max()), 1.0)
     cmap, vmin = ("bwr", -vmax) if polar else ("Greys", 0.0)
+    axes = []
     for k, img in enumerate(images):
         ax = fig.add_subplot(grid[0, k])
-        ax.imshow(img, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+        axes.append(ax)
+        shown = ax.imshow(img, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(f"steps {edges[k]}-{edges[k + 1] - 1}", fontsize=8)
+    bar = fig.colorbar(shown, ax=axes, shrink=0.9, pad=0.01)
+    bar.set_label("ON - OFF events\nper pixel" if polar else "events per pixel", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
 
 
 def _scatter(ax, step, neuron, n_neurons: int, n_steps: int, height_in: float, **kw) -> None:

@@ -24,9 +24,9 @@ def _run_title(data, widths, alpha, lr) -> str:
     return f"{data}  {'-'.join(map(str, widths))}  alpha={alpha}  lr={lr}"
 
 
-def load_history(path: str | os.PathLike) -> tuple[list[dict], str]:
-    """(per-epoch metric dicts, a title naming the run) from a run directory, a checkpoint
-    file or the JSON written by `gpusnn train --json`."""
+def load_history(path: str | os.PathLike) -> tuple[list[dict], str, str | None]:
+    """(per-epoch metric dicts, a title naming the run, the loss option or None when the file
+    does not say) from a run directory, a checkpoint file or the JSON of `gpusnn train --json`."""
     path = Path(path)
     if path.suffix.lower() == ".json":
         doc = _read_json(path)
@@ -34,16 +34,18 @@ def load_history(path: str | os.PathLike) -> tuple[list[dict], str]:
         if not isinstance(history, list):
             raise PlotError(f"{path}: no 'history' list; expected the JSON written by gpusnn train --json")
         title = _run_title(doc.get("data"), doc.get("widths", ()), doc.get("alpha"), doc.get("lr"))
+        loss = doc.get("loss") or ((doc.get("config") or {}).get("method") or {}).get("loss")
     else:
         from gpusnn.backends import get_backend
         from gpusnn.io import checkpoint
         info, state = checkpoint.load(checkpoint.resolve(path), get_backend("numpy"))
         cfg = info.config
         history = state.history
+        loss = cfg.method.loss
         title = _run_title(info.data_name or cfg.train.data, cfg.network.widths, cfg.optim.alpha, cfg.optim.lr)
     if any(not isinstance(h, dict) or "epoch" not in h for h in history):
         raise PlotError(f"{path}: a history entry has no 'epoch'")
-    return history, title
+    return history, title, loss
 
 
 def load_sweep(path: str | os.PathLike) -> list[dict]:
