@@ -36,6 +36,7 @@ def main(argv=None) -> int:
         records = backend.forward(state.weights, spikes, cfg.network.theta)
         loss, rho, grads = backend.gradients(state.weights, spikes, records, labels, T, cfg.network.theta, cfg.method)
         apply_update(backend, state.weights, grads, state.optim, cfg.optim)
+        loss, rho, _ = backend.host_results(loss, rho, records)
     W = [np.asarray(backend.asnumpy(w)) for w in state.weights]
     ok = all(np.isfinite(w).all() for w in W) and np.isfinite(loss).all()
     print(f"gpu_step: backend {args.backend}, widths {widths}, loss {float(loss.mean()):.4f}, finite {ok}")

@@ -36,7 +36,12 @@ class SpikeTensor:
         if self.indptr.shape != (self.n_samples * self.n_steps + 1,):
             raise ShapeError(f"indptr has shape {self.indptr.shape}, expected "
                              f"({self.n_samples * self.n_steps + 1},) for B={self.n_samples}, T={self.n_steps}")
-        if self.ids.ndim != 1 or int(self.indptr[-1]) != self.ids.shape[0] or int(self.indptr[0]) != 0:
+        if self.ids.ndim != 1:
+            raise ShapeError(f"ids must be 1-D, got shape {self.ids.shape}")
+        # Values are checked only on the host: reading a device array (CuPy) back would
+        # synchronise; device tensors come from the project's kernels and uploads of host ones.
+        if isinstance(self.indptr, np.ndarray) and (int(self.indptr[-1]) != self.ids.shape[0]
+                                                    or int(self.indptr[0]) != 0):
             raise ShapeError("indptr does not describe ids (indptr[0] must be 0 and indptr[-1] == len(ids))")
 
     @property

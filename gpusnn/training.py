@@ -88,14 +88,13 @@ def train_batch(backend, state: TrainState, cfg: RunConfig, spikes: SpikeTensor,
     loss, rho, grads = backend.gradients(state.weights, spikes, records, labels, net.n_steps,
                                          net.theta, cfg.method)
     apply_update(backend, state.weights, grads, state.optim, cfg.optim)
-    pred = np.asarray(backend.asnumpy(rho)).argmax(axis=1)
-    layer_spikes = [int(r.counts.sum()) for r in records]  # one scalar per layer leaves the device
-    return np.asarray(loss, np.float64), pred, layer_spikes
+    loss, rho, layer_spikes = backend.host_results(loss, rho, records)   # one copy after the update
+    return loss, rho.argmax(axis=1), layer_spikes
 
 
 def device_spikes(backend, spikes: SpikeTensor) -> SpikeTensor:
     """The same tensor with its arrays on the backend's device."""
-    if backend.xp is np:
+    if backend.name == "numpy":
         return spikes
     return SpikeTensor(backend.asarray(spikes.indptr), backend.asarray(spikes.ids),
                        spikes.n_samples, spikes.n_steps, spikes.n_inputs)

@@ -1,8 +1,10 @@
-"""Backend selection. Every backend offers the same four operations on its own arrays:
+"""Backend selection. Every backend offers the same operations on its own arrays:
 
     forward(weights, spikes, theta)                         -> list[LayerRecord]
     gradients(weights, spikes, records, labels, T, theta, method) -> (loss [B], rho [B, C], grads)
     update(W, G, W_prev, G_prev, step, optim)               -> None (in place on W, W_prev, G_prev)
+    host_results(loss, rho, records)                        -> (loss, rho, spikes per layer) on
+                                                               the host, one copy per batch
     asarray(np_array) / asnumpy(array)                      host <-> backend arrays
 
 ``numpy`` runs gpusnn.reference's method through the faster CPU paths of gpusnn.backends.numpy.fastpaths

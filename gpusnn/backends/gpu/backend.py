@@ -28,24 +28,29 @@ def make_runtime(name: str) -> KernelRuntime:
 class GpuBackend:
     """The backend interface of gpusnn.backends on the kernels of kernels/*.cu.
 
-    Per batch on cuda, only the labels go to the device and only the loss comes back
-    (plus one scalar per layer: the number of output spikes, to size the spike list).
+    Per training batch on cuda the batch's spikes and labels go to the device and one packed
+    copy comes back (host_results: loss, rates, spikes per layer), plus one scalar per layer
+    (the number of output spikes, to size the spike list). xp is the plain array module;
+    rt.xp counts (rt.traffic, gpusnn.backends.gpu.counting).
     """
 
     def __init__(self, name: str):
         self.rt = make_runtime(name)
         self.name = name
-        self.xp = self.rt.xp
+        self.xp = self.rt.array_module
 
     def asarray(self, a):
-        return self.xp.ascontiguousarray(self.xp.asarray(a))
+        """a as a contiguous device array: an upload of a host array, else a itself (or a copy)."""
+        if isinstance(a, self.xp.ndarray) and self.name == "cuda":
+            return self.rt.xp.ascontiguousarray(a)
+        return self.rt.to_device(a)
 
     def asnumpy(self, a):
-        return self.rt.asnumpy(a)
+        return self.rt.to_host(a, "asnumpy")
 
     def device_spikes(self, spikes: SpikeTensor) -> SpikeTensor:
         """spikes with indptr int64 and ids int32 as contiguous device arrays."""
-        xp = self.xp
+        xp = self.rt.xp
         return SpikeTensor(xp.ascontiguousarray(xp.asarray(spikes.indptr, dtype=xp.int64)),
                            xp.ascontiguousarray(xp.asarray(spikes.ids, dtype=xp.int32)),
                            spikes.n_samples, spikes.n_steps, spikes.n_inputs)
@@ -68,7 +73,18 @@ class GpuBackend:
         inputs = [self.device_spikes(spikes)] + [r.spikes for r in records[:-1]]
         grads = [weight_gradient(self.rt, s, r, d, theta, method.gradient)
                  for s, r, d in zip(inputs, records, deltas)]
-        return self.asnumpy(loss).astype(np.float64), rho, grads
+        return loss, rho, grads
+
+    def host_results(self, loss, rho, records):
+        """(loss float64 [B], rho float32 [B, C], spikes per layer [L] ints) on the host, in
+        one packed device-to-host copy (float64: spike totals are exact below 2**53)."""
+        xp = self.rt.xp
+        B, C = rho.shape
+        totals = [xp.sum(r.counts.reshape(1, -1), axis=1, dtype=xp.float64) for r in records]
+        packed = self.rt.to_host(xp.concatenate([loss, rho.reshape(-1)] + totals, dtype=xp.float64),
+                                 "batch results")
+        return (packed[:B].copy(), packed[B:B + B * C].reshape(B, C).astype(np.float32),
+                [int(v) for v in packed[B + B * C:]])
 
     def update(self, W, G, W_prev, G_prev, step: int, optim: OptimConfig) -> None:
         for a in (W, G, W_prev) + (() if G_prev is None else (G_prev,)):

@@ -51,6 +51,11 @@ class NumpyBackend:
                  for s, r, d in zip(inputs, records, deltas)]
         return loss, rho, grads
 
+    @staticmethod
+    def host_results(loss, rho, records):
+        """(loss float64 [B], rho float32 [B, C], spikes per layer [L] ints): already on the host."""
+        return np.asarray(loss, np.float64), rho, [int(r.counts.sum()) for r in records]
+
     def update(self, W, G, W_prev, G_prev, step: int, optim: OptimConfig) -> None:
         key = W.shape
         if key not in self._scratch:
