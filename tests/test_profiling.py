@@ -70,6 +70,13 @@ def test_profile_counts_are_exact_on_every_backend(backend):
     assert clock == {"cuda": "cuda events", "emulated": "perf_counter (emulated)"}.get(backend, "perf_counter")
     assert (first["bandwidth"] is None) == (backend != "cuda")
     assert first["memory"]["host_peak_traced_bytes"] > 0
+    traffic = first["device_traffic"]
+    if backend == "numpy":
+        assert traffic is None
+    else:   # 2 layers: 14 kernels, one nnz read per layer + one packed result copy (tests/test_gpu_counting.py)
+        assert traffic["project_launches"] == 14 and traffic["host_syncs_per_batch"] == 3
+        assert traffic["breakdown"]["syncs"] == {"compact nnz": 2, "batch results": 1}
+        assert traffic["launches_per_batch"] == 14 + traffic["library_calls"]
 
 
 def test_profile_refuses_no_repeats():

@@ -22,22 +22,39 @@ log = logging.getLogger(__name__)
 NAMES = ("auto", "numpy", "cuda", "emulated")
 
 
-def gpu_usable() -> bool:
-    """True when CuPy imports and sees at least one CUDA device."""
+def gpu_problem() -> str | None:
+    """Why the cuda backend cannot run here (None when CuPy, a CUDA device and NVRTC are usable)."""
     try:
         import cupy
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:  # no CuPy, no driver, no device: all mean "no GPU"
-        return False
+    except Exception as e:  # not installed, or a broken install: either way no cuda backend
+        return f"CuPy does not import ({e}); install the cuda12 or cuda13 extra"
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return "CuPy sees no CUDA device"
+    except Exception as e:  # no driver, driver too old, no device
+        return f"no usable CUDA device ({e})"
+    try:
+        cupy.cuda.nvrtc.getVersion()
+    except Exception as e:  # the kernels are compiled at run time by NVRTC
+        return f"NVRTC, which compiles the kernels, is missing ({e}); install the cuda12 or cuda13 extra"
+    return None
+
+
+def gpu_usable() -> bool:
+    """True when CuPy imports, sees at least one CUDA device and finds NVRTC."""
+    return gpu_problem() is None
 
 
 def get_backend(name: str = "auto"):
-    """The backend called name; auto = cuda when a GPU is usable, else numpy."""
+    """The backend called name; auto = cuda when a GPU is usable, else numpy. ConfigError
+    for an unknown name, or for cuda where it cannot run (gpu_problem)."""
     if name not in NAMES:
         raise ConfigError(f"unknown backend {name!r}; choose one of {', '.join(NAMES)}")
     if name == "auto":
         name = "cuda" if gpu_usable() else "numpy"
         log.info("backend auto -> %s", name)
+    elif name == "cuda" and (problem := gpu_problem()) is not None:
+        raise ConfigError(f"--backend cuda: {problem}; use --backend numpy or emulated on this machine")
     if name == "numpy":
         from gpusnn.backends.numpy.backend import NumpyBackend
         return NumpyBackend()
