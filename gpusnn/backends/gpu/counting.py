@@ -58,6 +58,14 @@ class Traffic:
                               "syncs": dict(self.syncs)}}
 
 
+def timed(rt, label: str, fn, args, kwargs):
+    """fn(*args, **kwargs), through rt.timer(label, fn, args, kwargs) when one is set (a
+    per-launch timer, e.g. CUDA events: benchmarks/gpu_kernel_times.py)."""
+    if rt.timer is None:
+        return fn(*args, **kwargs)
+    return rt.timer(label, fn, args, kwargs)
+
+
 class CountedKernel:
     """A RawModule function that counts each launch into traffic.kernels[label]."""
 
@@ -66,7 +74,7 @@ class CountedKernel:
 
     def __call__(self, *args, **kwargs):
         self.rt.traffic.kernels[self.label] += 1
-        return self.fn(*args, **kwargs)
+        return timed(self.rt, self.label, self.fn, args, kwargs)
 
 
 class CountedModule:
@@ -105,7 +113,7 @@ class CountingXp:
             t.library[name] += 1
             if LIBRARY_SYNCS[name]:
                 t.syncs[f"inside {name}"] += LIBRARY_SYNCS[name]
-            return fn(*args, **kwargs)
+            return timed(self._rt, f"xp.{name}", fn, args, kwargs)
         return call
 
     def _converting(self, name, fn):

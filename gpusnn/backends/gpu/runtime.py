@@ -35,6 +35,7 @@ class KernelRuntime:
         self.kind = kind
         self.poison = False   # tests: fill new kernel outputs with garbage so unwritten ones show
         self.traffic = Traffic()
+        self.timer = None     # optional per-launch timer (counting.timed)
 
     def reset_counts(self) -> Traffic:
         """Start counting afresh; returns the new (empty) Traffic that counts from now on."""
