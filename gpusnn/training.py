@@ -84,7 +84,7 @@ def train_batch(backend, state: TrainState, cfg: RunConfig, spikes: SpikeTensor,
     Returns (per-sample loss float64 [B], predictions int64 [B], spikes per layer [L]).
     """
     net = cfg.network
-    records = backend.forward(state.weights, spikes, net.theta)
+    records = backend.forward(state.weights, spikes, net.theta, output_spikes=False)
     loss, rho, grads = backend.gradients(state.weights, spikes, records, labels, net.n_steps,
                                          net.theta, cfg.method)
     apply_update(backend, state.weights, grads, state.optim, cfg.optim)
@@ -139,7 +139,8 @@ def predict(backend, weights, spikes: SpikeTensor, cfg: RunConfig, batch_size: i
     out = []
     for s in range(0, spikes.n_samples, batch_size):
         idx = np.arange(s, min(s + batch_size, spikes.n_samples))
-        recs = backend.forward(weights, device_spikes(backend, spikes.select(idx)), cfg.network.theta)
+        recs = backend.forward(weights, device_spikes(backend, spikes.select(idx)), cfg.network.theta,
+                               output_spikes=False)
         counts = np.asarray(backend.asnumpy(recs[-1].counts))
         u = np.asarray(backend.asnumpy(recs[-1].u_final))
         out.append(ref.readout(counts, u, cfg.network.theta, cfg.network.n_steps))

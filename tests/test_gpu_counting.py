@@ -36,19 +36,20 @@ class RecordingRawModule:
 
 
 def expected_kernels(L: int) -> Counter:
-    """Project launches of one training batch of L layers: per layer forward + 2 compaction
-    kernels, one readout, L - 1 backward deltas, per layer coefficients + gradient + update."""
-    return Counter({"if_forward": L, "grid_row_nnz": L, "grid_compact": L, "readout_loss": 1,
+    """Project launches of one training batch of L layers: per layer a forward, 2 compaction
+    kernels per layer but the last (its spikes are not needed), one readout, L - 1 backward
+    deltas, per layer coefficients + gradient + update."""
+    return Counter({"if_forward": L, "grid_row_nnz": L - 1, "grid_compact": L - 1, "readout_loss": 1,
                     "backward_delta": L - 1, "gradient_coeffs": L, "weight_gradient": L,
                     "fractional_update": L})
 
 
 def expected_library(L: int) -> Counter:
-    """Library calls: per layer the output grid (zeros) and the row scan (zeros + cumsum); per
-    layer the spike transpose (row of each spike: arange + searchsorted; keys: multiply + add
+    """Library calls: per layer the output grid (zeros), per layer but the last the row scan
+    (zeros + cumsum); per layer the spike transpose (row of each spike: arange + searchsorted; keys: multiply + add
     + sort; colptr: arange + searchsorted; sample and step: 3 x remainder / floor_divide + add);
     the packed result: one sum per layer + one concatenate."""
-    return Counter({"zeros": 2 * L, "cumsum": L, "arange": 2 * L, "searchsorted": 2 * L, "multiply": L,
+    return Counter({"zeros": 2 * L - 1, "cumsum": L - 1, "arange": 2 * L, "searchsorted": 2 * L, "multiply": L,
                     "add": 2 * L, "sort": L, "remainder": 2 * L, "floor_divide": L, "sum": L, "concatenate": 1})
 
 
@@ -75,10 +76,10 @@ def test_training_batch_counts(widths):
     assert Counter(RecordingRawModule.CALLS) == kernels == expected_kernels(L)
     assert traffic.library == expected_library(L)
     assert traffic.launches == sum(expected_kernels(L).values()) + sum(expected_library(L).values())
-    # synchronisations: one nnz read per compaction, one packed copy of the results
-    assert traffic.syncs == Counter({"compact nnz": L, "batch results": 1}) and traffic.host_syncs == L + 1
-    assert traffic.d2h_copies == L + 1
-    assert traffic.d2h_bytes == 8 * L + 8 * (B + B * C + L)
+    # synchronisations: one nnz read per compaction (L - 1), one packed copy of the results
+    assert traffic.syncs == Counter({"compact nnz": L - 1, "batch results": 1}) and traffic.host_syncs == L
+    assert traffic.d2h_copies == L
+    assert traffic.d2h_bytes == 8 * (L - 1) + 8 * (B + B * C + L)
     # uploads: indptr, ids of the batch, labels
     assert traffic.h2d_copies == 3
     assert traffic.h2d_bytes == 8 * (B * T + 1) + 4 * spikes.nnz + 8 * B
@@ -88,7 +89,7 @@ def test_training_batch_counts(widths):
 def test_two_layer_batch_meets_counts_in_docs():
     """The 2-layer numbers docs/kernels.md states for the current step."""
     traffic, _, _ = counted_batch((40, 16, 5))
-    assert (traffic.host_syncs, sum(traffic.kernels.values()), traffic.launches) == (3, 14, 45)
+    assert (traffic.host_syncs, sum(traffic.kernels.values()), traffic.launches) == (2, 12, 41)
 
 
 def test_counting_xp_copies_and_inner_syncs():
@@ -128,6 +129,24 @@ def test_spike_tensor_validates_values_on_host_only():
         SpikeTensor(indptr, ids[:2], 1, 2, 5)                            # host values checked
     with pytest.raises(ShapeError, match="does not describe ids"):
         SpikeTensor(indptr + 1, np.zeros(4, np.int32), 1, 2, 5)
+
+
+def test_forward_without_output_spikes_skips_only_the_last_compaction():
+    backend = GpuBackend("emulated")
+    rng = np.random.default_rng(4)
+    weights = [backend.asarray(rng.uniform(-0.3, 0.7, s).astype(np.float32)) for s in ((30, 12), (12, 6), (6, 4))]
+    spikes = random_spikes(3, 6, 30, 0.3, 6)
+    full = backend.forward(weights, spikes, 0.5)
+    t = backend.rt.reset_counts()
+    lean = backend.forward(weights, spikes, 0.5, output_spikes=False)
+    assert lean[-1].spikes is None and all(r.spikes is not None for r in lean[:-1])
+    assert t.kernels["compact.grid_compact"] == 2 and t.syncs["compact nnz"] == 2
+    for a, b in zip(full, lean):
+        for f in ("counts", "t_first", "t_last", "t_prev", "u_final"):
+            np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+    for a, b in zip(full[:-1], lean[:-1]):
+        np.testing.assert_array_equal(a.spikes.ids, b.spikes.ids)
+    assert full[-1].spikes.nnz == int(full[-1].counts.sum()) > 0
 
 
 def test_host_results_is_the_separate_copies_in_one():

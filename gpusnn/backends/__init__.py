@@ -1,6 +1,7 @@
 """Backend selection. Every backend offers the same operations on its own arrays:
 
-    forward(weights, spikes, theta)                         -> list[LayerRecord]
+    forward(weights, spikes, theta, output_spikes=True)     -> list[LayerRecord] (output_spikes=False:
+                                                               the last layer's spikes may be None)
     gradients(weights, spikes, records, labels, T, theta, method) -> (loss [B], rho [B, C], grads)
     update(W, G, W_prev, G_prev, step, optim)               -> None (in place on W, W_prev, G_prev)
     host_results(loss, rho, records)                        -> (loss, rho, spikes per layer) on

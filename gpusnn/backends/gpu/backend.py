@@ -55,11 +55,11 @@ class GpuBackend:
                            xp.ascontiguousarray(xp.asarray(spikes.ids, dtype=xp.int32)),
                            spikes.n_samples, spikes.n_steps, spikes.n_inputs)
 
-    def forward(self, weights, spikes: SpikeTensor, theta: float):
+    def forward(self, weights, spikes: SpikeTensor, theta: float, output_spikes: bool = True):
         spikes = self.device_spikes(spikes)
         records = []
-        for W in weights:
-            rec = layer_forward(self.rt, W, spikes, theta)
+        for l, W in enumerate(weights):
+            rec = layer_forward(self.rt, W, spikes, theta, output_spikes or l + 1 < len(weights))
             records.append(rec)
             spikes = rec.spikes
         return records

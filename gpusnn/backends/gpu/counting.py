@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 # Array-library functions that launch device work on CuPy -> host synchronisations CuPy
 # makes inside one call (bincount reads min and max of its input back to size its output).
-LIBRARY_SYNCS = {"zeros": 0, "zeros_like": 0, "arange": 0, "cumsum": 0, "sort": 0, "searchsorted": 0,
+LIBRARY_SYNCS = {"zeros": 0, "arange": 0, "cumsum": 0, "sort": 0, "searchsorted": 0,
                  "multiply": 0, "add": 0, "remainder": 0, "floor_divide": 0, "sum": 0, "concatenate": 0,
                  "bincount": 2}
 

@@ -37,7 +37,8 @@ class NumpyBackend:
     def asnumpy(a):
         return np.asarray(a)
 
-    def forward(self, weights, spikes: SpikeTensor, theta: float):
+    def forward(self, weights, spikes: SpikeTensor, theta: float, output_spikes: bool = True):
+        """output_spikes is accepted for the interface; the CPU paths always keep them."""
         return ck.forward(weights, spikes, theta, self.mode)
 
     def gradients(self, weights, spikes: SpikeTensor, records, labels, T: int, theta: float,
