@@ -17,7 +17,7 @@
 #   initcheck || 60  compute-sanitizer initcheck, the same
 #   racecheck || 60  only where a kernel uses __shared__ memory (else "not needed")
 #   agree     || 60  cuda vs emulated on one 2048-500-11 batch (benchmarks/gpu_agree.py)
-#   profiles     50  gpusnn profile, 784-500-10 and 2048-500-11, T = 20, B in {32, 128, 512}
+#   profiles     60  gpusnn profile, 784-500-10 and 2048-500-11, T = 20, B in {32, 128, 512}
 #   kernel_times 25  per-kernel times, 2048-500-11, T = 20, B = 32 and 512
 #   bench        40  benchmarks/gpu_bench.py: cuda vs numpy vs dense formulation and its GEMMs
 #   spikingjelly 30  SpikingJelly's CuPy neurons vs gpusnn, same network (if installed)
@@ -148,7 +148,7 @@ peers() {  # SpikingJelly (CuPy neurons) and gpusnn on the same network and inpu
 }
 export -f profiles peers
 export PYTHON LOGS
-gpu_step profiles 50 bash -c profiles
+gpu_step profiles 60 bash -c profiles
 gpu_step kernel_times 25 "$PYTHON" benchmarks/gpu_kernel_times.py --backend cuda --widths 2048,500,11 --steps 20 \
     --batch-sizes 32,512 --out "$LOGS/kernel_times.json"
 gpu_step bench 40 "$PYTHON" benchmarks/gpu_bench.py --out "$LOGS" --backends cuda,numpy --dense --samples 512 --steps 20
