@@ -29,9 +29,9 @@ class GpuBackend:
     """The backend interface of gpusnn.backends on the kernels of kernels/*.cu.
 
     Per training batch on cuda the batch's spikes and labels go to the device and one packed
-    copy comes back (host_results: loss, rates, spikes per layer), plus one scalar per layer
-    (the number of output spikes, to size the spike list). xp is the plain array module;
-    rt.xp counts (rt.traffic, gpusnn.backends.gpu.counting).
+    copy comes back (host_results: loss, rates, spikes per layer), plus one scalar per hidden
+    layer (its number of output spikes, to size its spike list). xp is the plain array
+    module; rt.xp counts (rt.traffic, gpusnn.backends.gpu.counting).
     """
 
     def __init__(self, name: str):
@@ -56,6 +56,8 @@ class GpuBackend:
                            spikes.n_samples, spikes.n_steps, spikes.n_inputs)
 
     def forward(self, weights, spikes: SpikeTensor, theta: float, output_spikes: bool = True):
+        """LayerRecords of every layer; output_spikes=False leaves the last layer's spikes None
+        (not compacted: one host synchronisation fewer)."""
         spikes = self.device_spikes(spikes)
         records = []
         for l, W in enumerate(weights):
