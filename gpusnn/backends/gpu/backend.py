@@ -79,14 +79,17 @@ class GpuBackend:
 
     def host_results(self, loss, rho, records):
         """(loss float64 [B], rho float32 [B, C], spikes per layer [L] ints) on the host, in
-        one packed device-to-host copy (float64: spike totals are exact below 2**53)."""
+        one packed device-to-host copy (float64: spike totals are exact below 2**53). A layer
+        with a spike list has its length as total (known on the host); the others are summed."""
         xp = self.rt.xp
         B, C = rho.shape
-        totals = [xp.sum(r.counts.reshape(1, -1), axis=1, dtype=xp.float64) for r in records]
+        summed = [r for r in records if r.spikes is None]
+        totals = [xp.sum(r.counts.reshape(1, -1), axis=1, dtype=xp.float64) for r in summed]
         packed = self.rt.to_host(xp.concatenate([loss, rho.reshape(-1)] + totals, dtype=xp.float64),
                                  "batch results")
+        sums = iter(int(v) for v in packed[B + B * C:])
         return (packed[:B].copy(), packed[B:B + B * C].reshape(B, C).astype(np.float32),
-                [int(v) for v in packed[B + B * C:]])
+                [next(sums) if r.spikes is None else r.spikes.nnz for r in records])
 
     def update(self, W, G, W_prev, G_prev, step: int, optim: OptimConfig) -> None:
         for a in (W, G, W_prev) + (() if G_prev is None else (G_prev,)):
