@@ -3,7 +3,9 @@
 For each backend: time per epoch (gpusnn.training.train_epoch, after a warm-up batch),
 synaptic events per second forward (presynaptic spikes x fan-out, summed over layers) and
 backward (the gradient kernel touches the same events), and for cuda the achieved bandwidth
-against the device's peak (bytes the kernels must move / epoch time). Writes bench.json.
+against the device's peak (bytes the kernels must move / epoch time); with --dense the dense
+formulation (gpu_dense.dense_step) and its matrix products alone (gpu_dense.dense_gemms, the
+plain-GEMM baseline). Writes bench.json.
 
 usage: python benchmarks/gpu_bench.py --out DIR [--backends cuda,numpy] [--dense]
        [--samples 1024] [--widths 2048,500,11] [--steps 16] [--density 0.05]
@@ -20,7 +22,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gpu_dense import dense_step  # noqa: E402
+from gpu_dense import dense_gemms, dense_step  # noqa: E402
 
 from gpusnn import training  # noqa: E402
 from gpusnn.backends import Backend, get_backend  # noqa: E402
@@ -62,7 +64,7 @@ def phase_rates(backend: Backend, cfg: RunConfig, data: EncodedDataset) -> dict:
     events, fwd_s, bwd_s = 0, 0.0, 0.0
     for s in range(0, data.train.n_samples, bs):
         idx = np.arange(s, min(s + bs, data.train.n_samples))
-        spikes = data.train.select(idx).to(backend.xp)
+        spikes = training.device_spikes(backend, data.train.select(idx))
         sync(backend.xp)
         t0 = time.perf_counter()
         records = backend.forward(state.weights, spikes, theta)
@@ -82,7 +84,7 @@ def phase_rates(backend: Backend, cfg: RunConfig, data: EncodedDataset) -> dict:
 def time_epoch(backend: Backend, cfg: RunConfig, data: EncodedDataset) -> float:
     state = training.new_state(cfg, backend)
     warm = data.train.select(np.arange(cfg.train.batch_size))
-    training.train_batch(backend, state, cfg, warm.to(backend.xp), data.train_labels[:cfg.train.batch_size])
+    training.train_batch(backend, state, cfg, training.device_spikes(backend, warm), data.train_labels[:cfg.train.batch_size])
     sync(backend.xp)
     t0 = time.perf_counter()
     training.train_epoch(backend, state, cfg, data, progress=False)
@@ -102,6 +104,24 @@ def time_dense(xp, cfg, data) -> float:
     t0 = time.perf_counter()
     for k, (X, y) in enumerate(batches):
         dense_step(xp, weights, W_prev, X, y, k + 1, cfg)
+    sync(xp)
+    return time.perf_counter() - t0
+
+
+def time_gemms(xp, cfg, n_samples: int, density: float) -> float:
+    """Seconds of the dense formulation's matrix products (gpu_dense.dense_gemms) for an epoch
+    of n_samples: random binary inputs and windows of the real shapes, one GEMM set per batch."""
+    rng = np.random.default_rng(1)
+    widths, bs, T = cfg.network.widths, cfg.train.batch_size, cfg.network.n_steps
+    weights = [xp.asarray(w) for w in training.init_weights(widths, 1.0, 0)]
+    inputs = [xp.asarray((rng.random((bs * T, n)) < density).astype(np.float32)) for n in widths[:-1]]
+    windows = [xp.asarray(rng.random((bs * T, n), dtype=np.float32)) for n in widths[1:]]
+    deltas = [xp.asarray(rng.random((bs, n), dtype=np.float32)) for n in widths[1:]]
+    dense_gemms(weights, inputs, windows, deltas)
+    sync(xp)
+    t0 = time.perf_counter()
+    for _ in range(-(-n_samples // bs)):
+        dense_gemms(weights, inputs, windows, deltas)
     sync(xp)
     return time.perf_counter() - t0
 
@@ -131,6 +151,7 @@ def main(argv=None) -> int:
             r |= {"achieved_GBps": r["bytes"] / sec / 1e9, "device_peak_GBps": device_peak_gbs()}
         if args.dense:
             r["dense_epoch_s"] = time_dense(backend.xp, cfg, data)
+            r["gemm_epoch_s"] = time_gemms(backend.xp, cfg, args.samples, args.density)
         result["backends"][name] = r
         print(name, json.dumps(r), flush=True)
     base = result["backends"].get("numpy", {}).get("epoch_s")
@@ -139,6 +160,7 @@ def main(argv=None) -> int:
             r["speedup_vs_numpy"] = base / r["epoch_s"]
         if "dense_epoch_s" in r:
             r["speedup_vs_dense"] = r["dense_epoch_s"] / r["epoch_s"]
+            r["speedup_vs_gemms"] = r["gemm_epoch_s"] / r["epoch_s"]
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "bench.json"), "w") as f:
         json.dump(result, f, indent=2)

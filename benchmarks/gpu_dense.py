@@ -4,6 +4,9 @@
 Forward I = X @ W over all [B * T, n_pre] inputs, IF over T, then the same loss, deltas,
 timing gradient (dense window mask A [B * T, n_post], G = X^T @ A) and fractional update
 as gpusnn.reference. Work is B * T * n_pre * n_post per layer whatever the spike density.
+
+dense_gemms is the floor of that formulation: only its matrix products (forward I = X @ W
+and gradient G = X^T @ A per layer, plus the backward delta @ W^T), no per-step loop.
 """
 from __future__ import annotations
 
@@ -56,3 +59,15 @@ def dense_step(xp, weights, W_prev, X, labels, step: int, cfg: RunConfig) -> Non
         Wp[...] = W
         W -= xp.float32(o.lr) * G * factor
         xp.clip(W, -o.w_max, o.w_max, out=W)
+
+
+def dense_gemms(weights, inputs, windows, deltas) -> list:
+    """The matrix products of one dense step (float32 device arrays): per layer l the forward
+    inputs[l] [B*T, n_pre] @ weights[l], the gradient inputs[l].T @ windows[l] [B*T, n_post],
+    and for hidden layers deltas[l + 1] [B, n_next] @ weights[l + 1].T. Returns the results."""
+    out = []
+    for l, (W, X, A) in enumerate(zip(weights, inputs, windows)):
+        out += [X @ W, X.T @ A]
+        if l + 1 < len(weights):
+            out.append(deltas[l + 1] @ weights[l + 1].T)
+    return out

@@ -1,7 +1,10 @@
 """One small training step (forward, gradients, fractional update) on a kernel backend:
 the workload compute-sanitizer checks in gpu_check.sh. Runs on the CPU with --backend emulated.
 
-usage: python benchmarks/gpu_step.py [--backend cuda|emulated] [--layers 256,48,24,11]
+usage: python benchmarks/gpu_step.py [--backend cuda|emulated] [--layers 256,48,24,11] [--no-pool]
+--no-pool turns CuPy's memory pools off (every array its own cudaMalloc), so that
+compute-sanitizer memcheck sees reads past an array and initcheck reads of unwritten memory
+that a pooled block would hide.
 """
 from __future__ import annotations
 
@@ -22,7 +25,12 @@ def main(argv=None) -> int:
     ap.add_argument("--backend", default="cuda", choices=("cuda", "emulated"))
     ap.add_argument("--layers", default="256,48,24,11")
     ap.add_argument("--steps", type=int, default=2, help="optimisation steps (>= 2 reaches the fractional path)")
+    ap.add_argument("--no-pool", action="store_true", help="CuPy memory pools off (for compute-sanitizer)")
     args = ap.parse_args(argv)
+    if args.no_pool and args.backend == "cuda":
+        import cupy
+        cupy.cuda.set_allocator(None)
+        cupy.cuda.set_pinned_memory_allocator(None)
     widths = [int(w) for w in args.layers.split(",")]
     T, B = 8, 4
     backend = get_backend(args.backend)
@@ -36,6 +44,7 @@ def main(argv=None) -> int:
         records = backend.forward(state.weights, spikes, cfg.network.theta)
         loss, rho, grads = backend.gradients(state.weights, spikes, records, labels, T, cfg.network.theta, cfg.method)
         apply_update(backend, state.weights, grads, state.optim, cfg.optim)
+        loss, rho, _ = backend.host_results(loss, rho, records)
     W = [np.asarray(backend.asnumpy(w)) for w in state.weights]
     ok = all(np.isfinite(w).all() for w in W) and np.isfinite(loss).all()
     print(f"gpu_step: backend {args.backend}, widths {widths}, loss {float(loss.mean()):.4f}, finite {ok}")

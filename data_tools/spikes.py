@@ -42,7 +42,12 @@ class SpikeTensor:
         if self.indptr.shape != (self.n_samples * self.n_steps + 1,):
             raise ShapeError(f"indptr has shape {self.indptr.shape}, expected "
                              f"({self.n_samples * self.n_steps + 1},) for B={self.n_samples}, T={self.n_steps}")
-        if self.ids.ndim != 1 or int(self.indptr[-1]) != self.ids.shape[0] or int(self.indptr[0]) != 0:
+        if self.ids.ndim != 1:
+            raise ShapeError(f"ids must be 1-D, got shape {self.ids.shape}")
+        # Values are checked only on the host: reading a device array (CuPy) back would
+        # synchronise; device tensors come from the project's kernels and uploads of host ones.
+        if isinstance(self.indptr, np.ndarray) and (int(self.indptr[-1]) != self.ids.shape[0]
+                                                    or int(self.indptr[0]) != 0):
             raise ShapeError("indptr does not describe ids (indptr[0] must be 0 and indptr[-1] == len(ids))")
 
     def to(self, xp) -> "SpikeTensor":
@@ -53,7 +58,13 @@ class SpikeTensor:
         Arrays already of that module, dtype and layout are not copied; when none needs
         moving the tensor itself is returned.
         """
-        moved = {f.name: _array_to(getattr(self, f.name), xp, self.DTYPES.get(f.name))
+        return self.map_arrays(lambda name, a: _array_to(a, xp, self.DTYPES.get(name)))
+
+    def map_arrays(self, fn) -> "SpikeTensor":
+        """The same spikes with every array field replaced by fn(field name, array) (e.g. an
+        upload through a backend's asarray); the tensor itself when fn returns every array
+        unchanged."""
+        moved = {f.name: fn(f.name, getattr(self, f.name))
                  for f in fields(self) if getattr(getattr(self, f.name), "ndim", 0) >= 1}
         if all(a is getattr(self, name) for name, a in moved.items()):
             return self

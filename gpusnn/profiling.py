@@ -31,8 +31,14 @@ run (cuda only). Bandwidth (cuda only): 4 bytes per synaptic event (the float32 
 or gradient element touched) over forward + gradient time, against the device's peak
 (memory clock x bus width x 2).
 
+Device traffic (emulated and cuda; null on numpy): one more training batch, exactly as
+the trainer runs it (training.device_spikes(backend, SpikeTensor) + train_batch), counted by the kernel runtime
+(gpusnn.backends.gpu.counting): host_syncs_per_batch, launches_per_batch (project kernels
++ library calls), copies and bytes each way, and a breakdown by kernel, library call and
+synchronisation site. Structural counts: the same on emulated and cuda.
+
 JSON keys (see PROFILE_KEYS): workload, machine, timing, phases_s, counts, throughput,
-memory, bandwidth.
+memory, bandwidth, device_traffic.
 """
 from __future__ import annotations
 
@@ -53,7 +59,8 @@ from gpusnn.backends import Backend
 from gpusnn.config import RunConfig
 from gpusnn.errors import ConfigError
 
-PROFILE_KEYS = ("workload", "machine", "timing", "phases_s", "counts", "throughput", "memory", "bandwidth")
+PROFILE_KEYS = ("workload", "machine", "timing", "phases_s", "counts", "throughput", "memory", "bandwidth",
+                "device_traffic")
 
 
 @dataclass(frozen=True)
@@ -198,7 +205,7 @@ def _step(backend: Backend, state, cfg: RunConfig, spikes: SpikeTensor, labels, 
         return out
 
     batch = timed("decode_bin", lambda: spikes.select(idx))
-    dev = timed("h2d", lambda: batch.to(backend.xp))
+    dev = timed("h2d", lambda: training.device_spikes(backend, batch))
     records, layer_in = [], dev
     for l, W in enumerate(state.weights):
         rec = timed(f"forward_l{l + 1}", lambda: backend.forward([W], layer_in, net.theta)[0])
@@ -218,6 +225,17 @@ def _step(backend: Backend, state, cfg: RunConfig, spikes: SpikeTensor, labels, 
             "synaptic_events_forward": [s.nnz * W.shape[1] for s, W in zip(inputs, state.weights)],
             "synaptic_events_backward": [backward_synaptic_events(s, tl, tp)
                                          for s, tl, tp in zip(inputs, t_last, t_prev)]}
+
+
+def batch_traffic(backend, state, cfg: RunConfig, spikes: SpikeTensor, labels) -> dict | None:
+    """The counted device traffic of one training batch (upload + train_batch) of the given
+    host batch; None on a backend without a kernel runtime (numpy)."""
+    rt = getattr(backend, "rt", None)
+    if rt is None:
+        return None
+    traffic = rt.reset_counts()
+    training.train_batch(backend, state, cfg, training.device_spikes(backend, spikes), labels)
+    return traffic.as_dict()
 
 
 def profile(work: Workload, cfg: RunConfig | None = None, data=None, progress: bool = False) -> dict:
@@ -253,10 +271,12 @@ def profile(work: Workload, cfg: RunConfig | None = None, data=None, progress: b
         if not traced:
             counts.append(step_counts)
         bar.update(1)
-    bar.close()
     host_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return report(work, backend.name, clock.method, times, counts[work.warmup:], host_peak)
+    idx = np.arange(min(work.batch_size, spikes.n_samples))
+    traffic = batch_traffic(backend, state, cfg, spikes.select(idx), labels[idx])
+    bar.close()
+    return report(work, backend.name, clock.method, times, counts[work.warmup:], host_peak, traffic)
 
 
 def _median_counts(counts: list[dict]) -> dict:
@@ -269,8 +289,9 @@ def _median_counts(counts: list[dict]) -> dict:
 
 
 def report(work: Workload, backend_name: str, clock_method: str, times: dict, counts: list[dict],
-           host_peak: int) -> dict:
-    """Assemble the JSON-able report from the raw per-step times and counts."""
+           host_peak: int, traffic: dict | None = None) -> dict:
+    """Assemble the JSON-able report from the raw per-step times and counts (traffic: the
+    counted device traffic of one batch, batch_traffic)."""
     phases = {k: float(np.median(v)) for k, v in times.items()}
     c = _median_counts(counts)
     fwd = sum(v for k, v in phases.items() if k.startswith("forward_"))
@@ -302,6 +323,7 @@ def report(work: Workload, backend_name: str, clock_method: str, times: dict, co
                    "host_peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                    "device_peak_bytes": device_peak},
         "bandwidth": bandwidth,
+        "device_traffic": traffic,
     }
 
 
@@ -334,6 +356,14 @@ def format_table(rep: dict) -> str:
               f"{mem['host_peak_rss_bytes'] / 2**20:.1f} MiB",
               "device peak                   " + ("n/a" if mem["device_peak_bytes"] is None
                                                   else f"{mem['device_peak_bytes'] / 2**20:.1f} MiB")]
+    tr = rep["device_traffic"]
+    if tr is not None:
+        lines += [f"launches / batch              {tr['launches_per_batch']} ({tr['project_launches']} kernels + "
+                  f"{tr['library_calls']} library calls)",
+                  f"host syncs / batch            {tr['host_syncs_per_batch']} "
+                  f"({', '.join(f'{k} x{v}' for k, v in tr['breakdown']['syncs'].items())})",
+                  f"copies / batch d2h, h2d       {tr['d2h_copies']} ({tr['d2h_bytes']:,} B), "
+                  f"{tr['h2d_copies']} ({tr['h2d_bytes']:,} B)"]
     bw = rep["bandwidth"]
     if bw is not None:
         frac = "" if bw["fraction_of_peak"] is None else f" ({bw['fraction_of_peak']:.1%} of peak)"

@@ -84,13 +84,18 @@ def train_batch(backend: Backend, state: TrainState, cfg: RunConfig, spikes: Spi
     Returns (per-sample loss float64 [B], predictions int64 [B], spikes per layer [L]).
     """
     net = cfg.network
-    records = backend.forward(state.weights, spikes, net.theta)
+    records = backend.forward(state.weights, spikes, net.theta, output_spikes=False)
     loss, rho, grads = backend.gradients(state.weights, spikes, records, labels, net.n_steps,
                                          net.theta, cfg.method)
     apply_update(backend, state.weights, grads, state.optim, cfg.optim)
-    pred = np.asarray(backend.asnumpy(rho)).argmax(axis=1)
-    layer_spikes = [int(r.counts.sum()) for r in records]  # one scalar per layer leaves the device
-    return np.asarray(loss, np.float64), pred, layer_spikes
+    loss, rho, layer_spikes = backend.host_results(loss, rho, records)   # one copy after the update
+    return loss, rho.argmax(axis=1), layer_spikes
+
+
+def device_spikes(backend: Backend, spikes: SpikeTensor) -> SpikeTensor:
+    """spikes (host or device) as the backend's arrays: an upload through backend.asarray,
+    which the kernel runtime counts (a view on the numpy backend)."""
+    return spikes.to(np).map_arrays(lambda name, a: backend.asarray(a))
 
 
 def train_epoch(backend: Backend, state: TrainState, cfg: RunConfig, data: EncodedDataset,
@@ -108,7 +113,7 @@ def train_epoch(backend: Backend, state: TrainState, cfg: RunConfig, data: Encod
     for s in starts[cur.batches_done:]:
         t0 = time.perf_counter()
         idx = order[s:s + bs]
-        spikes = data.train.select(idx).to(backend.xp)
+        spikes = device_spikes(backend, data.train.select(idx))
         labels = data.train_labels[idx]
         loss, pred, layer_spikes = train_batch(backend, state, cfg, spikes, labels)
         cur.loss_sum += float(loss.sum())
@@ -132,7 +137,8 @@ def predict(backend: Backend, weights, spikes: SpikeTensor, cfg: RunConfig, batc
     out = []
     for s in range(0, spikes.n_samples, batch_size):
         idx = np.arange(s, min(s + batch_size, spikes.n_samples))
-        recs = backend.forward(weights, spikes.select(idx).to(backend.xp), cfg.network.theta)
+        recs = backend.forward(weights, device_spikes(backend, spikes.select(idx)), cfg.network.theta,
+                               output_spikes=False)
         counts = np.asarray(backend.asnumpy(recs[-1].counts))
         u = np.asarray(backend.asnumpy(recs[-1].u_final))
         out.append(ref.readout(counts, u, cfg.network.theta, cfg.network.n_steps))

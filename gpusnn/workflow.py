@@ -19,7 +19,7 @@ from data_tools.datasets import load
 from data_tools.progress import PROGRESS
 from data_tools.spikes import EncodedDataset
 from gpusnn import training
-from gpusnn.backends import get_backend, gpu_usable
+from gpusnn.backends import get_backend, gpu_problem
 from gpusnn.backends.protocol import Backend
 from gpusnn.config import OptionError, RunConfig
 from gpusnn.errors import CheckpointError, ConfigError, GpusnnError
@@ -47,9 +47,9 @@ def with_data_widths(cfg: RunConfig, hidden, n_inputs: int, n_classes: int) -> R
 def check_backend(name: str) -> None:
     """OptionError (train.backend) when cuda is asked for and CuPy sees no usable GPU, so the
     run fails at once instead of with CuPy's own error in the middle."""
-    if name == "cuda" and not gpu_usable():
-        raise OptionError("train", "backend", "cuda needs CuPy and a CUDA GPU, and none is usable here "
-                                              "(CuPy missing, no driver or no device); use numpy or emulated")
+    problem = gpu_problem() if name == "cuda" else None
+    if problem:
+        raise OptionError("train", "backend", f"cuda cannot run here: {problem}; use numpy or emulated")
 
 
 def make_backend(name: str):

@@ -73,9 +73,13 @@ def test_interface_contract(name):
                for r in records)
     from gpusnn.config import MethodConfig
     loss, rho, grads = backend.gradients(weights, data.train, records, data.train_labels, 4, 0.5, MethodConfig())
-    assert type(loss) is np.ndarray and loss.dtype == np.float64 and loss.shape == (4,)
+    assert isinstance(loss, backend.xp.ndarray) and loss.dtype == np.float64 and loss.shape == (4,)
     assert isinstance(rho, backend.xp.ndarray) and rho.shape == (4, 3)
     assert [g.shape for g in grads] == [(64, 20), (20, 7), (7, 3)]
+    h_loss, h_rho, spikes = backend.host_results(loss, rho, records)
+    assert type(h_loss) is np.ndarray and h_loss.dtype == np.float64 and h_loss.shape == (4,)
+    assert type(h_rho) is np.ndarray and h_rho.dtype == np.float32 and h_rho.shape == (4, 3)
+    assert len(spikes) == 3 and all(type(n) is int for n in spikes)
     assert backend.name == name and get_backend("auto").name in ("numpy", "cuda")
 
 

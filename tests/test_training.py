@@ -46,13 +46,16 @@ class Recording:
         self.batch_sizes, self.labels = [], []
         self.asarray, self.asnumpy = self.inner.asarray, self.inner.asnumpy
 
-    def forward(self, weights, spikes, theta):
+    def forward(self, weights, spikes, theta, output_spikes=True):
         self.batch_sizes.append(spikes.n_samples)
-        return self.inner.forward(weights, spikes, theta)
+        return self.inner.forward(weights, spikes, theta, output_spikes)
 
     def gradients(self, weights, spikes, records, labels, T, theta, method):
         self.labels.append(np.asarray(labels))
         return self.inner.gradients(weights, spikes, records, labels, T, theta, method)
+
+    def host_results(self, loss, rho, records):
+        return self.inner.host_results(loss, rho, records)
 
     def update(self, W, *, W_prev, G, G_prev, step, optim):
         self.inner.update(W, W_prev=W_prev, G=G, G_prev=G_prev, step=step, optim=optim)

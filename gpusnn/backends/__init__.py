@@ -1,9 +1,12 @@
 """Backend selection. Every backend implements the Backend protocol
 (gpusnn.backends.protocol: name, xp and these operations on its own arrays):
 
-    forward(weights, spikes, theta)                         -> list[LayerRecord]
+    forward(weights, spikes, theta, output_spikes=True)     -> list[LayerRecord] (output_spikes=False:
+                                                               the last layer's spikes may be None)
     gradients(weights, spikes, records, labels, T, theta, method) -> (loss [B], rho [B, C], grads)
     update(W, *, W_prev, G, G_prev, step, optim)            -> None (in place on W, W_prev, G_prev)
+    host_results(loss, rho, records)                        -> (loss, rho, spikes per layer) on
+                                                               the host, one copy per batch
     asarray(np_array) / asnumpy(array)                      host <-> backend arrays
 
 ``numpy`` runs gpusnn.reference's method through the faster CPU paths of gpusnn.backends.numpy.fastpaths
@@ -24,22 +27,39 @@ NAMES = ("auto", "numpy", "cuda", "emulated")
 __all__ = ["Backend", "NAMES", "get_backend", "gpu_usable"]
 
 
-def gpu_usable() -> bool:
-    """True when CuPy imports and sees at least one CUDA device."""
+def gpu_problem() -> str | None:
+    """Why the cuda backend cannot run here (None when CuPy, a CUDA device and NVRTC are usable)."""
     try:
         import cupy
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:  # no CuPy, no driver, no device: all mean "no GPU"
-        return False
+    except Exception as e:  # not installed, or a broken install: either way no cuda backend
+        return f"CuPy does not import ({e}); install the cuda12 or cuda13 extra"
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return "CuPy sees no CUDA device"
+    except Exception as e:  # no driver, driver too old, no device
+        return f"no usable CUDA device ({e})"
+    try:
+        cupy.cuda.nvrtc.getVersion()
+    except Exception as e:  # the kernels are compiled at run time by NVRTC
+        return f"NVRTC, which compiles the kernels, is missing ({e}); install the cuda12 or cuda13 extra"
+    return None
+
+
+def gpu_usable() -> bool:
+    """True when CuPy imports, sees at least one CUDA device and finds NVRTC."""
+    return gpu_problem() is None
 
 
 def get_backend(name: str = "auto") -> Backend:
-    """The backend called name; auto = cuda when a GPU is usable, else numpy."""
+    """The backend called name; auto = cuda when a GPU is usable, else numpy. ConfigError
+    for an unknown name, or for cuda where it cannot run (gpu_problem)."""
     if name not in NAMES:
         raise ConfigError(f"unknown backend {name!r}; choose one of {', '.join(NAMES)}")
     if name == "auto":
         name = "cuda" if gpu_usable() else "numpy"
         log.info("backend auto -> %s", name)
+    elif name == "cuda" and (problem := gpu_problem()) is not None:
+        raise ConfigError(f"--backend cuda: {problem}; use --backend numpy or emulated on this machine")
     if name == "numpy":
         from gpusnn.backends.numpy.backend import NumpyBackend
         return NumpyBackend()

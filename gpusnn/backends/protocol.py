@@ -35,15 +35,22 @@ class Backend(Protocol):
     def asnumpy(self, a: Array) -> np.ndarray:
         """A host copy (or, on numpy, a view) of the backend array a."""
 
-    def forward(self, weights: list[Array], spikes: SpikeTensor, theta: float) -> list[LayerRecord]:
+    def forward(self, weights: list[Array], spikes: SpikeTensor, theta: float,
+                output_spikes: bool = True) -> list[LayerRecord]:
         """Integrate-and-fire of every layer over the window; spikes on the host or on xp.
-        One LayerRecord per layer, its arrays on xp."""
+        One LayerRecord per layer, its arrays on xp; output_spikes=False: the last layer's
+        spike list may be None (not compacted)."""
 
     def gradients(self, weights: list[Array], spikes: SpikeTensor, records: list[LayerRecord],
                   labels: np.ndarray, T: int, theta: float,
-                  method: MethodConfig) -> tuple[np.ndarray, Array, list[Array]]:
-        """Per-sample loss (host float64 [B]), output rates rho (float32 [B, C] on xp) and the
+                  method: MethodConfig) -> tuple[Array, Array, list[Array]]:
+        """Per-sample loss (float64 [B] on xp), output rates rho (float32 [B, C] on xp) and the
         weight gradients (float32 [n_pre, n_post] per layer on xp) of the batch."""
+
+    def host_results(self, loss: Array, rho: Array,
+                     records: list[LayerRecord]) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """(loss float64 [B], rho float32 [B, C], spikes per layer [L]) on the host, in one
+        device-to-host copy per batch."""
 
     def update(self, W: Array, *, W_prev: Array, G: Array, G_prev: Array | None, step: int,
                optim: OptimConfig) -> None:

@@ -67,7 +67,7 @@ def header(cfg: RunConfig, data: EncodedDataset) -> dict:
 def layer_events(backend: Backend, weights, spikes: SpikeTensor, theta: float) -> list[tuple[np.ndarray, ...]]:
     """Run the network on spikes (host tensor, B samples) and return, for layer 0 (input)
     to L, the (sample 0..B-1, step 1..T, neuron) int arrays of its spikes."""
-    records = backend.forward(weights, spikes.to(backend.xp), theta)
+    records = backend.forward(weights, training.device_spikes(backend, spikes), theta)
     return [spikes.to_coo()] + [r.spikes.to(np).to_coo() for r in records]
 
 

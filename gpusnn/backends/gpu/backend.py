@@ -28,26 +28,33 @@ def make_runtime(name: str) -> KernelRuntime:
 class GpuBackend:
     """The Backend (gpusnn.backends.protocol) on the kernels of kernels/*.cu.
 
-    Per batch on cuda, only the labels go to the device and only the loss comes back
-    (plus one scalar per layer: the number of output spikes, to size the spike list).
+    Per training batch on cuda the batch's spikes and labels go to the device and one packed
+    copy comes back (host_results: loss, rates, spikes per layer), plus one scalar per hidden
+    layer (its number of output spikes, to size its spike list). xp is the plain array
+    module; rt.xp counts (rt.traffic, gpusnn.backends.gpu.counting).
     """
 
     def __init__(self, name: str):
         self.rt = make_runtime(name)
         self.name = name
-        self.xp = self.rt.xp
+        self.xp = self.rt.array_module
 
     def asarray(self, a):
-        return self.xp.ascontiguousarray(self.xp.asarray(a))
+        """a as a contiguous device array: an upload of a host array, else a itself (or a copy)."""
+        if isinstance(a, self.xp.ndarray) and self.name == "cuda":
+            return self.rt.xp.ascontiguousarray(a)
+        return self.rt.to_device(a)
 
     def asnumpy(self, a):
-        return self.rt.asnumpy(a)
+        return self.rt.to_host(a, "asnumpy")
 
-    def forward(self, weights, spikes: SpikeTensor, theta: float):
-        spikes = spikes.to(self.xp)
+    def forward(self, weights, spikes: SpikeTensor, theta: float, output_spikes: bool = True):
+        """LayerRecords of every layer; output_spikes=False leaves the last layer's spikes None
+        (not compacted: one host synchronisation fewer)."""
+        spikes = spikes.to(self.rt.xp)
         records = []
-        for W in weights:
-            rec = layer_forward(self.rt, W, spikes, theta)
+        for l, W in enumerate(weights):
+            rec = layer_forward(self.rt, W, spikes, theta, output_spikes or l + 1 < len(weights))
             records.append(rec)
             spikes = rec.spikes
         return records
@@ -58,10 +65,24 @@ class GpuBackend:
         deltas = [delta]
         for l in range(len(weights) - 2, -1, -1):
             deltas.insert(0, backward_delta(self.rt, deltas[0], weights[l + 1], records[l], T, theta))
-        inputs = [spikes.to(self.xp)] + [r.spikes for r in records[:-1]]
+        inputs = [spikes.to(self.rt.xp)] + [r.spikes for r in records[:-1]]
         grads = [weight_gradient(self.rt, s, r, d, theta, method.gradient)
                  for s, r, d in zip(inputs, records, deltas)]
-        return self.asnumpy(loss).astype(np.float64), rho, grads
+        return loss, rho, grads
+
+    def host_results(self, loss, rho, records):
+        """(loss float64 [B], rho float32 [B, C], spikes per layer [L] ints) on the host, in
+        one packed device-to-host copy (float64: spike totals are exact below 2**53). A layer
+        with a spike list has its length as total (known on the host); the others are summed."""
+        xp = self.rt.xp
+        B, C = rho.shape
+        summed = [r for r in records if r.spikes is None]
+        totals = [xp.sum(r.counts.reshape(1, -1), axis=1, dtype=xp.float64) for r in summed]
+        packed = self.rt.to_host(xp.concatenate([loss, rho.reshape(-1)] + totals, dtype=xp.float64),
+                                 "batch results")
+        sums = iter(int(v) for v in packed[B + B * C:])
+        return (packed[:B].copy(), packed[B:B + B * C].reshape(B, C).astype(np.float32),
+                [next(sums) if r.spikes is None else r.spikes.nnz for r in records])
 
     def update(self, W, *, W_prev, G, G_prev, step: int, optim: OptimConfig) -> None:
         for a in (W, W_prev, G) + (() if G_prev is None else (G_prev,)):

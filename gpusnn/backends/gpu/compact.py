@@ -15,13 +15,14 @@ def grid_words(n_ids: int, mode: int) -> int:
 def compact(rt: KernelRuntime, grid, mode: int):
     """(indptr int64 [n_rows + 1], ids int32 [nnz]) of an occupancy grid, ids sorted per row.
 
-    One device-to-host read (nnz, to size ids); everything else stays on the device.
+    One device-to-host read (nnz, to size ids: a synchronisation); everything else stays on
+    the device.
     """
     xp = rt.xp
     n_rows, words = grid.shape
     row_nnz = rt.empty(n_rows, xp.int64)
     rt.launch("compact", "grid_row_nnz", n_rows, (grid, i64(n_rows), i32(words), i32(mode), row_nnz))
     indptr = rt.exclusive_scan(row_nnz)
-    ids = rt.empty(int(indptr[-1]), xp.int32)
+    ids = rt.empty(rt.scalar(indptr[-1], "compact nnz"), xp.int32)
     rt.launch("compact", "grid_compact", n_rows, (grid, i64(n_rows), i32(words), i32(mode), indptr, ids))
     return indptr, ids

@@ -84,9 +84,8 @@ def polarity_packets(raw, name: str = "<bytes>") -> PacketTable:
 
 def _upload(rt: KernelRuntime, raw, table: PacketTable) -> tuple:
     """Kernel arguments describing the events: bytes, packet table, n_pkt, n_events."""
-    xp = rt.xp
-    data = xp.asarray(np.frombuffer(raw, np.uint8))
-    cols = [xp.asarray(c) for c in (table.first, table.offset, table.size, table.ts_offset, table.overflow)]
+    data = rt.to_device(np.frombuffer(raw, np.uint8))
+    cols = [rt.to_device(c) for c in (table.first, table.offset, table.size, table.ts_offset, table.overflow)]
     return (data, *cols, i32(len(table.offset)), i64(table.n_events))
 
 
@@ -123,7 +122,7 @@ def aedat_to_spikes(rt: KernelRuntime, raw, t0, duration, n_steps: int, *, width
     grid = xp.zeros((B * T, words), xp.uint32)
     table = polarity_packets(raw, name)
     rt.launch("events", "aedat_bin", table.n_events,
-              _upload(rt, raw, table) + (xp.asarray(t0), xp.asarray(duration), i32(B), i32(T), i32(width),
+              _upload(rt, raw, table) + (rt.to_device(t0), rt.to_device(duration), i32(B), i32(T), i32(width),
                                          i32(height), i32(factor), i32(mode), grid, i32(words)))
     indptr, ids = compact(rt, grid, mode)
     return SpikeTensor(indptr, ids, B, T, n_in)

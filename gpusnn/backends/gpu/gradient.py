@@ -19,10 +19,10 @@ def readout_loss(rt: KernelRuntime, out: LayerRecord, labels, T: int, theta: flo
     """
     xp = rt.xp
     B, C = out.counts.shape
-    host = np.asarray(labels.get() if hasattr(labels, "get") else labels)
+    host = labels if isinstance(labels, np.ndarray) else rt.to_host(labels, "labels")
     if host.shape != (B,) or (B and (host.min() < 0 or host.max() >= C)):
         raise ShapeError(f"labels must be {B} class indices in 0..{C - 1}, got shape {host.shape}")
-    y = xp.asarray(host.astype(np.int64))
+    y = rt.to_device(host, np.int64)
     rho = rt.empty((B, C), xp.float32)
     loss = rt.empty(B, xp.float64)
     delta = rt.empty((B, C), xp.float32)
@@ -47,14 +47,15 @@ def backward_delta(rt: KernelRuntime, delta_next, W_next, rec: LayerRecord, T: i
 def transpose_spikes(rt: KernelRuntime, spikes: SpikeTensor):
     """The spikes grouped by input: (colptr int64 [n_inputs + 1], sample int32 [nnz],
     step int32 [nnz], 1..T), rows b * T + t - 1 increasing within each input (a device
-    sort of (id, row) keys)."""
+    sort of (id, row) keys; colptr by a search of the sorted keys, no host synchronisation)."""
     xp = rt.xp
-    BT = spikes.n_samples * spikes.n_steps
-    rows = xp.searchsorted(spikes.indptr, xp.arange(spikes.nnz, dtype=xp.int64), side="right") - 1
-    keys = xp.sort(spikes.ids.astype(xp.int64) * BT + rows)
-    colptr = rt.exclusive_scan(xp.bincount(spikes.ids, minlength=spikes.n_inputs).astype(xp.int64))
-    rows = keys % BT
-    return colptr, (rows // spikes.n_steps).astype(xp.int32), (rows % spikes.n_steps + 1).astype(xp.int32)
+    T = spikes.n_steps
+    BT = spikes.n_samples * T
+    rows = xp.searchsorted(spikes.indptr[1:], xp.arange(spikes.nnz, dtype=xp.int64), side="right")
+    keys = xp.sort(xp.add(xp.multiply(spikes.ids, BT, dtype=xp.int64), rows))
+    colptr = xp.searchsorted(keys, xp.arange(0, (spikes.n_inputs + 1) * BT, BT, dtype=xp.int64), side="left")
+    rows = xp.remainder(keys, BT)
+    return colptr, xp.floor_divide(rows, T, dtype=xp.int32), xp.add(xp.remainder(rows, T, dtype=xp.int32), 1)
 
 
 def weight_gradient(rt: KernelRuntime, spikes_in: SpikeTensor, rec: LayerRecord, delta, theta: float,

@@ -38,7 +38,8 @@ class NumpyBackend:
     def asnumpy(a):
         return np.asarray(a)
 
-    def forward(self, weights, spikes: SpikeTensor, theta: float):
+    def forward(self, weights, spikes: SpikeTensor, theta: float, output_spikes: bool = True):
+        """output_spikes is accepted for the interface; the CPU paths always keep them."""
         return ck.forward(weights, spikes, theta, self.mode)
 
     def gradients(self, weights, spikes: SpikeTensor, records, labels, T: int, theta: float,
@@ -51,6 +52,11 @@ class NumpyBackend:
         grads = [ck.weight_gradient(s, r, d, theta, method.gradient)
                  for s, r, d in zip(inputs, records, deltas)]
         return loss, rho, grads
+
+    @staticmethod
+    def host_results(loss, rho, records):
+        """(loss float64 [B], rho float32 [B, C], spikes per layer [L] ints): already on the host."""
+        return np.asarray(loss, np.float64), rho, [int(r.counts.sum()) for r in records]
 
     def update(self, W, *, W_prev, G, G_prev, step: int, optim: OptimConfig) -> None:
         key = W.shape

@@ -1,0 +1,171 @@
+"""The kernel runtime's structural counts (gpusnn.backends.gpu.counting) for a training batch,
+checked against an independent recorder (a RawModule that logs every kernel call) and
+against the counts derived by hand from the sequence of calls the step makes for L layers.
+Counts, not timings: they are the same on emulated and cuda."""
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from data_tools.spikes import SpikeTensor
+from gpusnn import cuemu, training
+from gpusnn.backends.gpu import GpuBackend
+from gpusnn.backends.gpu.runtime import KernelRuntime
+from gpusnn.config import RunConfig
+from gpusnn.errors import ShapeError
+from gpusnn.profiling import random_spikes
+
+
+class RecordingRawModule:
+    """cuemu.RawModule whose kernels append their name to CALLS when launched."""
+
+    CALLS: list = []
+
+    def __init__(self, code, options):
+        self.module = cuemu.RawModule(code=code, options=options)
+
+    def get_function(self, name):
+        fn = self.module.get_function(name)
+
+        def launch(*args, **kwargs):
+            RecordingRawModule.CALLS.append(name)
+            return fn(*args, **kwargs)
+        return launch
+
+
+def expected_kernels(L: int) -> Counter:
+    """Project launches of one training batch of L layers: per layer a forward, 2 compaction
+    kernels per layer but the last (its spikes are not needed), one readout, L - 1 backward
+    deltas, per layer coefficients + gradient + update."""
+    return Counter({"if_forward": L, "grid_row_nnz": L - 1, "grid_compact": L - 1, "readout_loss": 1,
+                    "backward_delta": L - 1, "gradient_coeffs": L, "weight_gradient": L,
+                    "fractional_update": L})
+
+
+def expected_library(L: int) -> Counter:
+    """Library calls: per layer the output grid (zeros), per layer but the last the row scan
+    (zeros + cumsum); per layer the spike transpose (row of each spike: arange + searchsorted; keys: multiply + add
+    + sort; colptr: arange + searchsorted; sample and step: 3 x remainder / floor_divide + add);
+    the packed result: the output layer's spike total (sum; the others are their lists' lengths)
+    + one concatenate."""
+    return Counter({"zeros": 2 * L - 1, "cumsum": L - 1, "arange": 2 * L, "searchsorted": 2 * L, "multiply": L,
+                    "add": 2 * L, "sort": L, "remainder": 2 * L, "floor_divide": L, "sum": 1, "concatenate": 1})
+
+
+def counted_batch(widths, B=3, T=5, seed=7):
+    backend = GpuBackend("emulated")
+    backend.rt = KernelRuntime(np, RecordingRawModule, "emulated-recorded")
+    cfg = RunConfig().replace(network={"widths": list(widths), "n_steps": T, "theta": 0.25},
+                              train={"batch_size": B})
+    state = training.new_state(cfg, backend)
+    spikes = random_spikes(B, T, widths[0], 0.3, seed)
+    labels = np.random.default_rng(seed).integers(0, widths[-1], B)
+    RecordingRawModule.CALLS.clear()
+    traffic = backend.rt.reset_counts()
+    loss, pred, layer_spikes = training.train_batch(backend, state, cfg, training.device_spikes(backend, spikes), labels)
+    return traffic, spikes, (loss, pred, layer_spikes)
+
+
+@pytest.mark.parametrize("widths", [(40, 16, 5), (40, 16, 9, 5)], ids=["2-layer", "3-layer"])
+def test_training_batch_counts(widths):
+    L, B, T, C = len(widths) - 1, 3, 5, widths[-1]
+    traffic, spikes, (loss, pred, layer_spikes) = counted_batch(widths, B, T)
+    assert min(layer_spikes) > 0, "every layer must spike, or the counts test nothing"
+    kernels = Counter({k.split(".", 1)[1]: v for k, v in traffic.kernels.items()})
+    assert Counter(RecordingRawModule.CALLS) == kernels == expected_kernels(L)
+    assert traffic.library == expected_library(L)
+    assert traffic.launches == sum(expected_kernels(L).values()) + sum(expected_library(L).values())
+    # synchronisations: one nnz read per compaction (L - 1), one packed copy of the results
+    assert traffic.syncs == Counter({"compact nnz": L - 1, "batch results": 1}) and traffic.host_syncs == L
+    assert traffic.d2h_copies == L
+    assert traffic.d2h_bytes == 8 * (L - 1) + 8 * (B + B * C + 1)
+    # uploads: indptr, ids of the batch, labels
+    assert traffic.h2d_copies == 3
+    assert traffic.h2d_bytes == 8 * (B * T + 1) + 4 * spikes.nnz + 8 * B
+    assert loss.shape == (B,) and pred.shape == (B,)
+
+
+def test_two_layer_batch_meets_counts_in_docs():
+    """The 2-layer numbers docs/kernels.md states for the current step."""
+    traffic, _, _ = counted_batch((40, 16, 5))
+    assert (traffic.host_syncs, sum(traffic.kernels.values()), traffic.launches) == (2, 12, 40)
+
+
+def test_counting_xp_copies_and_inner_syncs():
+    rt = KernelRuntime(np, cuemu.RawModule, "emulated")
+    a = np.arange(6, dtype=np.int64)
+    t = rt.reset_counts()
+    assert rt.xp.asarray(a) is a and rt.xp.ascontiguousarray(a) is a and rt.xp.asarray(a, dtype=np.int64) is a
+    assert t.launches == 0
+    b = rt.xp.asarray(a, dtype=np.int32)
+    c = rt.xp.ascontiguousarray(a[::2])
+    assert b.dtype == np.int32 and c.flags.c_contiguous and t.library == Counter({"copy": 2})
+    rt.xp.bincount(a)   # CuPy reads min and max back to size the output
+    assert t.syncs == Counter({"inside bincount": 2})
+    assert rt.xp.int32 is np.int32 and rt.xp.ndarray is np.ndarray
+    assert rt.scalar(a[-1], "read") == 5 and t.d2h_bytes == 8 and t.syncs["read"] == 1
+
+
+class DeviceOnly:
+    """An array that lives on a device: shape and ndim are known, any value read fails."""
+
+    def __init__(self, a):
+        self.shape, self.ndim = a.shape, a.ndim
+
+    def __getitem__(self, key):
+        raise AssertionError("a device value was read back (a host synchronisation)")
+
+    def __int__(self):
+        raise AssertionError("a device value was read back (a host synchronisation)")
+
+
+def test_spike_tensor_validates_values_on_host_only():
+    indptr, ids = np.array([0, 2, 3], np.int64), np.array([1, 4, 0], np.int32)
+    SpikeTensor(DeviceOnly(indptr), DeviceOnly(ids), 1, 2, 5)       # no read of device values
+    with pytest.raises(ShapeError, match="indptr has shape"):
+        SpikeTensor(DeviceOnly(indptr[:2]), DeviceOnly(ids), 1, 2, 5)   # shapes still checked
+    with pytest.raises(ShapeError, match="does not describe ids"):
+        SpikeTensor(indptr, ids[:2], 1, 2, 5)                            # host values checked
+    with pytest.raises(ShapeError, match="does not describe ids"):
+        SpikeTensor(indptr + 1, np.zeros(4, np.int32), 1, 2, 5)
+
+
+def test_forward_without_output_spikes_skips_only_the_last_compaction():
+    backend = GpuBackend("emulated")
+    rng = np.random.default_rng(4)
+    weights = [backend.asarray(rng.uniform(-0.3, 0.7, s).astype(np.float32)) for s in ((30, 12), (12, 6), (6, 4))]
+    spikes = random_spikes(3, 6, 30, 0.3, 6)
+    full = backend.forward(weights, spikes, 0.5)
+    t = backend.rt.reset_counts()
+    lean = backend.forward(weights, spikes, 0.5, output_spikes=False)
+    assert lean[-1].spikes is None and all(r.spikes is not None for r in lean[:-1])
+    assert t.kernels["compact.grid_compact"] == 2 and t.syncs["compact nnz"] == 2
+    for a, b in zip(full, lean):
+        for f in ("counts", "t_first", "t_last", "t_prev", "u_final"):
+            np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+    for a, b in zip(full[:-1], lean[:-1]):
+        np.testing.assert_array_equal(a.spikes.ids, b.spikes.ids)
+    assert full[-1].spikes.nnz == int(full[-1].counts.sum()) > 0
+
+
+@pytest.mark.parametrize("output_spikes", [True, False])
+def test_host_results_is_the_separate_copies_in_one(output_spikes):
+    backend = GpuBackend("emulated")
+    rng = np.random.default_rng(3)
+    widths, B, T = (30, 12, 4), 4, 6
+    weights = [backend.asarray(rng.uniform(-0.3, 0.7, (a, b)).astype(np.float32))
+               for a, b in zip(widths[:-1], widths[1:])]
+    spikes = random_spikes(B, T, widths[0], 0.3, 5)
+    records = backend.forward(weights, spikes, 0.5, output_spikes=output_spikes)
+    from gpusnn.config import MethodConfig
+    loss, rho, _ = backend.gradients(weights, spikes, records, rng.integers(0, 4, B), T, 0.5, MethodConfig())
+    want = (np.array(loss, np.float64), np.array(rho), [int(np.asarray(r.counts).sum()) for r in records])
+    t = backend.rt.reset_counts()
+    got = backend.host_results(loss, rho, records)
+    assert t.d2h_copies == 1 and t.host_syncs == 1
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    assert got[1].dtype == np.float32 and got[0].dtype == np.float64
+    assert got[2] == want[2] and min(want[2]) > 0
