@@ -1,7 +1,9 @@
 """Backend selection. Every backend offers the same four operations on its own arrays:
 
     forward(weights, spikes, theta)                         -> list[LayerRecord]
-    gradients(weights, spikes, records, labels, T, theta, method) -> (loss [B], rho [B, C], grads)
+    gradients(weights, spikes, records, labels, T, theta, method, batch_norm=None)
+                                                            -> (loss [B], rho [B, C], grads)
+        (the output error carries 1 / batch_norm, default 1 / B)
     update(W, G, W_prev, G_prev, step, optim)               -> None (in place on W, W_prev, G_prev)
     asarray(np_array) / asnumpy(array)                      host <-> backend arrays
 
@@ -29,13 +31,19 @@ def gpu_usable() -> bool:
         return False
 
 
-def get_backend(name: str = "auto"):
-    """The backend called name; auto = cuda when a GPU is usable, else numpy."""
+def resolve_name(name: str = "auto") -> str:
+    """name with auto replaced by cuda when a GPU is usable, else numpy."""
     if name not in NAMES:
         raise ConfigError(f"unknown backend {name!r}; choose one of {', '.join(NAMES)}")
     if name == "auto":
         name = "cuda" if gpu_usable() else "numpy"
         log.info("backend auto -> %s", name)
+    return name
+
+
+def get_backend(name: str = "auto"):
+    """The backend called name; auto = cuda when a GPU is usable, else numpy."""
+    name = resolve_name(name)
     if name == "numpy":
         from gpusnn.backends.numpy.backend import NumpyBackend
         return NumpyBackend()

@@ -3,12 +3,13 @@ resume a saved run with --resume."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import time
 from pathlib import Path
 
-from gpusnn import datasets, training
-from gpusnn.backends import get_backend
+from gpusnn import datasets, distributed, training
+from gpusnn.backends import get_backend, resolve_name
 from gpusnn.commands._options import add_run_options, config_from_args, with_data_widths
 from gpusnn.errors import CheckpointError, ConfigError, GpusnnError
 from gpusnn.io import checkpoint, spikelog
@@ -38,6 +39,14 @@ def register(sub) -> None:
     g.add_argument("--log-train", action="store_true",
                    help="with --log-spikes, also log the same sample ids of the train split each epoch")
     g.add_argument("--json", help="write the results (metrics per epoch, final accuracy) to this file")
+    g = p.add_argument_group("data-parallel training (docs/distributed.md)")
+    g.add_argument("--distributed", action="store_true",
+                   help="one rank of `mpiexec -n P gpusnn train --distributed ...`: each rank trains on its share "
+                        "of every batch, gradients summed over MPI (cuda backend: NCCL, one GPU per rank); "
+                        "rank 0 alone writes files")
+    g.add_argument("--comm-timeout", type=float, default=distributed.DEFAULT_TIMEOUT, metavar="S",
+                   help="with --distributed: abort all ranks when one collective waits longer than S seconds "
+                        f"(default {distributed.DEFAULT_TIMEOUT:g})")
     p.set_defaults(func=run)
 
 
@@ -82,7 +91,24 @@ def data_path(source: str) -> str:
     return str(p.resolve()) if p.exists() else source
 
 
-def run(args) -> dict:
+def backend_and_comm(args, cfg, stack: contextlib.ExitStack):
+    """The run's backend and, with --distributed, its communicator (None without), connected
+    before the backend is built (NCCL picks the rank's GPU) and guarded for the rest of stack."""
+    name = resolve_name(cfg.train.backend)
+    comm = None
+    if args.distributed:
+        comm = stack.enter_context(distributed.guard(distributed.connect(name, args.comm_timeout)))
+        log.info("rank %d of %d (%s)", comm.rank, comm.size, type(comm).__name__)
+    return get_backend(name), comm
+
+
+def run(args) -> dict | None:
+    """Train (or resume); with --distributed, as one rank of the job (None on ranks other than 0)."""
+    with contextlib.ExitStack() as stack:
+        return _run(args, stack)
+
+
+def _run(args, stack: contextlib.ExitStack) -> dict | None:
     t0 = time.perf_counter()
     resume = checkpoint.resolve(args.resume) if args.resume else None
     if resume is not None:
@@ -90,7 +116,7 @@ def run(args) -> dict:
         cfg = resumed_config(args, saved.config, resume)
         info = saved.info
         data = resume_data(info, args.progress)
-        backend = get_backend(cfg.train.backend)
+        backend, comm = backend_and_comm(args, cfg, stack)
         state = saved.train_state(backend)
         out = Path(args.out) if args.out else resume.parent
         source = info.data_path
@@ -99,21 +125,23 @@ def run(args) -> dict:
         cfg.validate()
         data = datasets.load_for(cfg, progress=args.progress)
         cfg = with_data_widths(cfg, hidden, data.train.n_inputs, data.n_classes)
-        backend = get_backend(cfg.train.backend)
+        backend, comm = backend_and_comm(args, cfg, stack)
         state = training.new_state(cfg, backend)
         out = Path(args.out or "runs/latest")
         source = data_path(cfg.train.data)
+    root = comm is None or comm.rank == 0  # the one process that writes files
     if args.save_every < 0 or args.keep < 1:
         raise ConfigError(f"--save-every must be >= 0 and --keep >= 1, got {args.save_every} and {args.keep}")
-    out.mkdir(parents=True, exist_ok=True)
-    checkpoint.remove_stale_temps(out)
+    if root:
+        out.mkdir(parents=True, exist_ok=True)
+        checkpoint.remove_stale_temps(out)
     log_path = out / "spikes.h5"
     test_ids = train_ids = None
     if args.log_spikes:
         test_ids = spikelog.parse_ids(args.log_spikes, data.test.n_samples)
         if args.log_train:
             train_ids = spikelog.parse_ids(args.log_spikes, data.train.n_samples)
-    if resume is not None:
+    if resume is not None and root:
         dropped = spikelog.truncate(log_path, state.epoch)
         if dropped:
             log.info("dropped %d spike-log entries past epoch %d of the checkpoint", dropped, state.epoch)
@@ -124,7 +152,9 @@ def run(args) -> dict:
     saved_paths = []
 
     def save(st) -> None:
-        saved_paths.append(checkpoint.save_run(out, cfg, st, backend, args.keep, data.identity, data.name, source))
+        if root:
+            saved_paths.append(checkpoint.save_run(out, cfg, st, backend, args.keep, data.identity, data.name,
+                                                   source))
 
     def on_batch(st) -> None:
         if args.save_every and st.optim.step % args.save_every == 0:
@@ -132,13 +162,16 @@ def run(args) -> dict:
 
     def on_epoch(st) -> None:
         for ids, split in ((test_ids, "test"), (train_ids, "train")):
-            if ids is not None:
+            if ids is not None and root:
                 spikelog.log_samples(log_path, backend, st.weights, cfg, data, ids, split, st.epoch)
         save(st)
 
-    training.fit(backend, state, cfg, data, on_batch=on_batch, on_epoch=on_epoch, progress=args.progress)
+    training.fit(backend, state, cfg, data, on_batch=on_batch, on_epoch=on_epoch, progress=args.progress and root,
+                 comm=comm)
     if not saved_paths and resume is None:
         save(state)
+    if not root:
+        return None
     last = state.history[-1] if state.history else {}
     return {
         "test_accuracy": last.get("test_accuracy"), "train_accuracy": last.get("train_accuracy"),

@@ -13,10 +13,12 @@ from gpusnn.reference import LayerRecord
 LOSS_KINDS = {"ce": 0, "mse": 1}
 
 
-def readout_loss(rt: KernelRuntime, out: LayerRecord, labels, T: int, theta: float, method: MethodConfig):
+def readout_loss(rt: KernelRuntime, out: LayerRecord, labels, T: int, theta: float, method: MethodConfig,
+                 batch_norm: int | None = None):
     """(rho float32 [B, C], loss float64 [B], delta float32 [B, C]) on the device.
 
-    labels: int class indices [B] (host or device), checked to lie in 0..C-1.
+    labels: int class indices [B] (host or device), checked to lie in 0..C-1. delta carries
+    1 / batch_norm (default B), as in gpusnn.reference.loss_and_delta.
     """
     xp = rt.xp
     B, C = out.counts.shape
@@ -27,9 +29,10 @@ def readout_loss(rt: KernelRuntime, out: LayerRecord, labels, T: int, theta: flo
     rho = rt.empty((B, C), xp.float32)
     loss = rt.empty(B, xp.float64)
     delta = rt.empty((B, C), xp.float32)
+    n_norm = B if batch_norm is None else batch_norm
     rt.launch("gradient", "readout_loss", B,
-              (out.counts, out.u_final, y, i32(B), i32(C), i32(T), f32(theta), i32(LOSS_KINDS[method.loss]),
-               f64(method.temperature), f64(method.r_target), rho, loss, delta))
+              (out.counts, out.u_final, y, i32(B), i32(n_norm), i32(C), i32(T), f32(theta),
+               i32(LOSS_KINDS[method.loss]), f64(method.temperature), f64(method.r_target), rho, loss, delta))
     return rho, loss, delta
 
 

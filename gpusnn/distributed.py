@@ -1,0 +1,241 @@
+"""Communication for data-parallel training: one small interface, three implementations.
+
+A communicator (``Comm``) has
+
+    rank, size                     this process's index and the number of processes
+    allreduce_sum(arrays)          -> arrays of the same shapes, summed elementwise over all ranks
+                                      and identical on every rank (one collective per call)
+    bcast(obj, root=0)             -> root's picklable obj, on every rank
+    barrier()                      returns once every rank has entered it
+    abort(code)                    ends every rank of the job now (does not return)
+
+``SingleComm`` is the one-process case (every call a no-op). ``MpiComm`` (mpi4py) reduces
+host (NumPy) arrays; ``NcclComm`` (cupy.cuda.nccl) reduces device (CuPy) arrays in place,
+one GPU per rank, the NCCL unique id broadcast over MPI, host objects through MPI.
+
+No collective waits forever: each is started non-blocking and polled against a deadline
+(``timeout`` seconds, from the moment this rank enters it). A peer that died or hangs makes
+the waiting ranks raise DistributedError naming the collective; ``guard`` then aborts the
+whole job (MPI_Abort / ncclCommAbort), so no rank is left behind. (Under MPICH's mpiexec a
+rank that is killed takes the others down at once; the deadline covers launchers that do
+not, and ranks that hang instead of exiting.)
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import pickle
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from gpusnn.errors import ConfigError, GpusnnError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 300.0  # seconds a rank waits in one collective before giving up
+
+
+class DistributedError(GpusnnError):
+    """A collective did not complete: another rank stopped, hung or diverged."""
+
+
+def part(idx: np.ndarray, rank: int, size: int) -> np.ndarray:
+    """This rank's contiguous share of the sample indices idx [B]: sizes differ by at most one,
+    the first B % size ranks taking one more (empty when B < size and rank >= B)."""
+    n, extra = divmod(len(idx), size)
+    start = rank * n + min(rank, extra)
+    return idx[start:start + n + (rank < extra)]
+
+
+def _wait(test, what: str, rank: int, size: int, timeout: float, on_timeout=None) -> None:
+    """Poll test() (True when the operation is complete) until it is, or raise DistributedError
+    after timeout seconds (calling on_timeout() first, e.g. to abort a NCCL communicator)."""
+    deadline = time.monotonic() + timeout
+    delay = 1e-5
+    while not test():
+        if time.monotonic() > deadline:
+            if on_timeout is not None:
+                on_timeout()
+            raise DistributedError(f"rank {rank} of {size}: {what} did not complete within {timeout:g} s; "
+                                   f"another rank has stopped or hangs")
+        time.sleep(delay)
+        delay = min(2 * delay, 1e-3)
+
+
+@dataclass
+class SingleComm:
+    """One process: rank 0 of 1; collectives return their input."""
+
+    rank: int = 0
+    size: int = 1
+
+    def allreduce_sum(self, arrays: list) -> list:
+        return list(arrays)
+
+    def bcast(self, obj, root: int = 0):
+        return obj
+
+    def barrier(self) -> None:
+        pass
+
+    def abort(self, code: int) -> None:
+        raise SystemExit(code)
+
+
+class MpiComm:
+    """MPI through mpi4py (MPI_COMM_WORLD unless comm is given) on host arrays.
+
+    allreduce_sum packs the arrays (one dtype per call) into one buffer and runs a single
+    Iallreduce on it.
+    """
+
+    def __init__(self, comm=None, timeout: float = DEFAULT_TIMEOUT):
+        from mpi4py import MPI
+        self.MPI = MPI
+        self.comm = MPI.COMM_WORLD if comm is None else comm
+        self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        self.timeout = float(timeout)
+
+    def _complete(self, request, what: str) -> None:
+        _wait(request.Test, what, self.rank, self.size, self.timeout)
+
+    def allreduce_sum(self, arrays: list) -> list:
+        arrays = [np.asarray(a) for a in arrays]
+        if not arrays:
+            return []
+        dtypes = {a.dtype for a in arrays}
+        if len(dtypes) != 1:
+            raise TypeError(f"allreduce_sum needs arrays of one dtype, got {sorted(map(str, dtypes))}")
+        buf = np.concatenate([a.ravel() for a in arrays])
+        self._complete(self.comm.Iallreduce(self.MPI.IN_PLACE, buf, op=self.MPI.SUM),
+                       f"allreduce of {buf.nbytes} bytes")
+        out, at = [], 0
+        for a in arrays:
+            out.append(buf[at:at + a.size].reshape(a.shape))
+            at += a.size
+        return out
+
+    def bcast(self, obj, root: int = 0):
+        data = np.frombuffer(pickle.dumps(obj), np.uint8) if self.rank == root else None
+        n = np.array([0 if data is None else data.size], np.int64)
+        self._complete(self.comm.Ibcast(n, root=root), "broadcast")
+        buf = data.copy() if data is not None else np.empty(int(n[0]), np.uint8)
+        self._complete(self.comm.Ibcast(buf, root=root), "broadcast")
+        return obj if self.rank == root else pickle.loads(buf.tobytes())
+
+    def barrier(self) -> None:
+        self._complete(self.comm.Ibarrier(), "barrier")
+
+    def local_rank(self) -> int:
+        """This rank's index among the ranks on its own node."""
+        node = self.comm.Split_type(self.MPI.COMM_TYPE_SHARED)
+        try:
+            return node.Get_rank()
+        finally:
+            node.Free()
+
+    def abort(self, code: int) -> None:
+        self.comm.Abort(code)
+        os._exit(code)  # MPICH's MPI_Abort may return once it has told the launcher
+
+
+class NcclComm:
+    """NCCL through CuPy on device arrays (one GPU per rank); host objects through host (an MpiComm).
+
+    nccl, cupy: the cupy.cuda.nccl and cupy modules (injectable for tests). The unique id is
+    made by rank 0 and broadcast over host; allreduce_sum reduces each array in place inside
+    one NCCL group on the current stream and waits for it against the deadline (aborting the
+    NCCL communicator on timeout).
+    """
+
+    def __init__(self, host: MpiComm, timeout: float = DEFAULT_TIMEOUT, nccl=None, cupy=None):
+        if nccl is None or cupy is None:
+            import cupy as _cupy
+            from cupy.cuda import nccl as _nccl
+            nccl, cupy = nccl or _nccl, cupy or _cupy
+        self.host, self.nccl, self.cupy = host, nccl, cupy
+        self.rank, self.size, self.timeout = host.rank, host.size, float(timeout)
+        uid = host.bcast(nccl.get_unique_id() if host.rank == 0 else None)
+        self.comm = nccl.NcclCommunicator(self.size, uid, self.rank)
+        self._types = {np.dtype(np.float32): nccl.NCCL_FLOAT32, np.dtype(np.float64): nccl.NCCL_FLOAT64,
+                       np.dtype(np.int64): nccl.NCCL_INT64}
+
+    def allreduce_sum(self, arrays: list) -> list:
+        arrays = [self.cupy.ascontiguousarray(a) for a in arrays]
+        stream = self.cupy.cuda.get_current_stream()
+        self.nccl.groupStart()
+        for a in arrays:
+            self.comm.allReduce(a.data.ptr, a.data.ptr, a.size, self._types[np.dtype(a.dtype)],
+                                self.nccl.NCCL_SUM, stream.ptr)
+        self.nccl.groupEnd()
+        done = self.cupy.cuda.Event(disable_timing=True)
+        done.record(stream)
+        _wait(lambda: done.done, f"NCCL allreduce of {sum(a.nbytes for a in arrays)} bytes", self.rank,
+              self.size, self.timeout, on_timeout=self.comm.abort)
+        return arrays
+
+    def bcast(self, obj, root: int = 0):
+        return self.host.bcast(obj, root)
+
+    def barrier(self) -> None:
+        self.host.barrier()
+
+    def abort(self, code: int) -> None:
+        self.comm.abort()
+        self.host.abort(code)
+
+
+def transport(backend_name: str) -> str:
+    """'nccl' for the cuda backend (device arrays), else 'mpi' (host arrays: numpy, emulated)."""
+    return "nccl" if backend_name == "cuda" else "mpi"
+
+
+def connect(backend_name: str, timeout: float = DEFAULT_TIMEOUT, mpi_comm=None, nccl=None, cupy=None):
+    """The communicator of an `mpiexec -n P gpusnn ... --distributed` rank for a resolved backend
+    name ('numpy', 'emulated' or 'cuda'). For cuda it first selects this rank's GPU (local rank
+    modulo the node's devices), so call it before building the backend."""
+    if timeout <= 0:
+        raise ConfigError(f"--comm-timeout must be > 0 seconds, got {timeout:g}")
+    try:
+        host = MpiComm(mpi_comm, timeout)
+    except ImportError as e:
+        raise ConfigError(f"--distributed needs mpi4py and an MPI library: pip install 'gpusnn[mpi]' ({e})") from e
+    if transport(backend_name) == "mpi":
+        return host
+    if cupy is None:
+        import cupy
+    cupy.cuda.Device(host.local_rank() % cupy.cuda.runtime.getDeviceCount()).use()
+    return NcclComm(host, timeout, nccl=nccl, cupy=cupy)
+
+
+@contextlib.contextmanager
+def guard(comm):
+    """Run the body; if it raises on a rank of a multi-rank job, log the error with the rank
+    and abort the whole job (exit status 2 for a GpusnnError, else 1) so no peer waits for it."""
+    try:
+        yield comm
+    except BaseException as e:
+        if comm.size > 1:
+            log.error("rank %d of %d failed, aborting all ranks: %s: %s", comm.rank, comm.size,
+                      type(e).__name__, e)
+            for h in logging.getLogger().handlers:
+                h.flush()
+            comm.abort(2 if isinstance(e, GpusnnError) else 1)
+        raise
+
+
+def check_same(comm, arrays: list, what: str) -> None:
+    """Raise DistributedError on every rank unless arrays (host) are bit-identical to rank 0's."""
+    if comm.size == 1:
+        return
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    ok = comm.bcast(h.hexdigest()) == h.hexdigest()
+    bad = comm.allreduce_sum([np.array([0 if ok else 1], np.int64)])[0]
+    if bad[0]:
+        raise DistributedError(f"{what} differ between ranks ({int(bad[0])} of {comm.size} differ from rank 0)")
