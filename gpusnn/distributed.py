@@ -37,6 +37,7 @@ from gpusnn.errors import ConfigError, GpusnnError
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 300.0  # seconds a rank waits in one collective before giving up
+SPIN_S = 0.05  # seconds a wait polls without sleeping
 
 
 class DistributedError(GpusnnError):
@@ -53,17 +54,26 @@ def part(idx: np.ndarray, rank: int, size: int) -> np.ndarray:
 
 def _wait(test, what: str, rank: int, size: int, timeout: float, on_timeout=None) -> None:
     """Poll test() (True when the operation is complete) until it is, or raise DistributedError
-    after timeout seconds (calling on_timeout() first, e.g. to abort a NCCL communicator)."""
-    deadline = time.monotonic() + timeout
+    after timeout seconds (calling on_timeout() first, e.g. to abort a NCCL communicator).
+
+    For the first SPIN_S seconds it only yields the CPU between tests (MPI makes progress only
+    while it is polled, so sleeping would slow a large all-reduce down), then backs off to
+    sleeps of up to 1 ms for long waits."""
+    start = time.monotonic()
+    deadline = start + timeout
     delay = 1e-5
     while not test():
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if now > deadline:
             if on_timeout is not None:
                 on_timeout()
             raise DistributedError(f"rank {rank} of {size}: {what} did not complete within {timeout:g} s; "
                                    f"another rank has stopped or hangs")
-        time.sleep(delay)
-        delay = min(2 * delay, 1e-3)
+        if now - start < SPIN_S:
+            time.sleep(0)
+        else:
+            time.sleep(delay)
+            delay = min(2 * delay, 1e-3)
 
 
 @dataclass
