@@ -2,13 +2,15 @@
 and the cost of one gradient all-reduce on this machine. Not part of the tests.
 
     python benchmarks/distributed.py [--procs 1 2] [--repeats 3] [--epochs 2] [--samples 1024] [--batch 32]
+    python benchmarks/distributed.py --model      # the GPU all-reduce model table of docs/distributed.md
 
 Workload as the suite's training benchmark (docs/benchmarking.md): 2048-500-11, random binary
 input at 5 % density per step (gpusnn.profiling.random_spikes), random labels, T = 16. Every
 (P, repeat) is a fresh `mpiexec -n P` job (mpiexec next to this Python: the mpich wheel);
 each does one warm-up epoch, then --epochs timed epochs, and reports per epoch the wall time
 and the time rank 0 spent inside allreduce_sum (gradients and the per-batch metrics). A
-separate job times the all-reduce of one 2048-500-11 gradient (4.1 MB float32) alone.
+separate job times the all-reduce of one 2048-500-11 gradient (4.1 MB float32) alone, through
+gpusnn's polled MpiComm.allreduce_sum and through MPI's blocking Allreduce.
 Writes benchmarks/results/distributed.json (medians over repeats, the machine and its load).
 """
 from __future__ import annotations
@@ -29,6 +31,30 @@ import numpy as np  # noqa: E402
 from common import REPO, machine, write_result  # noqa: E402
 
 WIDTHS = (2048, 500, 11)
+
+# Link model for docs/distributed.md (nominal per-direction bandwidth, bytes/s; latency L in s:
+# assumed NCCL start-up + per-hop cost of one all-reduce, not measured here)
+LINKS = {"NVLink 4 (H100 SXM, 450 GB/s)": (450e9, 15e-6), "NVLink 3 (A100 SXM, 300 GB/s)": (300e9, 15e-6),
+         "PCIe 4.0 x16 (25 GB/s)": (25e9, 20e-6), "InfiniBand NDR 400 Gb/s (50 GB/s)": (50e9, 40e-6),
+         "InfiniBand HDR 200 Gb/s (25 GB/s)": (25e9, 40e-6)}
+
+
+def ring_allreduce_s(nbytes: int, P: int, bandwidth: float, latency: float) -> float:
+    """Ring all-reduce time: 2 (P - 1) / P * bytes / bandwidth + latency (0 for P = 1)."""
+    return 0.0 if P == 1 else 2 * (P - 1) / P * nbytes / bandwidth + latency
+
+
+def model_table(ps=(2, 4, 8, 16)) -> str:
+    """Markdown: the all-reduce time of one 2048-500-11 gradient per link and P, and the
+    per-rank step time that 80 % parallel efficiency needs (4x the all-reduce)."""
+    nbytes = 4 * sum(a * b for a, b in zip(WIDTHS[:-1], WIDTHS[1:]))
+    lines = [f"| link | " + " | ".join(f"P = {P}" for P in ps) + " | step per rank for 80 % at P = 8 |",
+             "|---|" + "---|" * (len(ps) + 1)]
+    for name, (bw, lat) in LINKS.items():
+        t = [ring_allreduce_s(nbytes, P, bw, lat) for P in ps]
+        lines.append(f"| {name} | " + " | ".join(f"{1e6 * x:.0f} µs" for x in t)
+                     + f" | >= {4e3 * ring_allreduce_s(nbytes, 8, bw, lat):.2f} ms |")
+    return "\n".join(lines)
 
 
 class TimedComm:
@@ -55,15 +81,21 @@ def worker(args) -> None:
     from gpusnn.profiling import random_spikes
     comm = TimedComm(distributed.MpiComm())
     if args.mode == "allreduce":
+        from mpi4py import MPI
         grads = [np.ones((a, b), np.float32) for a, b in zip(WIDTHS[:-1], WIDTHS[1:])]
-        times = []
-        for _ in range(args.repeats):
+        flat = np.concatenate([g.ravel() for g in grads])
+        times, blocking = [], []
+        for _ in range(args.repeats):  # gpusnn's polled all-reduce, then MPI's blocking one, alternately
             comm.barrier()
             t0 = time.perf_counter()
             comm.allreduce_sum(grads)
             times.append(time.perf_counter() - t0)
+            comm.barrier()
+            t0 = time.perf_counter()
+            comm.comm.comm.Allreduce(MPI.IN_PLACE, flat, op=MPI.SUM)
+            blocking.append(time.perf_counter() - t0)
         if comm.rank == 0:
-            print(json.dumps({"bytes": int(sum(g.nbytes for g in grads)), "seconds": times}))
+            print(json.dumps({"bytes": int(flat.nbytes), "seconds": times, "blocking_seconds": blocking}))
         return
     spikes = random_spikes(args.samples, args.steps, WIDTHS[0], 0.05, seed=0)
     labels = np.random.default_rng(1).integers(0, WIDTHS[-1], args.samples)
@@ -107,9 +139,13 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=1024)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--steps", type=int, default=16)
+    p.add_argument("--model", action="store_true", help="print the GPU all-reduce model table and exit")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--mode", default="epoch", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.model:
+        print(model_table())
+        return
     if args.worker:
         worker(args)
         return
@@ -137,7 +173,8 @@ def main() -> None:
                      "repeats": args.repeats, "command": "python benchmarks/distributed.py " + " ".join(sys.argv[1:])},
         "epoch": {str(P): v for P, v in by_p.items()},
         "speedup": {str(P): by_p[args.procs[0]]["epoch_s_median"] / by_p[P]["epoch_s_median"] for P in args.procs},
-        "allreduce_gradient": {str(P): {"bytes": v["bytes"], "seconds_median": statistics.median(v["seconds"])}
+        "allreduce_gradient": {str(P): {"bytes": v["bytes"], "seconds_median": statistics.median(v["seconds"]),
+                                        "blocking_mpi_seconds_median": statistics.median(v["blocking_seconds"])}
                                for P, v in ar.items()},
         "runs": rows,
     }

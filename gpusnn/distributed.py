@@ -4,7 +4,8 @@ A communicator (``Comm``) has
 
     rank, size                     this process's index and the number of processes
     allreduce_sum(arrays)          -> arrays of the same shapes, summed elementwise over all ranks
-                                      and identical on every rank (one collective per call)
+                                      and identical on every rank (the given arrays may be
+                                      overwritten: MPI and NCCL reduce in place)
     bcast(obj, root=0)             -> root's picklable obj, on every rank
     barrier()                      returns once every rank has entered it
     abort(code)                    ends every rank of the job now (does not return)
@@ -13,12 +14,13 @@ A communicator (``Comm``) has
 host (NumPy) arrays; ``NcclComm`` (cupy.cuda.nccl) reduces device (CuPy) arrays in place,
 one GPU per rank, the NCCL unique id broadcast over MPI, host objects through MPI.
 
-No collective waits forever: each is started non-blocking and polled against a deadline
-(``timeout`` seconds, from the moment this rank enters it). A peer that died or hangs makes
-the waiting ranks raise DistributedError naming the collective; ``guard`` then aborts the
-whole job (MPI_Abort / ncclCommAbort), so no rank is left behind. (Under MPICH's mpiexec a
-rank that is killed takes the others down at once; the deadline covers launchers that do
-not, and ranks that hang instead of exiting.)
+No collective waits forever (``timeout`` seconds from the moment this rank enters it): MPI's
+are watched by a thread that logs the collective's name and aborts the whole job
+(MPI_Abort); NCCL's are polled and raise DistributedError after ncclCommAbort, and
+``guard`` then aborts the job. ``guard`` also aborts the job when a rank fails on its own,
+so no rank is left waiting. (Under MPICH's mpiexec a rank that is killed takes the others
+down at once; the deadline covers launchers that do not, and ranks that hang instead of
+exiting.)
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ import contextlib
 import hashlib
 import logging
 import os
-import pickle
+import threading
 import time
 from dataclasses import dataclass
 
@@ -56,9 +58,8 @@ def _wait(test, what: str, rank: int, size: int, timeout: float, on_timeout=None
     """Poll test() (True when the operation is complete) until it is, or raise DistributedError
     after timeout seconds (calling on_timeout() first, e.g. to abort a NCCL communicator).
 
-    For the first SPIN_S seconds it only yields the CPU between tests (MPI makes progress only
-    while it is polled, so sleeping would slow a large all-reduce down), then backs off to
-    sleeps of up to 1 ms for long waits."""
+    For the first SPIN_S seconds it only yields the CPU between tests (a step's all-reduce is
+    short), then backs off to sleeps of up to 1 ms for long waits."""
     start = time.monotonic()
     deadline = start + timeout
     delay = 1e-5
@@ -96,11 +97,44 @@ class SingleComm:
         raise SystemExit(code)
 
 
+class Watchdog:
+    """A daemon thread that calls on_expiry(message) when one watched operation outlasts timeout s.
+
+    watch(what) brackets a blocking call by setting one attribute (no lock, no wake-up: the
+    thread looks every min(1 s, timeout / 10)), so a call that returns in time costs nothing.
+    """
+
+    def __init__(self, timeout: float, on_expiry, rank: int, size: int):
+        self.timeout, self.on_expiry, self.rank, self.size = timeout, on_expiry, rank, size
+        self._op: tuple[str, float] | None = None  # (what, since), replaced whole: atomic
+        threading.Thread(target=self._run, args=(min(1.0, timeout / 10),), name="gpusnn-comm-watchdog",
+                         daemon=True).start()
+
+    @contextlib.contextmanager
+    def watch(self, what: str):
+        self._op = (what, time.monotonic())
+        try:
+            yield
+        finally:
+            self._op = None
+
+    def _run(self, period: float) -> None:
+        while True:
+            time.sleep(period)
+            op = self._op
+            if op is not None and time.monotonic() - op[1] > self.timeout:
+                self.on_expiry(f"rank {self.rank} of {self.size}: {op[0]} did not complete within "
+                               f"{self.timeout:g} s; another rank has stopped or hangs")
+
+
 class MpiComm:
     """MPI through mpi4py (MPI_COMM_WORLD unless comm is given) on host arrays.
 
-    allreduce_sum packs the arrays (one dtype per call) into one buffer and runs a single
-    Iallreduce on it.
+    The collectives are MPI's blocking ones (MPI makes progress fastest inside them), each
+    watched by a Watchdog thread that logs the error and aborts the job (MPI_Abort, exit
+    status 2) when one outlasts timeout s. allreduce_sum reduces each array in place (a
+    contiguous copy where one is not contiguous), with no new buffers: fresh 4 MB buffers per
+    step cost more than the reduction on a loaded machine.
     """
 
     def __init__(self, comm=None, timeout: float = DEFAULT_TIMEOUT):
@@ -109,36 +143,28 @@ class MpiComm:
         self.comm = MPI.COMM_WORLD if comm is None else comm
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         self.timeout = float(timeout)
+        self.watchdog = Watchdog(self.timeout, self._expired, self.rank, self.size)
 
-    def _complete(self, request, what: str) -> None:
-        _wait(request.Test, what, self.rank, self.size, self.timeout)
+    def _expired(self, message: str) -> None:
+        log.error("%s; aborting all ranks", message)
+        for h in logging.getLogger().handlers:
+            h.flush()
+        self.abort(2)
 
     def allreduce_sum(self, arrays: list) -> list:
-        arrays = [np.asarray(a) for a in arrays]
-        if not arrays:
-            return []
-        dtypes = {a.dtype for a in arrays}
-        if len(dtypes) != 1:
-            raise TypeError(f"allreduce_sum needs arrays of one dtype, got {sorted(map(str, dtypes))}")
-        buf = np.concatenate([a.ravel() for a in arrays])
-        self._complete(self.comm.Iallreduce(self.MPI.IN_PLACE, buf, op=self.MPI.SUM),
-                       f"allreduce of {buf.nbytes} bytes")
-        out, at = [], 0
-        for a in arrays:
-            out.append(buf[at:at + a.size].reshape(a.shape))
-            at += a.size
-        return out
+        arrays = [np.ascontiguousarray(a) for a in arrays]
+        with self.watchdog.watch(f"allreduce of {sum(a.nbytes for a in arrays)} bytes"):
+            for a in arrays:
+                self.comm.Allreduce(self.MPI.IN_PLACE, a, op=self.MPI.SUM)
+        return arrays
 
     def bcast(self, obj, root: int = 0):
-        data = np.frombuffer(pickle.dumps(obj), np.uint8) if self.rank == root else None
-        n = np.array([0 if data is None else data.size], np.int64)
-        self._complete(self.comm.Ibcast(n, root=root), "broadcast")
-        buf = data.copy() if data is not None else np.empty(int(n[0]), np.uint8)
-        self._complete(self.comm.Ibcast(buf, root=root), "broadcast")
-        return obj if self.rank == root else pickle.loads(buf.tobytes())
+        with self.watchdog.watch("broadcast"):
+            return self.comm.bcast(obj, root=root)
 
     def barrier(self) -> None:
-        self._complete(self.comm.Ibarrier(), "barrier")
+        with self.watchdog.watch("barrier"):
+            self.comm.Barrier()
 
     def local_rank(self) -> int:
         """This rank's index among the ranks on its own node."""
@@ -157,9 +183,9 @@ class NcclComm:
     """NCCL through CuPy on device arrays (one GPU per rank); host objects through host (an MpiComm).
 
     nccl, cupy: the cupy.cuda.nccl and cupy modules (injectable for tests). The unique id is
-    made by rank 0 and broadcast over host; allreduce_sum reduces each array in place inside
-    one NCCL group on the current stream and waits for it against the deadline (aborting the
-    NCCL communicator on timeout).
+    made by rank 0 and broadcast over host; allreduce_sum reduces device arrays in place, all
+    inside one NCCL group on the current stream, and waits for them against the deadline
+    (aborting the NCCL communicator on timeout); a list of host (NumPy) arrays goes over host.
     """
 
     def __init__(self, host: MpiComm, timeout: float = DEFAULT_TIMEOUT, nccl=None, cupy=None):
@@ -175,6 +201,8 @@ class NcclComm:
                        np.dtype(np.int64): nccl.NCCL_INT64}
 
     def allreduce_sum(self, arrays: list) -> list:
+        if arrays and all(isinstance(a, np.ndarray) for a in arrays):
+            return self.host.allreduce_sum(arrays)  # host arrays (metrics) stay on the host, over MPI
         arrays = [self.cupy.ascontiguousarray(a) for a in arrays]
         stream = self.cupy.cuda.get_current_stream()
         self.nccl.groupStart()

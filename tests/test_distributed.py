@@ -175,6 +175,10 @@ class FakeHost:
     def abort(self, code):
         self.aborted = code
 
+    def allreduce_sum(self, arrays):
+        self.reduced = arrays
+        return [a * self.size for a in arrays]  # as if every rank held the same
+
 
 class FakeArray:
     def __init__(self, ptr, size, dtype):
@@ -246,6 +250,10 @@ def test_nccl_comm_uses_the_root_id_and_reduces_each_array_in_place_in_one_group
     assert comm.allreduce_sum(arrays) == arrays
     assert nccl.calls == [("groupStart",), ("allReduce", 100, 100, 12, nccl.NCCL_FLOAT32, nccl.NCCL_SUM, 4242),
                           ("allReduce", 200, 200, 3, nccl.NCCL_FLOAT64, nccl.NCCL_SUM, 4242), ("groupEnd",)]
+    # host arrays (the per-batch metrics) go over MPI and come back as host arrays
+    metrics = np.array([1.5, 2.0])
+    out = comm.allreduce_sum([metrics])
+    assert comm.host.reduced[0] is metrics and np.array_equal(out[0], 4 * metrics) and len(nccl.calls) == 4
 
 
 def test_nccl_comm_aborts_on_a_collective_that_never_finishes():
