@@ -48,7 +48,7 @@ def model_table(ps=(2, 4, 8, 16)) -> str:
     """Markdown: the all-reduce time of one 2048-500-11 gradient per link and P, and the
     per-rank step time that 80 % parallel efficiency needs (4x the all-reduce)."""
     nbytes = 4 * sum(a * b for a, b in zip(WIDTHS[:-1], WIDTHS[1:]))
-    lines = [f"| link | " + " | ".join(f"P = {P}" for P in ps) + " | step per rank for 80 % at P = 8 |",
+    lines = ["| link | " + " | ".join(f"P = {P}" for P in ps) + " | step per rank for 80 % at P = 8 |",
              "|---|" + "---|" * (len(ps) + 1)]
     for name, (bw, lat) in LINKS.items():
         t = [ring_allreduce_s(nbytes, P, bw, lat) for P in ps]

@@ -1,7 +1,6 @@
 """`gpusnn train` and `gpusnn evaluate` end to end on a small IDX directory of real digits."""
 import json
 
-import numpy as np
 import pytest
 
 from gpusnn.cli import main

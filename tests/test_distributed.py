@@ -293,3 +293,16 @@ def test_guard_aborts_a_multi_rank_job_with_status_2_for_project_errors():
         with distributed.guard(single):
             raise ValueError("x")
     assert single.aborted is None
+
+
+def test_watchdog_fires_only_for_an_operation_past_its_deadline():
+    fired = []
+    dog = distributed.Watchdog(0.3, fired.append, rank=1, size=3)
+    with dog.watch("quick barrier"):
+        pass
+    time.sleep(0.5)
+    assert fired == []
+    with dog.watch("allreduce of 8 bytes"):
+        time.sleep(0.8)
+    assert fired and fired[0] == ("rank 1 of 3: allreduce of 8 bytes did not complete within 0.3 s; "
+                                  "another rank has stopped or hangs")
