@@ -80,10 +80,12 @@ def readout(counts: np.ndarray, u_final: np.ndarray, theta: float, T: int) -> np
     return ((counts + u_final / np.float32(theta)) / np.float32(T)).astype(np.float32)
 
 
-def loss_and_delta(rho: np.ndarray, labels: np.ndarray, method: MethodConfig, T: int):
+def loss_and_delta(rho: np.ndarray, labels: np.ndarray, method: MethodConfig, T: int,
+                   batch_norm: int | None = None):
     """Per-sample loss float64 [B] and output error delta = dL/drho float32 [B, C].
 
-    The batch loss is the mean over samples, so delta carries the 1/B.
+    The batch loss is the mean over samples, so delta carries the 1/B; batch_norm replaces
+    that B (data-parallel training: the global batch of which these B samples are a part).
     """
     B, C = rho.shape
     y = np.zeros((B, C), np.float64)
@@ -99,7 +101,7 @@ def loss_and_delta(rho: np.ndarray, labels: np.ndarray, method: MethodConfig, T:
         diff = r - y * method.r_target
         loss = 0.5 * (diff ** 2).sum(axis=1)
         delta = diff
-    return loss, (delta / B).astype(np.float32)
+    return loss, (delta / (B if batch_norm is None else batch_norm)).astype(np.float32)
 
 
 def window_start(t_last: np.ndarray, t_prev: np.ndarray, T: int) -> np.ndarray:

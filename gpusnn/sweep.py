@@ -15,18 +15,22 @@ resumes where it stopped) is
 
 A cell's key names everything that defines it (see ``cell_key``), so cells of different
 requests can share one file and a finished cell is never run twice.
+
+Cells run on any concurrent.futures executor (gpusnn.executors: local processes, a Dask
+cluster, MPI ranks). For job arrays, a Shard i/n runs every n-th cell into its own file and
+``merge_results`` joins the shard files; a cell's result does not depend on where it ran.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import time
 from collections import defaultdict
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -34,13 +38,16 @@ import numpy as np
 from data_tools.datasets import load
 from data_tools.progress import progress_bar
 from data_tools.spikes import EncodedDataset
-from gpusnn import training
+from gpusnn import executors, training
 from gpusnn.config import RunConfig, TrainConfig
 from gpusnn.errors import ConfigError, DataFormatError
 from gpusnn.workflow import make_backend, with_data_widths
 
+log = logging.getLogger(__name__)
+
 FORMAT = "gpusnn-sweep"
 VERSION = 1
+TIMING_FIELDS = ("seconds", "eval_seconds")  # in cells and their history: the only fields that vary between runs
 
 
 @dataclass(frozen=True)
@@ -208,25 +215,45 @@ def _json_default(x):
     raise TypeError(f"not JSON-able: {type(x).__name__}")
 
 
-def _pool(jobs: int) -> ProcessPoolExecutor:
-    """A spawn pool of `jobs` workers, each limited to one BLAS/OpenMP thread."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")  # inherited by the spawned workers
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"))
+@dataclass(frozen=True)
+class Shard:
+    """Shard index of count: the cells index, index + count, index + 2 count, ... of a grid (0-based)."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> "Shard":
+        """'2/8' -> Shard(2, 8) (e.g. --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)."""
+        i, _, n = text.partition("/")
+        if not (i.isdigit() and n.isdigit()) or not int(i) < int(n):
+            raise ConfigError(f"--shard must be I/N with 0 <= I < N, e.g. 0/4, got {text!r}")
+        return cls(int(i), int(n))
+
+    def select(self, jobs: list) -> list:
+        return jobs[self.index::self.count]
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
 
 
-def run_sweep(grid: Grid, results_path: str | os.PathLike, jobs: int = 1, progress: bool = True) -> dict:
-    """Run every cell of grid not already done in the results file; returns the file's content.
+def run_sweep(grid: Grid, results_path: str | os.PathLike, executor: str = "local:1", shard: Shard | None = None,
+              progress: bool = True) -> dict:
+    """Run every cell of grid (of its shard) not already done in the results file; returns the file's content.
 
     Finished cells are written to the file one by one; cells whose key is already there
-    with status "done" are skipped. jobs > 1 runs cells in that many worker processes.
+    with status "done" are skipped. executor: where the cells run (gpusnn.executors spec).
     """
     path = Path(results_path)
+    spec = executors.parse(executor)
     doc = load_results(path)
     doc["grid"] = grid.to_dict()
+    if shard is not None:
+        doc["shard"] = str(shard)
+    mine = grid.jobs() if shard is None else shard.select(grid.jobs())
     done = {c["key"] for c in doc["cells"] if c.get("status") == "done"}
-    todo = [j for j in grid.jobs() if j["key"] not in done]
-    bar = progress_bar(total=len(grid.jobs()), initial=len(grid.jobs()) - len(todo), enabled=progress,
+    todo = [j for j in mine if j["key"] not in done]
+    bar = progress_bar(total=len(mine), initial=len(mine) - len(todo), enabled=progress,
                        desc="sweep", unit="cell")
 
     def finish(cell: dict) -> None:
@@ -236,15 +263,50 @@ def run_sweep(grid: Grid, results_path: str | os.PathLike, jobs: int = 1, progre
         bar.set_postfix(last=f"{cell['key'].rsplit('|', 4)[0]} {cell['test_accuracy']:.3f}")
 
     write_results(path, doc)
-    if jobs <= 1:
-        for job in todo:
-            finish(run_cell(job))
-    else:
-        with _pool(jobs) as pool:
+    with executors.open_executor(spec) as pool:
+        if pool is None:
+            for job in todo:
+                finish(run_cell(job))
+        else:
             for fut in as_completed([pool.submit(run_cell, job) for job in todo]):
                 finish(fut.result())
     bar.close()
     return doc
+
+
+def without_timing(cell: dict) -> dict:
+    """cell without its wall-clock fields (TIMING_FIELDS, also in its history): what a rerun reproduces."""
+    out = {k: v for k, v in cell.items() if k not in TIMING_FIELDS}
+    out["history"] = [{k: v for k, v in h.items() if k not in TIMING_FIELDS} for h in cell.get("history", [])]
+    return out
+
+
+def merge_results(paths: list[str | os.PathLike]) -> dict:
+    """One results document holding the cells of the files at paths (e.g. the shards of a job array).
+
+    A key in several files keeps its first finished cell (a finished cell that disagrees with it,
+    beyond timing, is logged as a warning); grid is the files' common request, or None when they differ.
+    """
+    if not paths:
+        raise ConfigError("sweep merge needs at least one results file")
+    docs = []
+    for p in paths:
+        if not Path(p).exists():
+            raise DataFormatError(f"{p}: no such sweep results file")
+        docs.append(load_results(Path(p)))
+    cells: dict[str, dict] = {}
+    for p, doc in zip(paths, docs):
+        for c in doc["cells"]:
+            old = cells.get(c["key"])
+            if old is None or (old.get("status") != "done" and c.get("status") == "done"):
+                cells[c["key"]] = c
+            elif c.get("status") == "done" and without_timing(c) != without_timing(old):
+                log.warning("%s: cell %s differs from the one already merged; keeping the first", p, c["key"])
+    grids = [json.dumps(d["grid"], sort_keys=True) for d in docs]
+    grid = docs[0]["grid"] if len(set(grids)) == 1 else None
+    if grid is None:
+        log.warning("the files hold different sweep requests; the merged file records none")
+    return {"format": FORMAT, "version": VERSION, "grid": grid, "cells": [cells[k] for k in sorted(cells)]}
 
 
 # --------------------------------------------------------------------------- summaries

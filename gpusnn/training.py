@@ -3,6 +3,13 @@
 Shuffling is a pure function of (seed, epoch): the order of epoch e is
 default_rng([seed, 2, e]).permutation(n). A run stopped after any batch therefore resumes
 exactly by skipping the batches of the current epoch already done.
+
+Data parallel (comm: a gpusnn.distributed communicator of P ranks): every rank derives the
+same order, takes its share (distributed.part) of each global batch, computes its gradient
+with the output error divided by the global batch size, and the gradients are summed over
+the ranks before the (identical, elementwise) update, so the weights and the optimiser
+memory stay the same on every rank. Train metrics and the evaluation (split across the
+ranks) are summed the same way. Without comm (or with one rank) nothing changes.
 """
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ from typing import Callable
 import numpy as np
 from data_tools.progress import PROGRESS, progress_bar
 from data_tools.spikes import EncodedDataset, SpikeTensor
+from gpusnn import distributed
 from gpusnn.backends import Backend
 from gpusnn.config import RunConfig
 from gpusnn.errors import ShapeError
@@ -78,15 +86,19 @@ def check_compatible(cfg: RunConfig, data: EncodedDataset) -> None:
         raise ShapeError(f"dataset encoded with T={data.train.n_steps}, network expects T={cfg.network.n_steps}")
 
 
-def train_batch(backend: Backend, state: TrainState, cfg: RunConfig, spikes: SpikeTensor, labels: np.ndarray):
-    """Forward, gradient and fractional update on one mini-batch.
+def train_batch(backend: Backend, state: TrainState, cfg: RunConfig, spikes: SpikeTensor, labels: np.ndarray,
+                comm=None, batch_norm: int | None = None):
+    """Forward, gradient and fractional update on one mini-batch (or this rank's share of one:
+    comm sums the gradients over the ranks, batch_norm is the global batch size).
 
-    Returns (per-sample loss float64 [B], predictions int64 [B], spikes per layer [L]).
+    Returns (per-sample loss float64 [B], predictions int64 [B], spikes per layer [L]) of these samples.
     """
     net = cfg.network
     records = backend.forward(state.weights, spikes, net.theta, output_spikes=False)
     loss, rho, grads = backend.gradients(state.weights, spikes, records, labels, net.n_steps,
-                                         net.theta, cfg.method)
+                                         net.theta, cfg.method, batch_norm)
+    if comm is not None and comm.size > 1:
+        grads = comm.allreduce_sum(grads)
     apply_update(backend, state.weights, grads, state.optim, cfg.optim)
     loss, rho, layer_spikes = backend.host_results(loss, rho, records)   # one copy after the update
     return loss, rho.argmax(axis=1), layer_spikes
@@ -99,8 +111,10 @@ def device_spikes(backend: Backend, spikes: SpikeTensor) -> SpikeTensor:
 
 
 def train_epoch(backend: Backend, state: TrainState, cfg: RunConfig, data: EncodedDataset,
-                on_batch: Callable[[TrainState], None] | None = None, progress: bool = True) -> dict:
-    """Train one epoch (or the rest of a partly done one); returns its train metrics."""
+                on_batch: Callable[[TrainState], None] | None = None, progress: bool = True,
+                comm=None) -> dict:
+    """Train one epoch (or the rest of a partly done one); returns its train metrics (over all ranks)."""
+    comm = comm or distributed.SingleComm()
     n = data.train.n_samples
     bs = cfg.train.batch_size
     order = epoch_order(cfg.train.seed, state.epoch, n)
@@ -113,13 +127,15 @@ def train_epoch(backend: Backend, state: TrainState, cfg: RunConfig, data: Encod
     for s in starts[cur.batches_done:]:
         t0 = time.perf_counter()
         idx = order[s:s + bs]
-        spikes = device_spikes(backend, data.train.select(idx))
-        labels = data.train_labels[idx]
-        loss, pred, layer_spikes = train_batch(backend, state, cfg, spikes, labels)
-        cur.loss_sum += float(loss.sum())
-        cur.correct += int((pred == labels).sum())
+        mine = distributed.part(idx, comm.rank, comm.size)
+        spikes = device_spikes(backend, data.train.select(mine))
+        labels = data.train_labels[mine]
+        loss, pred, layer_spikes = train_batch(backend, state, cfg, spikes, labels, comm, len(idx))
+        totals = comm.allreduce_sum([np.array([loss.sum(), (pred == labels).sum(), *layer_spikes], np.float64)])[0]
+        cur.loss_sum += float(totals[0])
+        cur.correct += int(totals[1])
         cur.seen += len(idx)
-        cur.spikes = [a + b for a, b in zip(cur.spikes, layer_spikes)]
+        cur.spikes = [a + int(b) for a, b in zip(cur.spikes, totals[2:])]
         cur.batches_done += 1
         cur.seconds += time.perf_counter() - t0
         bar.update(1)
@@ -145,25 +161,39 @@ def predict(backend: Backend, weights, spikes: SpikeTensor, cfg: RunConfig, batc
     return np.concatenate(out) if out else np.zeros((0, cfg.network.widths[-1]), np.float32)
 
 
-def evaluate(backend: Backend, weights, spikes: SpikeTensor, labels: np.ndarray, cfg: RunConfig) -> dict:
-    """Accuracy, mean loss and predictions of weights on a labelled set."""
+def evaluate(backend: Backend, weights, spikes: SpikeTensor, labels: np.ndarray, cfg: RunConfig, comm=None) -> dict:
+    """Accuracy, mean loss and predictions int64 [N] of weights on a labelled set of N samples.
+
+    With comm each rank predicts its share (distributed.part) and the sums are reduced, so every
+    rank returns the whole set's results.
+    """
     from gpusnn import reference as ref
-    rho = predict(backend, weights, spikes, cfg)
-    loss, _ = ref.loss_and_delta(rho, labels, cfg.method, cfg.network.n_steps)
-    pred = rho.argmax(axis=1)
-    return {"accuracy": float((pred == labels).mean()) if len(labels) else 0.0,
-            "loss": float(loss.mean()) if len(labels) else 0.0, "predictions": pred}
+    comm = comm or distributed.SingleComm()
+    n = len(labels)
+    mine = distributed.part(np.arange(n), comm.rank, comm.size)
+    rho = predict(backend, weights, spikes.select(mine) if comm.size > 1 else spikes, cfg)
+    loss, _ = ref.loss_and_delta(rho, labels[mine], cfg.method, cfg.network.n_steps)
+    pred = np.zeros(n, np.int64)
+    pred[mine] = rho.argmax(axis=1)
+    loss_sum, pred = comm.allreduce_sum([np.array([loss.sum()])])[0][0], comm.allreduce_sum([pred])[0]
+    return {"accuracy": float((pred == labels).mean()) if n else 0.0,
+            "loss": float(loss_sum / n) if n else 0.0, "predictions": pred}
 
 
 def fit(backend: Backend, state: TrainState, cfg: RunConfig, data: EncodedDataset,
         on_batch: Callable[[TrainState], None] | None = None,
-        on_epoch: Callable[[TrainState], None] | None = None, progress: bool = True) -> TrainState:
-    """Train until state.epoch == cfg.train.epochs, evaluating on the test split after each epoch."""
+        on_epoch: Callable[[TrainState], None] | None = None, progress: bool = True,
+        comm=None) -> TrainState:
+    """Train until state.epoch == cfg.train.epochs, evaluating on the test split after each epoch
+    (comm: data parallel over its ranks, see the module docstring)."""
     check_compatible(cfg, data)
     while state.epoch < cfg.train.epochs:
-        metrics = train_epoch(backend, state, cfg, data, on_batch, progress)
+        metrics = train_epoch(backend, state, cfg, data, on_batch, progress, comm)
+        if comm is not None:
+            distributed.check_same(comm, [backend.asnumpy(W) for W in state.weights + state.optim.W_prev],
+                                   f"weights after epoch {state.epoch + 1}")
         t0 = time.perf_counter()
-        ev = evaluate(backend, state.weights, data.test, data.test_labels, cfg)
+        ev = evaluate(backend, state.weights, data.test, data.test_labels, cfg, comm)
         metrics.update(epoch=state.epoch + 1, test_loss=ev["loss"], test_accuracy=ev["accuracy"],
                        eval_seconds=time.perf_counter() - t0)
         state.history.append(metrics)

@@ -103,7 +103,8 @@ class Run:
     cfg: the validated config (widths from the data); source: the data path checkpoints
     record; resumed_from: the checkpoint continued, or None; data_seconds: wall time spent
     loading, generating or encoding the data; imported_from: the NIR file the network came
-    from (gpusnn import), kept by every checkpoint of the run, else "".
+    from (gpusnn import), kept by every checkpoint of the run, else ""; comm: the
+    communicator of a data-parallel run (gpusnn.distributed), None for one process.
     """
 
     cfg: RunConfig
@@ -115,17 +116,24 @@ class Run:
     resumed_from: Path | None = None
     data_seconds: float = 0.0
     imported_from: str = ""
+    comm: object = None
 
 
-def prepare_new(cfg: RunConfig, hidden, out: Path, progress: bool = True) -> Run:
-    """A fresh run of cfg (widths[0] and widths[-1] are set from the data) into out."""
+def is_root(comm) -> bool:
+    """True on the one process of a run that writes files: rank 0, or a run without comm."""
+    return comm is None or comm.rank == 0
+
+
+def prepare_new(cfg: RunConfig, hidden, out: Path, progress: bool = True, comm=None) -> Run:
+    """A fresh run of cfg (widths[0] and widths[-1] are set from the data) into out; comm: the
+    rank's communicator of a data-parallel run (connected before this builds the backend)."""
     backend = make_backend(cfg.train.backend)
     t0 = time.perf_counter()
     data = load_for(cfg, progress=progress)
     seconds = time.perf_counter() - t0
     cfg = with_data_widths(cfg, hidden, data.train.n_inputs, data.n_classes)
     return Run(cfg, data, backend, training.new_state(cfg, backend), out, data_path(cfg.train.data),
-               None, seconds)
+               None, seconds, comm=comm)
 
 
 def resumed_config(saved: RunConfig, changes: dict) -> RunConfig:
@@ -164,33 +172,38 @@ def read_resume(path: str | Path, changes: dict) -> tuple[checkpoint.Checkpoint,
     return saved, cfg
 
 
-def prepare_resume(saved: checkpoint.Checkpoint, cfg: RunConfig, out: Path, progress: bool = True) -> Run:
-    """The run saved in checkpoint `saved`, continued with cfg (see read_resume) into out."""
+def prepare_resume(saved: checkpoint.Checkpoint, cfg: RunConfig, out: Path, progress: bool = True,
+                   comm=None) -> Run:
+    """The run saved in checkpoint `saved`, continued with cfg (see read_resume) into out (comm:
+    as prepare_new)."""
     backend = make_backend(cfg.train.backend)
     t0 = time.perf_counter()
     data = resume_data(saved.info, progress)
     return Run(cfg, data, backend, saved.train_state(backend), out, saved.info.data_path, saved.path,
-               time.perf_counter() - t0, saved.info.imported_from)
+               time.perf_counter() - t0, saved.info.imported_from, comm)
 
 
 # ----------------------------------------------------------------------------- training
 
 def run_training(run: Run, save_every: int = 0, keep: int = 3, log_spikes: str | None = None,
-                 log_train: bool = False, progress: bool = True) -> dict:
+                 log_train: bool = False, progress: bool = True) -> dict | None:
     """Train run to cfg.train.epochs, saving RUN_DIR/checkpoint*.h5 after every epoch (and
     every save_every updates), logging the spikes of the samples log_spikes names into
-    RUN_DIR/spikes.h5. Returns the results (see README, `gpusnn train`)."""
+    RUN_DIR/spikes.h5. Returns the results (see README, `gpusnn train`); in a data-parallel
+    run only rank 0 writes files and returns them (None on the other ranks)."""
     cfg, data, backend, state, out = run.cfg, run.data, run.backend, run.state, run.out
+    root = is_root(run.comm)
     if save_every < 0:
         raise OptionError("run", "save_every", f"must be >= 0, got {save_every}")
     if keep < 1:
         raise OptionError("run", "keep", f"must be >= 1, got {keep}")
     test_ids = spikelog.parse_ids(log_spikes, data.test.n_samples) if log_spikes else None
     train_ids = spikelog.parse_ids(log_spikes, data.train.n_samples) if log_spikes and log_train else None
-    out.mkdir(parents=True, exist_ok=True)
-    checkpoint.remove_stale_temps(out)
+    if root:
+        out.mkdir(parents=True, exist_ok=True)
+        checkpoint.remove_stale_temps(out)
     log_path = out / "spikes.h5"
-    if run.resumed_from is not None:
+    if run.resumed_from is not None and root:
         dropped = spikelog.truncate(log_path, state.epoch)
         if dropped:
             log.info("dropped %d spike-log entries past epoch %d of the checkpoint", dropped, state.epoch)
@@ -204,6 +217,8 @@ def run_training(run: Run, save_every: int = 0, keep: int = 3, log_spikes: str |
     saved_paths = []
 
     def save(st) -> None:
+        if not root:
+            return
         saved_paths.append(checkpoint.save_run(out, cfg, st, backend, keep, data.identity, data.name, run.source,
                                                run.imported_from))
         log.info("saved %s", saved_paths[-1])
@@ -214,15 +229,18 @@ def run_training(run: Run, save_every: int = 0, keep: int = 3, log_spikes: str |
 
     def on_epoch(st) -> None:
         for ids, split in ((test_ids, "test"), (train_ids, "train")):
-            if ids is not None:
+            if ids is not None and root:
                 spikelog.log_samples(log_path, backend, st.weights, cfg, data, ids, split, st.epoch)
         save(st)
 
     t0 = time.perf_counter()
-    training.fit(backend, state, cfg, data, on_batch=on_batch, on_epoch=on_epoch, progress=progress)
+    training.fit(backend, state, cfg, data, on_batch=on_batch, on_epoch=on_epoch, progress=progress and root,
+                 comm=run.comm)
     if not saved_paths and run.resumed_from is None:
         save(state)
     seconds = time.perf_counter() - t0
+    if not root:
+        return None
     last = state.history[-1] if state.history else {}
     return {
         "test_accuracy": last.get("test_accuracy"), "train_accuracy": last.get("train_accuracy"),

@@ -7,14 +7,15 @@
 #define GPUSNN_LOSS_CE 0
 #define GPUSNN_LOSS_MSE 1
 
-// rho = (n + u(T) / theta) / T, the loss of each sample (float64) and delta = dL/drho / B.
+// rho = (n + u(T) / theta) / T, the loss of each sample (float64) and delta = dL/drho / n_norm
+// (n_norm = B, or the global batch of which these B samples are a part in data-parallel training).
 // Launch: 1-D grid-stride over samples, one thread per sample b looping over the C classes.
 // Arithmetic in double, in the reference's order (rho is rounded to float32 first).
 // budget readout_loss: 56 registers
 extern "C" __global__ void readout_loss(const int* __restrict__ counts,       // [B, C]
                                         const float* __restrict__ u_final,    // [B, C]
                                         const long long* __restrict__ labels, // [B] 0..C-1
-                                        int B, int C, int T, float theta, int loss_kind,
+                                        int B, int n_norm, int C, int T, float theta, int loss_kind,
                                         double temperature, double r_target,
                                         float* __restrict__ rho,              // [B, C]
                                         double* __restrict__ loss,            // [B]
@@ -37,14 +38,14 @@ extern "C" __global__ void readout_loss(const int* __restrict__ counts,       //
             loss[b] = -((double)rho[o + y] * T / temperature - zmax - lse);
             for (int k = 0; k < C; ++k) {
                 const double p = exp((double)rho[o + k] * T / temperature - zmax - lse);
-                delta[o + k] = (float)((p - (k == y)) * T / temperature / B);
+                delta[o + k] = (float)((p - (k == y)) * T / temperature / n_norm);
             }
         } else {
             double l = 0.0;
             for (int k = 0; k < C; ++k) {
                 const double diff = (double)rho[o + k] - (k == y) * r_target;
                 l += diff * diff;
-                delta[o + k] = (float)(diff / B);
+                delta[o + k] = (float)(diff / n_norm);
             }
             loss[b] = 0.5 * l;
         }

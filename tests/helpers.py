@@ -1,6 +1,9 @@
 """Small builders shared by the tests (no fixtures with hidden state)."""
 from __future__ import annotations
 
+import gzip
+from pathlib import Path
+
 import numpy as np
 
 from data_tools.spikes import SpikeTensor, from_coo, from_dense
@@ -17,3 +20,20 @@ def spikes_at(steps_by_input: dict[int, list[int]], n_inputs: int, T: int) -> Sp
 def random_spikes(rng: np.random.Generator, B: int, T: int, N: int, density: float) -> SpikeTensor:
     """Binary Bernoulli spikes [B, T, N]."""
     return from_dense((rng.random((B, T, N)) < density).astype(np.int32))
+
+
+def write_idx(path: Path, arr: np.ndarray, magic: int) -> None:
+    """arr as a gzipped MNIST IDX file (uint8 data, big-endian dimensions)."""
+    head = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in arr.shape)
+    path.write_bytes(gzip.compress(head + arr.astype(np.uint8).tobytes()))
+
+
+def write_idx_dir(d: Path, n_train: int, n_test: int) -> Path:
+    """An MNIST IDX directory holding the first n_train / n_test digits of mnist5k."""
+    from data_tools.mnist import mnist5k_arrays
+    Xtr, ytr, Xte, yte = mnist5k_arrays()
+    write_idx(d / "train-images-idx3-ubyte.gz", Xtr[:n_train].reshape(-1, 28, 28), 0x803)
+    write_idx(d / "train-labels-idx1-ubyte.gz", ytr[:n_train], 0x801)
+    write_idx(d / "t10k-images-idx3-ubyte.gz", Xte[:n_test].reshape(-1, 28, 28), 0x803)
+    write_idx(d / "t10k-labels-idx1-ubyte.gz", yte[:n_test], 0x801)
+    return d

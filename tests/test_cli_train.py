@@ -1,28 +1,15 @@
 """`gpusnn train` and `gpusnn evaluate` end to end on a small IDX directory of real digits."""
-import gzip
 import json
 
-import numpy as np
 import pytest
 
 from gpusnn.cli import main
-from data_tools.mnist import mnist5k_arrays
-
-
-def write_idx(path, arr, magic):
-    head = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in arr.shape)
-    path.write_bytes(gzip.compress(head + arr.astype(np.uint8).tobytes()))
+from helpers import write_idx_dir
 
 
 @pytest.fixture(scope="module")
 def idx_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("mnist")
-    Xtr, ytr, Xte, yte = mnist5k_arrays()
-    write_idx(d / "train-images-idx3-ubyte.gz", Xtr[:400].reshape(-1, 28, 28), 0x803)
-    write_idx(d / "train-labels-idx1-ubyte.gz", ytr[:400], 0x801)
-    write_idx(d / "t10k-images-idx3-ubyte.gz", Xte[:200].reshape(-1, 28, 28), 0x803)
-    write_idx(d / "t10k-labels-idx1-ubyte.gz", yte[:200], 0x801)
-    return d
+    return write_idx_dir(tmp_path_factory.mktemp("mnist"), 400, 200)
 
 
 def test_train_writes_json_and_evaluate_reads_the_checkpoint(idx_dir, tmp_path):

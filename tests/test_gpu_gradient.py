@@ -35,14 +35,15 @@ def to_device(rt, rec: LayerRecord) -> LayerRecord:
 @pytest.mark.parametrize("method", [MethodConfig(), MethodConfig(loss="ce", temperature=2.5),
                                     MethodConfig(loss="mse", r_target=0.8)], ids=["ce", "ce-tau", "mse"])
 @pytest.mark.parametrize("B, T, C", [(6, 16, 11), (1, 3, 2), (33, 8, 10)])
-def test_readout_loss(gpu_kernel_rt, gpu_kernel_rng, method, B, T, C):
+@pytest.mark.parametrize("global_batch", [None, 71], ids=["local", "global"])
+def test_readout_loss(gpu_kernel_rt, gpu_kernel_rng, method, B, T, C, global_batch):
     rt, rng = gpu_kernel_rt, gpu_kernel_rng
     rec = random_record(rng, B, T, C)
     labels = rng.integers(0, C, B)
     theta = float(rng.uniform(0.5, 2.0))
-    rho, loss, delta = readout_loss(rt, to_device(rt, rec), labels, T, theta, method)
+    rho, loss, delta = readout_loss(rt, to_device(rt, rec), labels, T, theta, method, global_batch)
     rho_ref = ref.readout(rec.counts, rec.u_final, theta, T)
-    loss_ref, delta_ref = ref.loss_and_delta(rho_ref, labels, method, T)
+    loss_ref, delta_ref = ref.loss_and_delta(rho_ref, labels, method, T, global_batch)
     np.testing.assert_array_equal(rt.asnumpy(rho), rho_ref)   # same double arithmetic
     np.testing.assert_allclose(rt.asnumpy(loss), loss_ref, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(rt.asnumpy(delta), delta_ref, rtol=1e-6, atol=1e-9)

@@ -50,9 +50,9 @@ class Recording:
         self.batch_sizes.append(spikes.n_samples)
         return self.inner.forward(weights, spikes, theta, output_spikes)
 
-    def gradients(self, weights, spikes, records, labels, T, theta, method):
+    def gradients(self, weights, spikes, records, labels, T, theta, method, batch_norm=None):
         self.labels.append(np.asarray(labels))
-        return self.inner.gradients(weights, spikes, records, labels, T, theta, method)
+        return self.inner.gradients(weights, spikes, records, labels, T, theta, method, batch_norm)
 
     def host_results(self, loss, rho, records):
         return self.inner.host_results(loss, rho, records)

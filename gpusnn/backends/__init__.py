@@ -3,7 +3,9 @@
 
     forward(weights, spikes, theta, output_spikes=True)     -> list[LayerRecord] (output_spikes=False:
                                                                the last layer's spikes may be None)
-    gradients(weights, spikes, records, labels, T, theta, method) -> (loss [B], rho [B, C], grads)
+    gradients(weights, spikes, records, labels, T, theta, method, batch_norm=None)
+                                                            -> (loss [B], rho [B, C], grads)
+        (the output error carries 1 / batch_norm, default 1 / B)
     update(W, *, W_prev, G, G_prev, step, optim)            -> None (in place on W, W_prev, G_prev)
     host_results(loss, rho, records)                        -> (loss, rho, spikes per layer) on
                                                                the host, one copy per batch
@@ -50,9 +52,9 @@ def gpu_usable() -> bool:
     return gpu_problem() is None
 
 
-def get_backend(name: str = "auto") -> Backend:
-    """The backend called name; auto = cuda when a GPU is usable, else numpy. ConfigError
-    for an unknown name, or for cuda where it cannot run (gpu_problem)."""
+def resolve_name(name: str = "auto") -> str:
+    """name with auto replaced by cuda when a GPU is usable, else numpy. ConfigError for an
+    unknown name, or for cuda where it cannot run (gpu_problem)."""
     if name not in NAMES:
         raise ConfigError(f"unknown backend {name!r}; choose one of {', '.join(NAMES)}")
     if name == "auto":
@@ -60,6 +62,12 @@ def get_backend(name: str = "auto") -> Backend:
         log.info("backend auto -> %s", name)
     elif name == "cuda" and (problem := gpu_problem()) is not None:
         raise ConfigError(f"--backend cuda: {problem}; use --backend numpy or emulated on this machine")
+    return name
+
+
+def get_backend(name: str = "auto") -> Backend:
+    """The backend called name (see resolve_name)."""
+    name = resolve_name(name)
     if name == "numpy":
         from gpusnn.backends.numpy.backend import NumpyBackend
         return NumpyBackend()

@@ -42,10 +42,12 @@ class Backend(Protocol):
         spike list may be None (not compacted)."""
 
     def gradients(self, weights: list[Array], spikes: SpikeTensor, records: list[LayerRecord],
-                  labels: np.ndarray, T: int, theta: float,
-                  method: MethodConfig) -> tuple[Array, Array, list[Array]]:
+                  labels: np.ndarray, T: int, theta: float, method: MethodConfig,
+                  batch_norm: int | None = None) -> tuple[Array, Array, list[Array]]:
         """Per-sample loss (float64 [B] on xp), output rates rho (float32 [B, C] on xp) and the
-        weight gradients (float32 [n_pre, n_post] per layer on xp) of the batch."""
+        weight gradients (float32 [n_pre, n_post] per layer on xp) of the batch; the output
+        error carries 1 / batch_norm (default 1 / B: a data-parallel rank passes the global
+        batch size)."""
 
     def host_results(self, loss: Array, rho: Array,
                      records: list[LayerRecord]) -> tuple[np.ndarray, np.ndarray, list[int]]:

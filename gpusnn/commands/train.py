@@ -4,9 +4,11 @@ paths and prints."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
-from gpusnn import workflow
+from gpusnn import distributed, workflow
+from gpusnn.backends import resolve_name
 from gpusnn.commands._checks import data_source, output_dir
 from gpusnn.commands._options import (
     RUN_FLAGS,
@@ -42,6 +44,14 @@ def register(sub) -> None:
     g.add_argument("--log-train", action="store_true",
                    help="with --log-spikes, also log the same sample ids of the train split each epoch")
     g.add_argument("--json", help="write the results (metrics per epoch, final accuracy) to this file")
+    g = p.add_argument_group("data-parallel training (docs/distributed.md)")
+    g.add_argument("--distributed", action="store_true",
+                   help="one rank of `mpiexec -n P gpusnn train --distributed ...`: each rank trains on its share "
+                        "of every batch, gradients summed over MPI (cuda backend: NCCL, one GPU per rank); "
+                        "rank 0 alone writes files")
+    g.add_argument("--comm-timeout", type=float, default=distributed.DEFAULT_TIMEOUT, metavar="S",
+                   help="with --distributed: abort all ranks when one collective waits longer than S seconds "
+                        f"(default {distributed.DEFAULT_TIMEOUT:g})")
     p.set_defaults(func=run)
 
 
@@ -61,26 +71,46 @@ def resume_changes(args: argparse.Namespace, path) -> dict:
     return {d: getattr(args, d) for d in workflow.RESUME_CHANGES if getattr(args, d, None) is not None}
 
 
-def run(args) -> dict:
+def connect(args, backend: str, stack: contextlib.ExitStack):
+    """With --distributed, this rank's communicator (connected before the backend is built:
+    NCCL picks the rank's GPU), guarded for the rest of stack; None without."""
+    if not args.distributed:
+        return None
+    workflow.check_backend(backend)
+    return stack.enter_context(distributed.guard(distributed.connect(resolve_name(backend), args.comm_timeout)))
+
+
+def run(args) -> dict | None:
+    """Train (or resume); with --distributed as one rank of the job (None on ranks other than 0,
+    which write nothing)."""
+    with contextlib.ExitStack() as stack:
+        return _run(args, stack)
+
+
+def _run(args, stack: contextlib.ExitStack) -> dict | None:
     if args.log_spikes:
         spikelog.parse_ids(args.log_spikes, 2**62)  # the syntax, before any work
     extra = [Path(args.json)] if args.json else []
     if args.resume:
         saved, cfg = workflow.read_resume(args.resume, resume_changes(args, args.resume))
+        comm = connect(args, cfg.train.backend, stack)
         out = output_dir(args.out or saved.path.parent, "--out")
         if args.overwrite and out.resolve() == saved.path.parent.resolve():
             raise ConfigError(f"--overwrite would delete the run {out} that --resume continues")
-        workflow.claim_out_dir(out, args.overwrite, resuming=saved.path, extra=extra)
-        run_ = workflow.prepare_resume(saved, cfg, out, args.progress)
+        if workflow.is_root(comm):
+            workflow.claim_out_dir(out, args.overwrite, resuming=saved.path, extra=extra)
+        run_ = workflow.prepare_resume(saved, cfg, out, args.progress, comm)
     else:
         cfg, hidden = config_from_args(args)
         data_source(cfg.train.data)
         workflow.check_backend(cfg.train.backend)
+        comm = connect(args, cfg.train.backend, stack)
         out = output_dir(args.out or "runs/latest", "--out")
-        workflow.claim_out_dir(out, args.overwrite, extra=extra)
-        run_ = workflow.prepare_new(cfg, hidden, out, args.progress)
+        if workflow.is_root(comm):
+            workflow.claim_out_dir(out, args.overwrite, extra=extra)
+        run_ = workflow.prepare_new(cfg, hidden, out, args.progress, comm)
     res = workflow.run_training(run_, args.save_every, args.keep, args.log_spikes, args.log_train, args.progress)
-    if res["test_accuracy"] is not None:
+    if res is not None and res["test_accuracy"] is not None:
         print(f"epoch {res['epochs']}: test accuracy {100 * res['test_accuracy']:.1f} %, test loss "
               f"{res['test_loss']:.4f} ({res['loss']}); training {res['seconds']:.1f} s, data "
               f"{res['data_seconds']:.1f} s; checkpoint {res['checkpoint'] or 'unchanged'}")

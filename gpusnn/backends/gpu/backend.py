@@ -60,8 +60,8 @@ class GpuBackend:
         return records
 
     def gradients(self, weights, spikes: SpikeTensor, records, labels, T: int, theta: float,
-                  method: MethodConfig):
-        rho, loss, delta = readout_loss(self.rt, records[-1], labels, T, theta, method)
+                  method: MethodConfig, batch_norm: int | None = None):
+        rho, loss, delta = readout_loss(self.rt, records[-1], labels, T, theta, method, batch_norm)
         deltas = [delta]
         for l in range(len(weights) - 2, -1, -1):
             deltas.insert(0, backward_delta(self.rt, deltas[0], weights[l + 1], records[l], T, theta))

@@ -12,10 +12,12 @@ from gpusnn.errors import ShapeError
 LOSS_KINDS = {"ce": 0, "mse": 1}
 
 
-def readout_loss(rt: KernelRuntime, out: LayerRecord, labels, T: int, theta: float, method: MethodConfig):
+def readout_loss(rt: KernelRuntime, out: LayerRecord, labels, T: int, theta: float, method: MethodConfig,
+                 batch_norm: int | None = None):
     """(rho float32 [B, C], loss float64 [B], delta float32 [B, C]) on the device.
 
-    labels: int class indices [B] (host or device), checked to lie in 0..C-1.
+    labels: int class indices [B] (host or device), checked to lie in 0..C-1. delta carries
+    1 / batch_norm (default B), as in gpusnn.reference.loss_and_delta.
     """
     xp = rt.xp
     B, C = out.counts.shape
@@ -26,9 +28,10 @@ def readout_loss(rt: KernelRuntime, out: LayerRecord, labels, T: int, theta: flo
     rho = rt.empty((B, C), xp.float32)
     loss = rt.empty(B, xp.float64)
     delta = rt.empty((B, C), xp.float32)
+    n_norm = B if batch_norm is None else batch_norm
     rt.launch("gradient", "readout_loss", B,
-              (out.counts, out.u_final, y, i32(B), i32(C), i32(T), f32(theta), i32(LOSS_KINDS[method.loss]),
-               f64(method.temperature), f64(method.r_target), rho, loss, delta))
+              (out.counts, out.u_final, y, i32(B), i32(n_norm), i32(C), i32(T), f32(theta),
+               i32(LOSS_KINDS[method.loss]), f64(method.temperature), f64(method.r_target), rho, loss, delta))
     return rho, loss, delta
 
 
@@ -51,6 +54,9 @@ def transpose_spikes(rt: KernelRuntime, spikes: SpikeTensor):
     xp = rt.xp
     T = spikes.n_steps
     BT = spikes.n_samples * T
+    if BT == 0:  # no samples (a data-parallel rank's empty share of a short batch)
+        none = xp.zeros(0, dtype=xp.int32)
+        return xp.zeros(spikes.n_inputs + 1, dtype=xp.int64), none, none
     rows = xp.searchsorted(spikes.indptr[1:], xp.arange(spikes.nnz, dtype=xp.int64), side="right")
     keys = xp.sort(xp.add(xp.multiply(spikes.ids, BT, dtype=xp.int64), rows))
     colptr = xp.searchsorted(keys, xp.arange(0, (spikes.n_inputs + 1) * BT, BT, dtype=xp.int64), side="left")

@@ -43,10 +43,10 @@ class NumpyBackend:
         return ck.forward(weights, spikes, theta, self.mode)
 
     def gradients(self, weights, spikes: SpikeTensor, records, labels, T: int, theta: float,
-                  method: MethodConfig):
+                  method: MethodConfig, batch_norm: int | None = None):
         out = records[-1]
         rho = ref.readout(out.counts, out.u_final, theta, T)
-        loss, delta = ref.loss_and_delta(rho, np.asarray(labels), method, T)
+        loss, delta = ref.loss_and_delta(rho, np.asarray(labels), method, T, batch_norm)
         deltas = ref.backward_deltas(weights, records, delta, theta, T)
         inputs = [spikes] + [r.spikes for r in records[:-1]]
         grads = [ck.weight_gradient(s, r, d, theta, method.gradient)
