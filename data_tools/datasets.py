@@ -63,20 +63,22 @@ def is_store(path) -> bool:
     return p.is_file() and p.open("rb").read(8) == b"\x89HDF\r\n\x1a\n"
 
 
-def load_samples(source: str, *, counting: str = "rows", cache_dir=None, progress: bool = True) -> SampleSet:
+def load_samples(source: str, *, counting: str = "rows", cache_dir=None, progress: bool = True,
+                 sensor=None) -> SampleSet:
     """Labelled samples of source (see the module docstring), parsed once and cached as an
-    event store for directories."""
+    event store for directories. sensor: force the chip of a DVS Gesture directory's
+    recordings (a name in data_tools.sensors.SENSORS) instead of their `#Source` lines."""
     if source == SYNTH_SOURCE:
         return load_store(synth_store(cache_dir, progress=progress))
     path = Path(source)
     if is_store(path):
         return load_store(path)
     if path.is_dir() and (path / SPLIT_FILES[True]).exists():
-        key = hashlib.sha256(f"{path.resolve()}|{counting}".encode()).hexdigest()[:16]
+        key = hashlib.sha256(f"{path.resolve()}|{counting}{'|' + str(sensor) if sensor else ''}".encode()).hexdigest()[:16]
         store = cache_root(cache_dir) / f"store-{path.name}-{key}.h5"
         if not store.exists():
             store.parent.mkdir(parents=True, exist_ok=True)
-            write_store(store, load_gesture_dir(path, counting=counting, progress=progress))
+            write_store(store, load_gesture_dir(path, counting=counting, progress=progress, sensor=sensor))
         return load_store(store)
     if path.is_dir() and is_tonic_dir(path):
         return load_tonic_dir(path)

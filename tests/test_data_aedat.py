@@ -110,13 +110,13 @@ def test_aedat2_byte_by_byte_conventions_and_special_events(tmp_path):
     raw += struct.pack(">ii", -2**31 | 4, 12)                        # bit 31: skipped
     raw += struct.pack(">ii", (0 << 8) | (127 << 1) | 0, 13)
     path = tmp_path / "b2.aedat"
-    path.write_bytes(b"#!AER-DAT2.0\r\n#comment\r\n" + raw)
+    path.write_bytes(b"#!AER-DAT2.0\r\n#comment\r\n# AEChip: ch.unizh.ini.jaer.chip.retina.DVS128\r\n" + raw)
     np.testing.assert_array_equal(read_aedat2(path), make_events([5, 127], [3, 0], [1, 0], [10, 13]))
     np.testing.assert_array_equal(read_aedat2(path, CONVENTIONS["jaer"]), make_events([122, 0], [3, 0], [0, 1], [10, 13]))
-    np.testing.assert_array_equal(read_aedat2(path, CONVENTIONS["top-left"]), make_events([5, 127], [124, 127], [1, 0], [10, 13]))
+    np.testing.assert_array_equal(read_aedat2(path, "top-left"), make_events([5, 127], [124, 127], [1, 0], [10, 13]))
     path.write_bytes(b"#!AER-DAT2.0\r\n" + raw[:-3])
     with pytest.raises(DataFormatError, match="truncated event"):
-        read_aedat2(path)
+        read_aedat2(path, sensor="dvs128")
 
 
 def test_reader_output_passes_tonic_transforms(tmp_path):

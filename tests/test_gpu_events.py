@@ -91,7 +91,7 @@ def test_bin_matches_numpy(gpu_kernel_rt, gpu_kernel_rng, factor, binary, T):
 def test_truncated_file_names_the_offset():
     raw, _ = random_aedat(np.random.default_rng(1), n_packets=2)
     start = raw.index(b"#!END-HEADER\r\n") + 14
-    with pytest.raises(DataFormatError, match=f"rec.aedat: byte {start}"):
+    with pytest.raises(DataFormatError, match=f"rec.aedat: byte offset {start}"):
         polarity_packets(raw[:start + 40], "rec.aedat")
-    with pytest.raises(DataFormatError, match="#!AER-DAT3.1"):
+    with pytest.raises(DataFormatError, match="AER-DAT3"):
         polarity_packets(b"#!AER-DAT2.0\r\n", "old.aedat")
