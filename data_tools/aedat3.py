@@ -8,9 +8,15 @@ polarity = bit 1 (1 = ON), y = bits 2-16, x = bits 17-31, origin top-left; the f
 timestamp in microseconds is (eventTSOverflow << 31) | timestamp.
 
 The reader memory-maps the file, walks packet headers (one small Python step per packet,
-none per event) and decodes all polarity payloads with vectorised NumPy. Packets of other
-types are skipped by their eventSize; padding (capacity > number) and events whose valid
-bit is 0 are dropped.
+none per event; :func:`walk_packets`, also used by the device event path) and decodes all
+polarity payloads with vectorised NumPy. Packets of other types (special, frame, IMU6, IMU9,
+...) are skipped by their eventSize and counted by :func:`inspect_aedat3`; padding
+(capacity > number) and events whose valid bit is 0 are dropped.
+
+The sensor comes from the `#Source N: <chip>` header lines (:func:`header_sensor`: DVS128,
+DAVIS240A/B/C, DAVIS346A/B/C; DAVIS polarity packets share the DVS128 event layout), or is
+forced by the caller; an unknown chip, a missing `#Source` line or sources of different
+sizes are errors naming the line.
 """
 from __future__ import annotations
 

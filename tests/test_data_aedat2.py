@@ -4,6 +4,7 @@ that name the chip, APS / IMU / special records skipped and counted, orientation
 no-guessing rules (headerless, empty, random bytes)."""
 from __future__ import annotations
 
+import json
 import struct
 
 import numpy as np
@@ -181,3 +182,18 @@ def test_fuzz_chip_decoders_return_events_or_data_format_error(tmp_path_factory,
         if isinstance(out, np.ndarray):
             assert out.dtype == EVENT_DTYPE
             assert out.size == 0 or (out["x"].min() >= 0 and out["y"].min() >= 0)
+
+
+def test_cli_data_inspect_format_and_sensor_flags(tmp_path, capsys):
+    from gpusnn.cli import main
+    p = tmp_path / "bare.aedat"
+    p.write_bytes(records((davis_dvs(1, 2, 1), 5), (davis_dvs(3, 4, 0), 4)))
+    assert main(["data", "inspect", str(p)]) == 2                     # no header: refused
+    out = tmp_path / "info.json"
+    assert main(["data", "inspect", str(p), "--format", "aedat2", "--sensor", "davis240", "--json", str(out)]) == 0
+    info = json.loads(out.read_text())
+    assert info["sensor_size"] == [240, 180, 2] and info["events"] == 2 and info["timestamps_backwards"] == 1
+    assert "warnings" in capsys.readouterr().out
+    empty = tmp_path / "empty.aedat"
+    empty.write_bytes(b"")
+    assert main(["data", "inspect", str(empty)]) == 2
