@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 _EVENT = np.dtype([("addr", ">i4"), ("ts", ">i4")])
 MAGIC = b"#!AER-DAT2"
+#: The last header line jAER writes (optional: older files just start the data).
+END_OF_HEADER = b"#!END-HEADER"
 #: Record kinds, in the order of :attr:`Aedat2Recording.counts`.
 KINDS = ("dvs", "special", "aps", "imu")
 DVS, SPECIAL, APS, IMU = range(4)
@@ -188,7 +190,7 @@ def decode_aedat2(path, *, sensor=None, convention=None, headerless: bool = Fals
                               f"{bytes(buf[:len(MAGIC)])!r}); to read headerless AEDAT 2.0 data name the format "
                               "and sensor (headerless=True, sensor=...; CLI: --format aedat2 --sensor ...)")
     if buf[0] == ord("#"):
-        header = parse_header(buf, path, magic=MAGIC, end_marker=None)
+        header = parse_header(buf, path, magic=MAGIC, end_marker=None, optional_end=END_OF_HEADER)
         chip = forced or header_sensor(header, path)
         start = header.data_offset
     else:
@@ -248,13 +250,14 @@ JAER_CLASSES = {DVS128: "ch.unizh.ini.jaer.chip.retina.DVS128", DAVIS240: "eu.se
 def write_aedat2(path, events: np.ndarray, convention=None, header_fields: dict | None = None, *,
                  sensor=DVS128) -> None:
     """Write DVS events as AEDAT 2.0 for sensor (default DVS128) under convention (default the
-    chip's), with jAER's ``# AEChip:`` header line; the inverse of read_aedat2. Timestamps are
-    stored modulo 2**32."""
+    chip's), with jAER's ``# AEChip:`` and ``#!END-HEADER`` header lines; the inverse of
+    read_aedat2. Timestamps are stored modulo 2**32."""
     chip = get_sensor(sensor)
     conv = _resolve_convention(LAYOUTS[chip], convention)
     raw = np.empty(events.size, _EVENT)
     raw["addr"] = (encode_addresses(events, chip, conv) & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
     raw["ts"] = (events["t"] & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
     with open(path, "wb") as f:
-        f.write(format_header("#!AER-DAT2.0", {" AEChip": JAER_CLASSES[chip], **(header_fields or {})}, None))
+        f.write(format_header("#!AER-DAT2.0", {" AEChip": JAER_CLASSES[chip], **(header_fields or {})},
+                              END_OF_HEADER.decode()))
         f.write(raw.tobytes())

@@ -67,13 +67,15 @@ def check_encoding(fields: dict, expected: str, path, forced: bool, size: int) -
 
 
 def sensor_size(fields: dict) -> tuple[int, int, int] | None:
-    """(W, H, 2) from a `geometry WxH` or `format EVTn;width=W;height=H` field, else None."""
+    """(W, H, 2) from a `geometry WxH` or `format EVTn;width=W;height=H` field (decimal
+    numbers), else None."""
     m = re.fullmatch(r"(\d+)x(\d+)", fields.get("geometry", ""))
     if m:
         return int(m.group(1)), int(m.group(2)), 2
     fmt = dict(kv.split("=", 1) for kv in fields.get("format", "").split(";") if "=" in kv)
-    if "width" in fmt and "height" in fmt:
-        return int(fmt["width"]), int(fmt["height"]), 2
+    w, h = fmt.get("width", ""), fmt.get("height", "")
+    if re.fullmatch(r"\d+", w) and re.fullmatch(r"\d+", h):
+        return int(w), int(h), 2
     return None
 
 

@@ -197,3 +197,14 @@ def test_cli_data_inspect_format_and_sensor_flags(tmp_path, capsys):
     empty = tmp_path / "empty.aedat"
     empty.write_bytes(b"")
     assert main(["data", "inspect", str(empty)]) == 2
+
+
+def test_jaer_end_of_header_line_ends_the_header_even_if_data_starts_with_hash(tmp_path):
+    """jAER ends its header with `#!END-HEADER`; the first address here begins with byte 0x23
+    ('#'), which must be read as data (y raw 140 puts 0x23 in the top byte)."""
+    first = davis_dvs(5, 140, 1)
+    assert struct.pack(">I", first)[:1] == b"#"
+    p = tmp_path / "e.aedat"
+    p.write_bytes(header("# AEChip: eu.seebetter.ini.chips.davis.DAVIS240C", "#!END-HEADER")
+                  + records((first, 7), (davis_dvs(6, 1, 0), 8)))
+    np.testing.assert_array_equal(read_aedat2(p, "doc"), make_events([5, 6], [140, 1], [1, 0], [7, 8]))
