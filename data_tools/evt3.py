@@ -15,8 +15,9 @@ File: `% key value` header lines (as EVT 2.0, see :mod:`data_tools.evt2`; `% evt
 
 An event's time in microseconds is (time_high << 12) | time_low with the latest of each
 before it (0 before the first), time_high unwrapped across its 12-bit rollover (+2**24 us
-whenever it decreases). Decoding is vectorised: state is forward-filled by index with
-running maxima, vectors are expanded as a bit matrix; no Python step per word.
+whenever it decreases). Decoding is vectorised: the state at each event-carrying word is
+found by forward-filling word indices, vectors are expanded as a bit matrix; no Python step
+per word.
 """
 from __future__ import annotations
 
@@ -34,42 +35,64 @@ KNOWN_TYPES = (ADDR_Y, ADDR_X, VECT_BASE_X, VECT_12, VECT_8, TIME_LOW, CONTINUED
                CONTINUED_12)
 
 
-def latest(is_kind: np.ndarray, values: np.ndarray, default: int = 0) -> np.ndarray:
-    """For each word, values at the latest word with is_kind at or before it (default before
-    the first). is_kind bool [N], values int64 [N] -> int64 [N]."""
-    last = np.maximum.accumulate(np.where(is_kind, np.arange(is_kind.size), -1))
-    return np.where(last >= 0, values[np.maximum(last, 0)], default)
+def last_index(is_kind: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Index of the latest word with is_kind at or before each word index in at (-1 where
+    none): is_kind bool [M], at int [K] -> int32 [K]. One forward fill of int32 indices."""
+    idx = np.where(is_kind, np.arange(is_kind.size, dtype=np.int32), np.int32(-1))
+    np.maximum.accumulate(idx, out=idx)
+    return idx[at]
 
 
-def time_base(kind: np.ndarray, payload: np.ndarray) -> np.ndarray:
-    """The microsecond time in force at each word (int64 [N]); see the module docstring."""
+def state_at(is_kind: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """values (per word, [M]) of the latest word with is_kind at or before each index of at;
+    0 where none precedes. -> int64 [K]"""
+    j = last_index(is_kind, at)
+    return np.where(j >= 0, values[np.maximum(j, 0)], 0).astype(np.int64)
+
+
+def time_at(kind: np.ndarray, payload: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The microsecond time in force at word indices at (int64 [K]); module docstring."""
     is_high = kind == TIME_HIGH
-    high = payload[is_high]
-    wraps = np.concatenate(([0], np.cumsum(high[1:] < high[:-1]))) if high.size else high
-    unwrapped = np.zeros(kind.size, np.int64)
-    unwrapped[is_high] = high + (wraps << 12)
-    return (latest(is_high, unwrapped) << 12) | latest(kind == TIME_LOW, payload)
+    high = payload.astype(np.int32)
+    hi_at = np.flatnonzero(is_high)
+    if hi_at.size > 1:
+        wraps = np.cumsum(high[hi_at[1:]] < high[hi_at[:-1]], dtype=np.int32)
+        high[hi_at[1:]] += wraps << 12                                # 12-bit rollovers
+    return (state_at(is_high, high, at) << 12) | state_at(kind == TIME_LOW, payload, at)
 
 
 def decode_words(w: np.ndarray) -> np.ndarray:
     """CD events (event array [N], file order; vector events in increasing x) of EVT 3.0 words
-    (uint16 [M]) whose types are all known."""
-    kind = (w >> 12).astype(np.int64)
-    payload = (w & 0xFFF).astype(np.int64)
-    t = time_base(kind, payload)
-    y = latest(kind == ADDR_Y, payload & 0x7FF)
-    is_base = kind == VECT_BASE_X
-    step = np.where(kind == VECT_12, 12, np.where(kind == VECT_8, 8, 0))
-    before = np.cumsum(step) - step                           # sum of steps of earlier words
-    base_x = latest(is_base, payload & 0x7FF) + before - latest(is_base, before)
-    base_p = latest(is_base, payload >> 11)
+    (uint16 [M]) whose types are all known. The state (y, time, vector base) in force at each
+    word that carries events is found by forward-filling word indices."""
+    kind = w >> 12
+    payload = w & 0xFFF
     single, vec12, vec8 = kind == ADDR_X, kind == VECT_12, kind == VECT_8
     carrier = np.flatnonzero(single | vec12 | vec8)
-    mask = np.where(single, 1, np.where(vec12, payload, payload & 0xFF))[carrier]
-    x0 = np.where(single, payload & 0x7FF, base_x)[carrier]
-    p = np.where(single, payload >> 11, base_p)[carrier]
-    row, bit = np.nonzero((mask[:, None] >> np.arange(12)) & 1)
-    return make_events(x0[row] + bit, y[carrier][row], p[row] == 1, t[carrier][row])
+    is_single = single[carrier]
+    in_vec = ~is_single
+    vec = carrier[in_vec]
+    masks = np.where(vec12[vec], payload[vec], payload[vec] & 0xFF).astype("<u2")
+    bits = np.unpackbits(masks.view(np.uint8).reshape(-1, 2), axis=1, bitorder="little")[:, :12]
+    counts = np.ones(carrier.size, np.int64)
+    counts[in_vec] = bits.sum(axis=1)
+    row = np.repeat(np.arange(carrier.size), counts)              # events in file order
+    bit = np.zeros(row.size, np.int64)                            # x offset within a vector
+    bit[in_vec[row]] = np.nonzero(bits)[1]                        # row-major: x increasing
+    y = state_at(kind == ADDR_Y, payload & 0x7FF, carrier)
+    t = time_at(kind, payload, carrier)
+    x0 = (payload[carrier] & 0x7FF).astype(np.int64)
+    p = (payload[carrier] >> 11).astype(np.int64)
+    if vec.size:
+        # a vector starts at the latest VECT_BASE_X plus 12 / 8 per vector word since it
+        before = np.cumsum(np.where(vec12, 12, np.where(vec8, 8, 0)), dtype=np.int32)
+        before -= np.where(vec12, 12, np.where(vec8, 8, 0)).astype(np.int32)   # steps of earlier words
+        base = last_index(kind == VECT_BASE_X, vec)
+        has = base >= 0
+        b = np.maximum(base, 0)
+        x0[in_vec] = np.where(has, (payload[b] & 0x7FF) + before[vec] - before[b], before[vec])
+        p[in_vec] = np.where(has, payload[b] >> 11, 0)
+    return make_events(x0[row] + bit, y[row], p[row] == 1, t[row])
 
 
 def read_evt3(path, *, encoding: str | None = None) -> tuple[np.ndarray, dict]:
