@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_tools.errors import DataFormatError
+from data_tools.errors import ConfigError, DataFormatError
 from data_tools.events import EVENT_DTYPE
 from data_tools.sensors import DAVIS240, DAVIS346, DVS128, Sensor, get_sensor, sensor_from_name, sensor_in_text
 from data_tools.textheader import TextHeader, format_header, parse_header
@@ -139,14 +139,14 @@ def _resolve_convention(layout: Layout, convention) -> Convention:
     if isinstance(convention, Convention):
         return convention
     if convention not in layout.conventions:
-        raise ValueError(f"unknown convention {convention!r}: expected one of {sorted(layout.conventions)}")
+        raise ConfigError(f"unknown convention {convention!r}: expected one of {sorted(layout.conventions)}")
     return layout.conventions[convention]
 
 
 def classify(addr: np.ndarray, layout: Layout) -> np.ndarray:
     """Record kind (index into KINDS, uint8 [N]) of each raw address (int64 [N], 0..2**32-1)."""
     kind = np.zeros(addr.size, np.uint8)
-    if layout is DVS128_LAYOUT:
+    if layout.name == "dvs128":
         kind[(addr & ((1 << 15) | (1 << 31))) != 0] = SPECIAL
         return kind
     high = (addr >> 31) == 1

@@ -74,7 +74,8 @@ def load_samples(source: str, *, counting: str = "rows", cache_dir=None, progres
     if is_store(path):
         return load_store(path)
     if path.is_dir() and (path / SPLIT_FILES[True]).exists():
-        key = hashlib.sha256(f"{path.resolve()}|{counting}{'|' + str(sensor) if sensor else ''}".encode()).hexdigest()[:16]
+        tag = f"{path.resolve()}|{counting}" + (f"|{sensor}" if sensor else "")
+        key = hashlib.sha256(tag.encode()).hexdigest()[:16]
         store = cache_root(cache_dir) / f"store-{path.name}-{key}.h5"
         if not store.exists():
             store.parent.mkdir(parents=True, exist_ok=True)

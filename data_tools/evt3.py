@@ -106,7 +106,8 @@ def read_evt3(path, *, encoding: str | None = None) -> tuple[np.ndarray, dict]:
     fields, start = read_header(buf, path)
     check_encoding(fields, "3.0", path, encoding == "evt3", len(buf))
     if (len(buf) - start) % 2:
-        raise DataFormatError(f"{path}: byte offset {len(buf) - 1}: truncated word (1 trailing byte, words are 2 bytes)")
+        raise DataFormatError(f"{path}: byte offset {len(buf) - 1}: truncated word "
+                              "(1 trailing byte, words are 2 bytes)")
     w = np.frombuffer(buf, "<u2", offset=start)
     kind = w >> 12
     unknown = ~np.isin(kind, KNOWN_TYPES)
