@@ -8,6 +8,8 @@ import struct
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("aedat")
 
@@ -124,3 +126,46 @@ def test_truncated_packet(tmp_path):
     p.write_bytes(p.read_bytes()[:-5])
     with pytest.raises(DataFormatError, match="corrupt AEDAT 4 packet"):
         read_aedat4(p)
+
+
+def good_file(tmp_path):
+    p = tmp_path / "g.aedat4"
+    aedat4_file(p, [(0, "EVTS", (346, 260)), (1, "TRIG", None)],
+                [(0, events_packet(make_events([0, 5], [1, 2], [1, 0], [10, 20]))), (1, triggers_packet([15]))])
+    return p
+
+
+@pytest.mark.parametrize("pos, value, message", [
+    (14, 0, "description outside the header"),           # the IOHeader length: 572 -> 512
+    (18, 0xFF, "table or vtable outside the header"),     # the root offset
+    (34, 0xFF, "outside the header"),                     # the description's offset
+    (60, 0xDF, "not UTF-8"),                              # inside the XML text
+])
+def test_corrupt_ioheader_is_refused_before_the_decoder_reads_it(tmp_path, pos, value, message):
+    """The `aedat` decoder reads the IOHeader unchecked: these bytes made it panic (and the
+    non-UTF-8 description abort the interpreter)."""
+    p = good_file(tmp_path)
+    b = bytearray(p.read_bytes())
+    b[pos] = value
+    p.write_bytes(bytes(b))
+    with pytest.raises(DataFormatError, match=message):
+        read_aedat4(p)
+
+
+@settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_fuzz_returns_events_or_data_format_error(tmp_path_factory, data):
+    base = tmp_path_factory.mktemp("fuzz4")
+    blob = bytearray(good_file(base).read_bytes())
+    if data.draw(st.booleans()):
+        for _ in range(data.draw(st.integers(1, 6))):
+            blob[data.draw(st.integers(0, len(blob) - 1))] = data.draw(st.integers(0, 255))
+    else:
+        blob = blob[:data.draw(st.integers(0, len(blob)))]
+    p = base / "f.aedat4"
+    p.write_bytes(bytes(blob))
+    try:
+        rec = decode_aedat4(p)
+    except DataFormatError:
+        return
+    assert rec.events.dtype.names == ("x", "y", "p", "t") and len(rec.sensor_size) == 3
