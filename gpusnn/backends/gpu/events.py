@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from data_tools.aedat3 import POLARITY, read_header, walk_packets
+from data_tools.aedat3 import POLARITY, header_sensor, read_header, walk_packets
 from data_tools.spikes import SpikeTensor
 from gpusnn.backends.gpu.compact import GRID_BITS, GRID_COUNTS, compact, grid_words
 from gpusnn.backends.gpu.runtime import KernelRuntime, i32, i64
@@ -72,12 +72,16 @@ def decode_polarity(rt: KernelRuntime, raw, name: str = "<bytes>") -> dict:
     return out
 
 
-def aedat_to_spikes(rt: KernelRuntime, raw, t0, duration, n_steps: int, *, width: int = 128,
-                    height: int = 128, factor: int = 1, binary: bool = True,
+def aedat_to_spikes(rt: KernelRuntime, raw, t0, duration, n_steps: int, *, width: int | None = None,
+                    height: int | None = None, factor: int = 1, binary: bool = True,
                     name: str = "<bytes>") -> SpikeTensor:
     """The samples with windows [t0[b], t0[b] + duration[b]) [us] of one recording as a
-    SpikeTensor (B x n_steps x 2 * (height // factor) * (width // factor)) on the device."""
+    SpikeTensor (B x n_steps x 2 * (height // factor) * (width // factor)) on the device.
+    width, height: the sensor size, by default the one the file's `#Source` line names."""
     xp = rt.xp
+    if width is None or height is None:
+        chip = header_sensor(read_header(name, raw), name)
+        width, height = chip.width, chip.height
     t0 = np.ascontiguousarray(t0, np.int64)
     duration = np.ascontiguousarray(duration, np.int64)
     if t0.ndim != 1 or t0.shape != duration.shape:
