@@ -8,35 +8,72 @@ polarity = bit 1 (1 = ON), y = bits 2-16, x = bits 17-31, origin top-left; the f
 timestamp in microseconds is (eventTSOverflow << 31) | timestamp.
 
 The reader memory-maps the file, walks packet headers (one small Python step per packet,
-none per event) and decodes all polarity payloads with vectorised NumPy. Packets of other
-types are skipped by their eventSize; padding (capacity > number) and events whose valid
-bit is 0 are dropped.
+none per event; :func:`walk_packets`, also used by the device event path) and decodes all
+polarity payloads with vectorised NumPy. Packets of other types (special, frame, IMU6, IMU9,
+...) are skipped by their eventSize and counted by :func:`inspect_aedat3`; padding
+(capacity > number) and events whose valid bit is 0 are dropped.
+
+The sensor comes from the `#Source N: <chip>` header lines (:func:`header_sensor`: DVS128,
+DAVIS240A/B/C, DAVIS346A/B/C; DAVIS polarity packets share the DVS128 event layout), or is
+forced by the caller; an unknown chip, a missing `#Source` line or sources of different
+sizes are errors naming the line.
 """
 from __future__ import annotations
 
 import logging
+import re
 import struct
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from data_tools.errors import DataFormatError
-from data_tools.events import DVS128_SENSOR, EVENT_DTYPE
+from data_tools.events import EVENT_DTYPE
+from data_tools.sensors import DAVIS240, DAVIS346, DVS128, Sensor, get_sensor, sensor_from_name
 from data_tools.textheader import TextHeader, format_header, parse_header
 
 log = logging.getLogger(__name__)
 
+#: The 28-byte AEDAT 3.1 packet header (one definition, also used by the device event path).
 PACKET_HEADER = np.dtype([("type", "<i2"), ("source", "<i2"), ("size", "<i4"), ("ts_offset", "<i4"),
-                          ("ts_overflow", "<i4"), ("capacity", "<i4"), ("number", "<i4"), ("valid", "<i4")])
-_HEADER_STRUCT = struct.Struct("<hhiiiiii")
-POLARITY = 1
-SPECIAL = 0
+                          ("overflow", "<i4"), ("capacity", "<i4"), ("number", "<i4"), ("valid", "<i4")])
+#: The same layout for struct (derived from PACKET_HEADER, faster per packet than frombuffer).
+_HEADER_STRUCT = struct.Struct("<" + "".join(PACKET_HEADER[name].char for name in PACKET_HEADER.names))
+SPECIAL, POLARITY, FRAME, IMU6, IMU9 = 0, 1, 2, 3, 4
+#: Names of the packet types the readers skip and count (others are counted by number).
+TYPE_NAMES = {SPECIAL: "special", POLARITY: "polarity", FRAME: "frame", IMU6: "imu6", IMU9: "imu9"}
 #: Smallest eventSize of each known type (bytes); other types only need a positive size.
 MIN_EVENT_SIZES = {SPECIAL: 8, POLARITY: 8}
 POLARITY_EVENT = np.dtype([("data", "<u4"), ("ts", "<i4")])
 TS_BITS = 31
+
+
+class PacketHeader(NamedTuple):
+    """One packet header (fields as in PACKET_HEADER) and its byte offset in the file (a named
+    tuple: one is made per packet, so it must be cheap)."""
+
+    offset: int
+    type: int
+    source: int
+    size: int
+    ts_offset: int
+    overflow: int
+    capacity: int
+    number: int
+    valid: int
+
+    @property
+    def payload(self) -> int:
+        """Byte offset of the first event."""
+        return self.offset + PACKET_HEADER.itemsize
+
+    @property
+    def end(self) -> int:
+        """Byte offset just past the payload (eventCapacity * eventSize bytes)."""
+        return self.payload + self.capacity * self.size
 
 
 def _map(path) -> np.ndarray:
@@ -52,58 +89,63 @@ def read_header(path, buf=None) -> TextHeader:
     return parse_header(buf, path, magic=b"#!AER-DAT3", end_marker=b"#!END-HEADER")
 
 
-def _walk_packets(buf, start: int, path) -> Iterator[tuple[int, tuple]]:
-    """Yield (payload byte offset, header tuple in PACKET_HEADER order) for every packet,
-    checking each header against the format and the file size."""
-    n, pos = len(buf), start
-    while pos < n:
-        if n - pos < PACKET_HEADER.itemsize:
-            raise DataFormatError(f"{path}: byte offset {pos}: truncated packet header "
-                                  f"({n - pos} bytes left, {PACKET_HEADER.itemsize} needed)")
-        hdr = _HEADER_STRUCT.unpack(bytes(buf[pos:pos + PACKET_HEADER.itemsize]))
-        etype, _, size, ts_off, overflow, capacity, number, _ = hdr
-        need = MIN_EVENT_SIZES.get(etype, 1)
-        if size < need:
-            raise DataFormatError(f"{path}: byte offset {pos}: eventSize {size} is inconsistent with event type "
-                                  f"{etype} (expected at least {need} bytes)")
-        if etype == POLARITY and not 4 <= ts_off <= size - 4:
-            raise DataFormatError(f"{path}: byte offset {pos + 8}: eventTSOffset {ts_off} does not fit a "
-                                  f"{size}-byte polarity event (expected 4)")
-        if capacity < 0 or not 0 <= number <= capacity or overflow < 0:
-            raise DataFormatError(f"{path}: byte offset {pos}: bad packet header (eventCapacity {capacity}, "
-                                  f"eventNumber {number}, eventTSOverflow {overflow}); expected "
-                                  "0 <= eventNumber <= eventCapacity and a non-negative overflow")
-        payload = pos + PACKET_HEADER.itemsize
-        if capacity * size > n - payload:
-            raise DataFormatError(f"{path}: byte offset {pos}: packet larger than the file: {capacity} events x "
-                                  f"{size} bytes = {capacity * size} bytes declared, {n - payload} left")
-        yield payload, hdr
-        pos = payload + capacity * size
+def parse_packet_header(buf, pos: int, path) -> PacketHeader:
+    """The packet header at byte pos of buf (the whole file), checked against the format and
+    the file size; DataFormatError naming path and the byte offset otherwise."""
+    n = len(buf)
+    if n - pos < PACKET_HEADER.itemsize:
+        raise DataFormatError(f"{path}: byte offset {pos}: truncated packet header "
+                              f"({n - pos} bytes left, {PACKET_HEADER.itemsize} needed)")
+    h = PacketHeader(pos, *_HEADER_STRUCT.unpack_from(buf, pos))
+    need = MIN_EVENT_SIZES.get(h.type, 1)
+    if h.size < need:
+        raise DataFormatError(f"{path}: byte offset {pos}: eventSize {h.size} is inconsistent with event type "
+                              f"{h.type} (expected at least {need} bytes)")
+    if h.type == POLARITY and not 4 <= h.ts_offset <= h.size - 4:
+        raise DataFormatError(f"{path}: byte offset {pos + 8}: eventTSOffset {h.ts_offset} does not fit a "
+                              f"{h.size}-byte polarity event (expected 4)")
+    if h.capacity < 0 or not 0 <= h.number <= h.capacity or h.overflow < 0:
+        raise DataFormatError(f"{path}: byte offset {pos}: bad packet header (eventCapacity {h.capacity}, "
+                              f"eventNumber {h.number}, eventTSOverflow {h.overflow}); expected "
+                              "0 <= eventNumber <= eventCapacity and a non-negative overflow")
+    if h.end > n:
+        raise DataFormatError(f"{path}: byte offset {pos}: packet larger than the file: {h.capacity} events x "
+                              f"{h.size} bytes = {h.capacity * h.size} bytes declared, {n - h.payload} left")
+    return h
 
 
-def _decode(buf, packets: list[tuple[int, tuple]], path) -> np.ndarray:
+def walk_packets(buf, start: int, path) -> Iterator[PacketHeader]:
+    """Every packet header of buf from byte start (the end of the text header) to the end."""
+    pos = start
+    while pos < len(buf):
+        h = parse_packet_header(buf, pos, path)
+        yield h
+        pos = h.end
+
+
+def _decode(buf, packets: list[PacketHeader], path) -> np.ndarray:
     """Decode the polarity packets among packets into an event array (valid events only).
 
     Each packet is decoded straight into its slice of the output (a packet fits in cache,
     so the data word is read from memory once and no full-size temporaries are made).
     """
-    pol = [(off, h) for off, h in packets if h[0] == POLARITY and h[6] > 0]
-    total = sum(h[6] for _, h in pol)
+    pol = [h for h in packets if h.type == POLARITY and h.number > 0]
+    total = sum(h.number for h in pol)
     out = np.empty(total, EVENT_DTYPE)
     x, y, p, t = (out[f] for f in ("x", "y", "p", "t"))
     o = 0
-    for off, (_, _, size, ts_off, overflow, _, number, _) in pol:
-        if size == POLARITY_EVENT.itemsize and ts_off == 4:
-            ev = np.frombuffer(buf, POLARITY_EVENT, count=number, offset=off)
+    for h in pol:
+        if h.size == POLARITY_EVENT.itemsize and h.ts_offset == 4:
+            ev = np.frombuffer(buf, POLARITY_EVENT, count=h.number, offset=h.payload)
         else:
-            dt = np.dtype({"names": ["data", "ts"], "formats": ["<u4", "<i4"], "offsets": [0, ts_off],
-                           "itemsize": size})
-            ev = np.frombuffer(buf, dt, count=number, offset=off)
+            dt = np.dtype({"names": ["data", "ts"], "formats": ["<u4", "<i4"], "offsets": [0, h.ts_offset],
+                           "itemsize": h.size})
+            ev = np.frombuffer(buf, dt, count=h.number, offset=h.payload)
         data, ts = ev["data"], ev["ts"]
         if ts.min() < 0:
             bad = int(np.argmax(ts < 0))
-            raise DataFormatError(f"{path}: byte offset {off + bad * size + ts_off}: negative 32-bit timestamp "
-                                  f"{int(ts[bad])} (timestamps are 31-bit, non-negative)")
+            raise DataFormatError(f"{path}: byte offset {h.payload + bad * h.size + h.ts_offset}: negative 32-bit "
+                                  f"timestamp {int(ts[bad])} (timestamps are 31-bit, non-negative)")
         valid = (data & 1).astype(bool)
         if not valid.all():
             data, ts = data[valid], ts[valid]
@@ -112,8 +154,8 @@ def _decode(buf, packets: list[tuple[int, tuple]], path) -> np.ndarray:
         y[o:o + n] = (data >> 2) & 0x7FFF
         p[o:o + n] = (data >> 1) & 1
         t[o:o + n] = ts
-        if overflow:
-            t[o:o + n] |= np.int64(overflow) << TS_BITS
+        if h.overflow:
+            t[o:o + n] |= np.int64(h.overflow) << TS_BITS
         o += n
     return out[:o] if o < total else out
 
@@ -122,7 +164,7 @@ def read_aedat3(path) -> np.ndarray:
     """All valid polarity events of an AEDAT 3.1 file, in file order. Event array [N]."""
     buf = _map(path)
     header = read_header(path, buf)
-    return _decode(buf, list(_walk_packets(buf, header.data_offset, path)), path)
+    return _decode(buf, list(walk_packets(buf, header.data_offset, path)), path)
 
 
 def iter_aedat3(path, chunk_events: int = 1 << 22) -> Iterator[np.ndarray]:
@@ -131,9 +173,9 @@ def iter_aedat3(path, chunk_events: int = 1 << 22) -> Iterator[np.ndarray]:
     buf = _map(path)
     header = read_header(path, buf)
     group, count = [], 0
-    for off, hdr in _walk_packets(buf, header.data_offset, path):
-        group.append((off, hdr))
-        count += hdr[6] if hdr[0] == POLARITY else 0
+    for h in walk_packets(buf, header.data_offset, path):
+        group.append(h)
+        count += h.number if h.type == POLARITY else 0
         if count >= chunk_events:
             yield _decode(buf, group, path)
             group, count = [], 0
@@ -141,18 +183,73 @@ def iter_aedat3(path, chunk_events: int = 1 << 22) -> Iterator[np.ndarray]:
         yield _decode(buf, group, path)
 
 
-def inspect_aedat3(path) -> dict:
-    """Header fields, packet statistics and the packet types seen (no event decoding)."""
+def sources(header: TextHeader) -> dict[int, str]:
+    """The `#Source N: <name>` lines of a header: {N: name}."""
+    out = {}
+    for line in header.lines:
+        m = re.fullmatch(r"Source (\d+):\s*(.*)", line.strip())
+        if m:
+            out[int(m.group(1))] = m.group(2).strip()
+    return out
+
+
+def header_sensor(header: TextHeader, path, sensor=None) -> Sensor:
+    """The sensor of an AEDAT 3.1 file: the forced sensor if given, else the one every
+    `#Source N:` line names; DataFormatError naming the line for an unknown chip, for
+    sources of different sizes, or when there is no `#Source` line."""
+    forced = get_sensor(sensor)
+    if forced is not None:
+        return forced
+    named = sources(header)
+    if not named:
+        raise DataFormatError(f"{path}: header has no '#Source N: <chip>' line naming the sensor; name it with "
+                              "sensor=... (CLI: --sensor dvs128|davis240|davis346)")
+    found = {}
+    for n, name in named.items():
+        s = sensor_from_name(name)
+        if s is None:
+            raise DataFormatError(f"{path}: header line '#Source {n}: {name}' names a chip this reader does not "
+                                  "know (known: DVS128, DAVIS240A/B/C, DAVIS346A/B/C); force a layout with "
+                                  "sensor=... (CLI: --sensor dvs128|davis240|davis346)")
+        found[s] = n
+    if len(found) > 1:
+        raise DataFormatError(f"{path}: header names sources of different sensors "
+                              f"({', '.join(f'#Source {n}: {s.name}' for s, n in found.items())}); pass sensor=...")
+    return next(iter(found))
+
+
+def common_sensor(paths, sensor=None) -> Sensor:
+    """The one sensor of several AEDAT 3.1 files (each from its `#Source` lines, or the forced
+    sensor); DataFormatError naming two files whose sensor sizes differ."""
+    first = None
+    for path in paths:
+        chip = header_sensor(read_header(path), path, sensor)
+        if first is None:
+            first = (path, chip)
+        elif chip.size != first[1].size:
+            raise DataFormatError(f"{path}: sensor {chip.name} ({chip.width} x {chip.height}) differs from "
+                                  f"{first[0]}'s {first[1].name} ({first[1].width} x {first[1].height}); "
+                                  "a dataset directory must hold recordings of one sensor size")
+    return get_sensor(sensor) or (first[1] if first else DVS128)
+
+
+def inspect_aedat3(path, sensor=None) -> dict:
+    """Header fields, the sensor, packet statistics, the packet types seen and the records
+    of non-polarity types that readers skip (no event decoding)."""
     buf = _map(path)
     header = read_header(path, buf)
-    types, n_packets, n_slots = Counter(), 0, 0
-    for _, hdr in _walk_packets(buf, header.data_offset, path):
-        types[int(hdr[0])] += 1
+    chip = header_sensor(header, path, sensor)
+    types, events, n_packets, n_slots = Counter(), Counter(), 0, 0
+    for h in walk_packets(buf, header.data_offset, path):
+        types[h.type] += 1
+        events[h.type] += h.number
         n_packets += 1
-        n_slots += hdr[5]
+        n_slots += h.capacity
+    skipped = {TYPE_NAMES.get(k, f"type {k}"): v for k, v in sorted(events.items()) if k != POLARITY}
     return {"format": "AEDAT " + header.version.removeprefix("AER-DAT"), "header": header.fields,
-            "header_bytes": header.data_offset, "packets": n_packets, "event_slots": n_slots,
-            "packet_types": {str(k): v for k, v in sorted(types.items())}}
+            "sensor": chip.name, "sensor_size": list(chip.size), "header_bytes": header.data_offset,
+            "packets": n_packets, "event_slots": n_slots,
+            "packet_types": {str(k): v for k, v in sorted(types.items())}, "skipped_records": skipped}
 
 
 def _packets(events: np.ndarray, packet_events: int, spare_capacity: int, source: int) -> Iterator[bytes]:
@@ -166,20 +263,25 @@ def _packets(events: np.ndarray, packet_events: int, spare_capacity: int, source
     for start in range(0, events.size, packet_events):
         chunk = ev[start:start + packet_events]
         cap = chunk.size + spare_capacity
-        hdr = _HEADER_STRUCT.pack(POLARITY, source, POLARITY_EVENT.itemsize, 4, overflow, cap, chunk.size, chunk.size)
-        yield hdr + chunk.tobytes() + bytes(spare_capacity * POLARITY_EVENT.itemsize)
+        hdr = np.array([(POLARITY, source, POLARITY_EVENT.itemsize, 4, overflow, cap, chunk.size, chunk.size)],
+                       PACKET_HEADER)
+        yield hdr.tobytes() + chunk.tobytes() + bytes(spare_capacity * POLARITY_EVENT.itemsize)
+
+
+#: The `#Source` chip name cAER writes for each sensor (the writer uses it).
+SOURCE_NAMES = {DVS128: "DVS128", DAVIS240: "DAVIS240C", DAVIS346: "DAVIS346B"}
 
 
 def write_aedat3(path, events: np.ndarray, *, packet_events: int = 4096, spare_capacity: int = 0,
-                 sensor_size=DVS128_SENSOR, header_fields: dict | None = None, source: int = 1) -> None:
-    """Write events (event array, t >= 0 in us, sorted by time) as AEDAT 3.1 polarity packets of
-    at most packet_events events, each with spare_capacity padding events; packets never span a
-    timestamp overflow (t >> 31) boundary."""
+                 sensor=DVS128, header_fields: dict | None = None, source: int = 1) -> None:
+    """Write events (event array, t >= 0 in us, sorted by time) of sensor (a Sensor or name)
+    as AEDAT 3.1 polarity packets of at most packet_events events, each with spare_capacity
+    padding events; packets never span a timestamp overflow (t >> 31) boundary."""
     t = events["t"]
     if t.size and (t.min() < 0 or np.any(t[1:] < t[:-1])):
         raise ValueError("write_aedat3 needs non-negative, time-sorted timestamps")
-    fields = {"Format": "RAW", f"Source {source}": f"DVS{sensor_size[0]}",
-              "Sensor-Size": f"{sensor_size[0]}x{sensor_size[1]}", **(header_fields or {})}
+    chip = get_sensor(sensor)
+    fields = {"Format": "RAW", f"Source {source}": SOURCE_NAMES[chip], **(header_fields or {})}
     epoch = t >> TS_BITS
     cuts = np.flatnonzero(np.diff(epoch)) + 1
     with open(path, "wb") as f:

@@ -105,9 +105,12 @@ def source_kind(source: str) -> str:
     raise ConfigError(f"{source}: a file, but not an HDF5 event store; {SOURCES_HINT}")
 
 
-def load_samples(source: str, *, counting: str = "rows", cache_dir=None, progress: bool = True) -> SampleSet:
+def load_samples(source: str, *, counting: str = "rows", cache_dir=None, progress: bool = True,
+                 sensor=None) -> SampleSet:
     """Labelled event samples of an event source (synth-gestures, a gesture or tonic directory,
-    an event store), parsed once and cached as an event store for directories."""
+    an event store), parsed once and cached as an event store for directories. sensor: force
+    the chip of a DVS Gesture directory's recordings (a name in data_tools.sensors.SENSORS)
+    instead of their `#Source` lines."""
     kind = source_kind(source)
     if kind in (MNIST5K_SOURCE, "mnist-idx"):
         raise ConfigError(f"{source}: MNIST images, not event data; event sources are {SYNTH_SOURCE!r}, "
@@ -118,11 +121,12 @@ def load_samples(source: str, *, counting: str = "rows", cache_dir=None, progres
     if kind == "store":
         return load_store(path)
     if kind == "gesture-dir":
-        key = hashlib.sha256(f"{path.resolve()}|{counting}".encode()).hexdigest()[:16]
+        tag = f"{path.resolve()}|{counting}" + (f"|{sensor}" if sensor else "")
+        key = hashlib.sha256(tag.encode()).hexdigest()[:16]
         store = cache_root(cache_dir) / f"store-{path.name}-{key}.h5"
         if not store.exists():
             store.parent.mkdir(parents=True, exist_ok=True)
-            write_store(store, load_gesture_dir(path, counting=counting, progress=progress))
+            write_store(store, load_gesture_dir(path, counting=counting, progress=progress, sensor=sensor))
         return load_store(store)
     return load_tonic_dir(path)
 

@@ -3,9 +3,10 @@
 Convention (mirrored exactly by the CUDA event kernel; keep it):
 
 - spatial downsampling by an integer factor f (128 -> 32 is f = 4): x' = x // f, y' = y // f;
-  with W' = W // f and H' = H // f the input id is ``id = (p * H' + y') * W' + x'`` (p = 1 for
-  ON), so n_inputs = P * H' * W' (2048 for 128 x 128 x 2 and f = 4). Events with x' >= W' or
-  y' >= H' are dropped.
+  with W' = W // f and H' = H // f (floor; (W, H) = the SampleSet's sensor_size) the input id
+  is ``id = (p * H' + y') * W' + x'`` (p = 1 for ON), so n_inputs = P * H' * W' (2048 for
+  128 x 128 x 2 and f = 4; 86 x 65 x 2 = 11180 for a DAVIS346's 346 x 260). Events with
+  x' >= W' or y' >= H' (the last W mod f columns, H mod f rows) are dropped.
 - time binning "duration" (default): for a sample window [t0, t0 + D) the bin of an event at
   time t is ``b = ((t - t0) * T) // D`` in int64 arithmetic, clipped to 0..T-1; step = b + 1.
   (Samples here are already re-based, so t0 = 0 and D = the window duration.)

@@ -1,7 +1,9 @@
 """Prophesee RAW files in the EVT 2.0 encoding (reader only).
 
-File: text header lines starting with `% ` (each ending in LF; `% evt 2.0` names the
-encoding; newer files end the header with `% end`), then little-endian 32-bit words:
+File: text header lines starting with `% ` (each ending in LF; `% evt 2.0` or
+`% format EVT2;width=W;height=H` names the encoding, and a file naming none is refused
+unless the caller names it; newer files end the header with `% end`), then little-endian
+32-bit words:
 
     type = w >> 28
     0x0 CD_OFF, 0x1 CD_ON   ts_low = (w >> 22) & 0x3F, x = (w >> 11) & 0x7FF, y = w & 0x7FF
@@ -41,28 +43,52 @@ def read_header(buf: bytes, path) -> tuple[dict, int]:
     return fields, pos
 
 
+def encoding(fields: dict) -> str | None:
+    """The encoding the header names: "2.0" / "3.0" / ... from `% evt X` or the `EVTn` of
+    `% format EVTn;...`; None when it names none."""
+    if "evt" in fields:
+        return fields["evt"]
+    m = re.match(r"EVT(\d)(\d?)", fields.get("format", ""))
+    return f"{m.group(1)}.{m.group(2) or 0}" if m else None
+
+
+def check_encoding(fields: dict, expected: str, path, forced: bool, size: int) -> None:
+    """DataFormatError unless the header names the expected encoding ("2.0" or "3.0"), or
+    names none and the caller forced it; an empty file is always an error."""
+    if size == 0:
+        raise DataFormatError(f"{path}: byte offset 0: empty file (no header, no events)")
+    found = encoding(fields)
+    if found is None and not forced:
+        raise DataFormatError(f"{path}: byte offset 0: no '% evt {expected}' (or '% format EVT...') header line "
+                              f"naming the encoding; to read it as EVT {expected} name the format "
+                              f"(encoding='evt{expected[0]}'; CLI: --format evt{expected[0]})")
+    if found is not None and found != expected:
+        raise DataFormatError(f"{path}: header says EVT {found}; this reader decodes EVT {expected}")
+
+
 def sensor_size(fields: dict) -> tuple[int, int, int] | None:
-    """(W, H, 2) from a `geometry WxH` or `format EVT2;width=W;height=H` field, else None."""
+    """(W, H, 2) from a `geometry WxH` or `format EVTn;width=W;height=H` field (decimal
+    numbers), else None."""
     m = re.fullmatch(r"(\d+)x(\d+)", fields.get("geometry", ""))
     if m:
         return int(m.group(1)), int(m.group(2)), 2
     fmt = dict(kv.split("=", 1) for kv in fields.get("format", "").split(";") if "=" in kv)
-    if "width" in fmt and "height" in fmt:
-        return int(fmt["width"]), int(fmt["height"]), 2
+    w, h = fmt.get("width", ""), fmt.get("height", "")
+    if re.fullmatch(r"\d+", w) and re.fullmatch(r"\d+", h):
+        return int(w), int(h), 2
     return None
 
 
-def read_evt2(path) -> tuple[np.ndarray, dict]:
+def read_evt2(path, *, encoding: str | None = None) -> tuple[np.ndarray, dict]:
     """All CD events of an EVT 2.0 RAW file (event array [N], in file order) and the header fields.
 
-    Raises DataFormatError naming the file and byte offset for a header of another encoding,
-    a body that is not whole 32-bit words, or an unknown word type.
+    encoding="evt2" reads a file whose header does not name its encoding (or has none).
+    Raises DataFormatError naming the file and byte offset for an empty file, a header of
+    another encoding, a body that is not whole 32-bit words, or an unknown word type.
     """
     buf = Path(path).read_bytes()
     fields, start = read_header(buf, path)
-    evt = fields.get("evt")
-    if evt is not None and evt != "2.0":
-        raise DataFormatError(f"{path}: header says 'evt {evt}'; only EVT 2.0 is supported")
+    check_encoding(fields, "2.0", path, encoding == "evt2", len(buf))
     if (len(buf) - start) % 4:
         raise DataFormatError(f"{path}: byte offset {len(buf) - (len(buf) - start) % 4}: truncated word "
                               f"({(len(buf) - start) % 4} trailing bytes, words are 4 bytes)")

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from data_tools.aedat3 import read_aedat3
+from data_tools.aedat3 import common_sensor, read_aedat3
 from data_tools.errors import DataFormatError
-from data_tools.events import DVS128_SENSOR, GESTURE_CLASSES, sort_by_time
+from data_tools.events import GESTURE_CLASSES, sort_by_time
 from data_tools.progress import progress_bar
 from data_tools.samples import SampleSet, from_samples
 
@@ -100,11 +100,14 @@ def cut_windows(events: np.ndarray, rows: np.ndarray, path) -> list[np.ndarray]:
     return out
 
 
-def load_gesture_dir(root, *, counting: str = "rows", progress: bool = True) -> SampleSet:
-    """All labelled samples of a DVS128 Gesture directory (train split first, then test)."""
+def load_gesture_dir(root, *, counting: str = "rows", progress: bool = True, sensor=None) -> SampleSet:
+    """All labelled samples of a DVS128 Gesture directory (train split first, then test). The
+    sensor size is the recordings' (their `#Source` lines, or sensor to force one); recordings
+    of different sizes are a DataFormatError."""
     root = Path(root)
     samples, fields = [], {k: [] for k in ("labels", "durations", "window_start", "users", "lighting", "train", "trial")}
     trials = [(name, is_train) for is_train in (True, False) for name in read_split(root / SPLIT_FILES[is_train])]
+    chip = common_sensor([root / name for name, _ in trials], sensor)
     for name, is_train in progress_bar(trials, desc="reading trials", enabled=progress, unit="trial"):
         m = TRIAL_NAME.search(name)
         if m is None:
@@ -120,4 +123,4 @@ def load_gesture_dir(root, *, counting: str = "rows", progress: bool = True) -> 
         fields["train"] += [is_train] * rows.size
         fields["trial"] += [name] * rows.size
     log.info("%s: %d trials, %d samples (counting rule %r)", root, len(trials), len(samples), counting)
-    return from_samples(samples, **fields, sensor_size=DVS128_SENSOR, counting_rule=counting, source=str(root))
+    return from_samples(samples, **fields, sensor_size=chip.size, counting_rule=counting, source=str(root))

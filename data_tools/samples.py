@@ -17,6 +17,7 @@ class SampleSet:
     events  EVENT_DTYPE [N]   offsets int64 [S + 1]   labels int64 [S] (0..10)
     durations int64 [S] (us)  window_start int64 [S] (us, recording clock)
     users int64 [S]   lighting str [S]   train bool [S]   trial str [S]
+    sensor_size (W, H, P) of the recordings (the encoder's input layout follows it)
     """
 
     events: np.ndarray

@@ -29,12 +29,14 @@ def _fields(lines) -> dict:
     return out
 
 
-def parse_header(buf, path, *, magic: bytes, end_marker: bytes | None) -> TextHeader:
+def parse_header(buf, path, *, magic: bytes, end_marker: bytes | None, optional_end: bytes | None = None) -> TextHeader:
     """Parse `#` lines at the start of buf (a bytes-like object of the whole file).
 
     With end_marker (AEDAT 3.1: b"#!END-HEADER") the header must end with that line, else
-    DataFormatError; without it (AEDAT 2.0) the header ends at the first line that does not
-    start with `#`. The first line must start with magic (e.g. b"#!AER-DAT3").
+    DataFormatError; without it (AEDAT 2.0) the header ends after an optional_end line (jAER
+    writes b"#!END-HEADER"; binary data after it may well start with a `#` byte) or else at
+    the first line that does not start with `#`. The first line must start with magic (e.g.
+    b"#!AER-DAT3").
     """
     n = len(buf)
     head = bytes(buf[:len(magic)])
@@ -56,7 +58,7 @@ def parse_header(buf, path, *, magic: bytes, end_marker: bytes | None) -> TextHe
         pos += nl + 1
         if pos > MAX_HEADER_BYTES:
             raise DataFormatError(f"{path}: byte offset {pos}: header longer than {MAX_HEADER_BYTES} bytes")
-        if end_marker is not None and raw == end_marker:
+        if end_marker is not None and raw == end_marker or optional_end is not None and raw == optional_end:
             break
         lines.append(raw.decode("latin-1")[1:])
     version = lines[0][1:] if lines else magic.decode()[2:]

@@ -115,10 +115,10 @@ def test_data_inspect_of_a_missing_file_a_directory_an_empty_file_and_random_byt
     fails(capsys, "data", "inspect", tmp_path, expect=[f"FILE {tmp_path}: is a directory, not a file"])
     empty = tmp_path / "empty.aedat"
     empty.write_bytes(b"")
-    fails(capsys, "data", "inspect", empty, expect=[f"{empty}: empty file (0 bytes), not an event file"])
+    fails(capsys, "data", "inspect", empty, expect=[f"{empty}: byte offset 0: empty file"])
     noise = tmp_path / "noise.bin"
     noise.write_bytes(np.random.default_rng(13).integers(0, 256, 4096, dtype=np.uint8).tobytes().replace(b"#", b"x"))
-    fails(capsys, "data", "inspect", noise, expect=[f"{noise}: byte offset 0: unknown event file format"])
+    fails(capsys, "data", "inspect", noise, expect=[f"{noise}: byte offset 0: no recognised header", "--format"])
 
 
 def test_inspect_evaluate_and_resume_of_a_truncated_checkpoint(run, tmp_path, capsys):

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from data_tools.aedat2 import CONVENTIONS, read_aedat2, write_aedat2
 from data_tools.aedat3 import iter_aedat3, read_aedat3, write_aedat3
 from data_tools.evt2 import read_evt2
+from data_tools.evt3 import read_evt3
 from data_tools.events import DVS128_SENSOR, EVENT_DTYPE, make_events
 from data_tools.inspect import inspect_file
 from gpusnn.errors import DataFormatError
@@ -110,13 +111,13 @@ def test_aedat2_byte_by_byte_conventions_and_special_events(tmp_path):
     raw += struct.pack(">ii", -2**31 | 4, 12)                        # bit 31: skipped
     raw += struct.pack(">ii", (0 << 8) | (127 << 1) | 0, 13)
     path = tmp_path / "b2.aedat"
-    path.write_bytes(b"#!AER-DAT2.0\r\n#comment\r\n" + raw)
+    path.write_bytes(b"#!AER-DAT2.0\r\n#comment\r\n# AEChip: ch.unizh.ini.jaer.chip.retina.DVS128\r\n" + raw)
     np.testing.assert_array_equal(read_aedat2(path), make_events([5, 127], [3, 0], [1, 0], [10, 13]))
     np.testing.assert_array_equal(read_aedat2(path, CONVENTIONS["jaer"]), make_events([122, 0], [3, 0], [0, 1], [10, 13]))
-    np.testing.assert_array_equal(read_aedat2(path, CONVENTIONS["top-left"]), make_events([5, 127], [124, 127], [1, 0], [10, 13]))
+    np.testing.assert_array_equal(read_aedat2(path, "top-left"), make_events([5, 127], [124, 127], [1, 0], [10, 13]))
     path.write_bytes(b"#!AER-DAT2.0\r\n" + raw[:-3])
     with pytest.raises(DataFormatError, match="truncated event"):
-        read_aedat2(path)
+        read_aedat2(path, sensor="dvs128")
 
 
 def test_reader_output_passes_tonic_transforms(tmp_path):
@@ -139,7 +140,8 @@ def test_fuzz_readers_return_events_or_data_format_error(tmp_path_factory, data)
     mode = data.draw(st.sampled_from(["random", "mutate", "cut"]))
     if mode == "random":
         blob = data.draw(st.binary(max_size=300))
-        blob = data.draw(st.sampled_from([b"", b"#!AER-DAT3.1\r\n", HEADER, b"% evt 2.0\n"])) + blob
+        blob = data.draw(st.sampled_from([b"", b"#!AER-DAT3.1\r\n", HEADER, b"% evt 2.0\n", b"% evt 3.0\n",
+                                          b"#!AER-DAT2.0\r\n# AEChip: eu.seebetter.ini.chips.davis.DAVIS240C\r\n"])) + blob
     else:
         blob = bytearray(good)
         if mode == "mutate":
@@ -150,9 +152,59 @@ def test_fuzz_readers_return_events_or_data_format_error(tmp_path_factory, data)
         blob = bytes(blob)
     path = base / "f.aedat"
     path.write_bytes(blob)
-    for reader in (read_aedat3, read_aedat2, lambda p: list(iter_aedat3(p, 1)), lambda p: read_evt2(p)[0]):
+    for reader in (read_aedat3, read_aedat2, lambda p: read_aedat2(p, sensor="davis240", headerless=True),
+                   lambda p: list(iter_aedat3(p, 1)), lambda p: read_evt2(p)[0], lambda p: read_evt3(p)[0],
+                   lambda p: inspect_file(p), lambda p: inspect_file(p, sensor="davis346")):
         try:
             out = reader(path)
         except DataFormatError:
             continue
+        if isinstance(out, dict):
+            assert out["events"] >= 0 and isinstance(out["warnings"], list)
+            continue
         assert all(np.asarray(o).dtype == EVENT_DTYPE for o in (out if isinstance(out, list) else [out]))
+
+
+def test_aedat3_source_line_names_the_sensor_and_other_packets_are_counted(tmp_path):
+    """DAVIS polarity packets share the DVS128 event layout; frame (type 2) and IMU6 (type 3)
+    packets are skipped by their size and counted per type."""
+    data = b"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DAVIS346B\r\n#!END-HEADER\r\n"
+    data += packet(1, 8, 4, 0, 2, 2, pol(345, 259, 1, 10) + pol(346, 3, 0, 12))   # 2nd: x outside 346 x 260
+    data += packet(2, 40, 4, 0, 1, 1, bytes(40))                                 # a frame
+    data += packet(3, 36, 4, 0, 3, 3, bytes(108))                                # three IMU6 samples
+    data += packet(1, 8, 4, 0, 1, 1, pol(0, 0, 0, 11))                           # time goes back 1 us
+    path = tmp_path / "davis.aedat"
+    path.write_bytes(data)
+    np.testing.assert_array_equal(read_aedat3(path), make_events([345, 346, 0], [259, 3, 0], [1, 0, 0], [10, 12, 11]))
+    info = inspect_file(path)
+    assert info["sensor"] == "davis346" and info["sensor_size"] == [346, 260, 2]
+    assert info["skipped_records"] == {"frame": 1, "imu6": 3}
+    assert info["outside_sensor"] == 1 and info["timestamps_backwards"] == 1 and len(info["warnings"]) == 2
+
+
+@pytest.mark.parametrize("source, sensor", [("DVS128", "dvs128"), ("DAVIS240C", "davis240"), ("DAVIS240A", "davis240"),
+                                            ("DAVIS346B", "davis346"), ("DAVIS346C", "davis346")])
+def test_aedat3_known_sources(tmp_path, source, sensor):
+    path = tmp_path / "s.aedat"
+    path.write_bytes(f"#!AER-DAT3.1\r\n#Source 1: {source}\r\n#!END-HEADER\r\n".encode())
+    assert inspect_file(path)["sensor"] == sensor
+
+
+def test_aedat3_unknown_or_missing_source_is_an_error_unless_forced(tmp_path):
+    path = tmp_path / "u.aedat"
+    path.write_bytes(b"#!AER-DAT3.1\r\n#Source 1: FooCam640\r\n#!END-HEADER\r\n" + packet(1, 8, 4, 0, 1, 1, pol(1, 1, 1, 1)))
+    with pytest.raises(DataFormatError, match="'#Source 1: FooCam640'.*--sensor"):
+        inspect_file(path)
+    assert inspect_file(path, sensor="davis240")["sensor_size"] == [240, 180, 2]
+    path.write_bytes(b"#!AER-DAT3.1\r\n#Format: RAW\r\n#!END-HEADER\r\n")
+    with pytest.raises(DataFormatError, match="no '#Source N: <chip>' line"):
+        inspect_file(path)
+
+
+def test_aedat3_writer_names_the_sensor(tmp_path):
+    path = tmp_path / "w.aedat"
+    ev = random_events(50, seed=4, t_max=10_000)
+    write_aedat3(path, ev, sensor="davis240")
+    assert b"#Source 1: DAVIS240C\r\n" in path.read_bytes()[:200]
+    assert inspect_file(path)["sensor"] == "davis240"
+    np.testing.assert_array_equal(read_aedat3(path), ev)

@@ -49,7 +49,10 @@ def test_byte_built_file_decodes(tmp_path):
 
 
 @pytest.mark.parametrize("body, message", [
-    (b"% evt 3.0\n" + words(0), "only EVT 2.0 is supported"),
+    (b"% evt 3.0\n" + words(0), "header says EVT 3.0; this reader decodes EVT 2.0"),
+    (b"", "byte offset 0: empty file"),
+    (words(cd(1, 5, 3, 4)), r"no '% evt 2.0'.*--format evt2"),
+    (b"% geometry 640x480\n" + words(cd(1, 5, 3, 4)), r"no '% evt 2.0'"),
     (b"% evt 2.0\n" + words(0) + b"\x01\x02", r"byte offset 14: truncated word"),
     (b"% evt 2.0\n" + words(0, 0x5 << 28), r"byte offset 14: unknown EVT 2.0 word type 0x5"),
 ])
@@ -58,3 +61,19 @@ def test_bad_files_name_the_problem(tmp_path, body, message):
     p.write_bytes(body)
     with pytest.raises(DataFormatError, match=message):
         read_evt2(p)
+
+
+def test_named_encoding_reads_a_file_whose_header_does_not_say(tmp_path):
+    p = tmp_path / "bare.raw"
+    p.write_bytes(b"% geometry 640x480\n" + words((0x8 << 28) | 1, cd(1, 5, 3, 4)))
+    ev, _ = read_evt2(p, encoding="evt2")
+    assert ev["t"].tolist() == [(1 << 6) | 5] and ev["x"].tolist() == [3] and ev["y"].tolist() == [4]
+    info = inspect_file(p, format="evt2")
+    assert info["sensor_size"] == [640, 480, 2] and info["events"] == 1 and info["warnings"] == []
+    with pytest.raises(DataFormatError, match="no recognised header"):
+        inspect_file(p)
+    q = tmp_path / "fmt.raw"
+    q.write_bytes(b"% format EVT2;height=480;width=640\n% end\n" + words(cd(0, 1, 700, 2)))
+    info = inspect_file(q)                           # `format EVT2;...` names the encoding too
+    assert info["format"] == "Prophesee RAW EVT 2.0" and info["outside_sensor"] == 1
+    assert info["warnings"] == ["1 events outside the sensor"]

@@ -130,3 +130,39 @@ def test_tonic_transform_applies_before_encoding(tmp_path):
     denoised = load_dataset(str(tmp_path / "g"), n_steps=5, cache_dir=tmp_path / "cache", progress=False,
                             transform=tt.Denoise(filter_time=1))
     assert denoised.train.nnz < plain.train.nnz
+
+
+def davis_dir(root, sensors=("davis346", "davis346")):
+    """A train and a test trial recorded with the given sensors (AEDAT 3.1 `#Source` lines)."""
+    root.mkdir()
+    ev = make_events([4, 343, 344, 200], [8, 259, 0, 100], [0, 1, 1, 1], [1000, 1100, 1200, 1300])
+    for name, sensor in zip(("user01_led", "user24_natural"), sensors):
+        write_aedat3(root / f"{name}.aedat", ev, sensor=sensor)
+        (root / f"{name}_labels.csv").write_text("class,startTime_usec,endTime_usec\n2,1000,1400\n")
+    (root / "trials_to_train.txt").write_text("user01_led.aedat\n")
+    (root / "trials_to_test.txt").write_text("user24_natural.aedat\n")
+
+
+def test_davis346_inputs_follow_the_sensor_size(tmp_path):
+    """W' = W // f, H' = H // f (floor): 346 x 260 with f = 4 gives 86 x 65 x 2 = 11180 inputs;
+    columns 344 and 345 (x // 4 = 86) fall outside and are dropped."""
+    davis_dir(tmp_path / "d")
+    s = load_gesture_dir(tmp_path / "d", progress=False)
+    assert s.sensor_size == (346, 260, 2)
+    st = encode(s.subset([0]), 1, mode="count")
+    assert st.n_inputs == 2 * 65 * 86 == 11180
+    _, _, ids = st.to_coo()
+    # id = (p * 65 + y // 4) * 86 + x // 4: (4, 8, OFF) -> 2 * 86 + 1; (343, 259, ON) -> (65 + 64) * 86 + 85;
+    # (344, 0, ON) dropped; (200, 100, ON) -> (65 + 25) * 86 + 50
+    assert sorted(ids.tolist()) == sorted([2 * 86 + 1, (65 + 64) * 86 + 85, (65 + 25) * 86 + 50])
+    ds = load_dataset(str(tmp_path / "d"), n_steps=3, cache_dir=tmp_path / "cache", progress=False)
+    assert ds.meta["input_shape"] == [2, 65, 86] and ds.train.n_inputs == 11180
+    assert ds.meta["sensor_size"] == [346, 260, 2]
+
+
+def test_directory_mixing_sensor_sizes_is_an_error(tmp_path):
+    davis_dir(tmp_path / "m", sensors=("davis346", "dvs128"))
+    with pytest.raises(DataFormatError, match=r"user24_natural\.aedat: sensor dvs128 \(128 x 128\) differs"):
+        load_gesture_dir(tmp_path / "m", progress=False)
+    forced = load_gesture_dir(tmp_path / "m", progress=False, sensor="davis346")   # the explicit override
+    assert forced.sensor_size == (346, 260, 2)

@@ -16,7 +16,9 @@ HEADER = np.dtype([("type", "<i2"), ("source", "<i2"), ("size", "<i4"), ("ts_off
 
 def random_aedat(rng, n_packets=5, width=128, height=128):
     """(file bytes, events [(data, t)] in file order) of a random AEDAT 3.1 recording."""
-    out = [b"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DVS128" + b"x" * int(rng.integers(0, 7)) + b"\r\n#!END-HEADER\r\n"]
+    source = {128: b"DVS128", 346: b"DAVIS346B"}[width]
+    out = [b"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: " + source + b"\r\n#Note: " + b"x" * int(rng.integers(0, 7))
+           + b"\r\n#!END-HEADER\r\n"]
     events = []
     t = int(rng.integers(0, 2**31 - 5000))
     for k in range(n_packets):
@@ -91,7 +93,19 @@ def test_bin_matches_numpy(gpu_kernel_rt, gpu_kernel_rng, factor, binary, T):
 def test_truncated_file_names_the_offset():
     raw, _ = random_aedat(np.random.default_rng(1), n_packets=2)
     start = raw.index(b"#!END-HEADER\r\n") + 14
-    with pytest.raises(DataFormatError, match=f"rec.aedat: byte {start}"):
+    with pytest.raises(DataFormatError, match=f"rec.aedat: byte offset {start}"):
         polarity_packets(raw[:start + 40], "rec.aedat")
-    with pytest.raises(DataFormatError, match="#!AER-DAT3.1"):
+    with pytest.raises(DataFormatError, match="AER-DAT3"):
         polarity_packets(b"#!AER-DAT2.0\r\n", "old.aedat")
+
+
+def test_sensor_size_comes_from_the_source_line(gpu_kernel_rt, gpu_kernel_rng):
+    """A DAVIS346 recording (#Source 1: DAVIS346B) bins into 2 x (260 // 4) x (346 // 4) inputs."""
+    rt, rng = gpu_kernel_rt, gpu_kernel_rng
+    raw, events = random_aedat(rng, n_packets=3, width=346, height=260)
+    t = events[:, 1]
+    t0, dur = np.array([int(t.min())]), np.array([int(t.max() - t.min()) + 1])
+    got = aedat_to_spikes(rt, raw, t0, dur, 4, factor=4)
+    want = numpy_bin(events, t0, dur, 4, 346, 260, 4, True)
+    assert got.n_inputs == 2 * 65 * 86 == want.n_inputs
+    np.testing.assert_array_equal(rt.asnumpy(got.ids), want.ids)

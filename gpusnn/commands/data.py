@@ -8,7 +8,8 @@ from dataclasses import replace
 from data_tools.datasets import load_samples
 from data_tools.event_store import write_store
 from data_tools.gesture_layout import COUNTING_RULES
-from data_tools.inspect import inspect_file
+from data_tools.inspect import FORMATS, inspect_file
+from data_tools.sensors import SENSORS
 from data_tools.synth import SynthConfig, generate
 from gpusnn.commands._checks import data_source, input_file, output_dir, output_file
 
@@ -27,8 +28,11 @@ def register(sub) -> None:
     s.add_argument("--json", dest="json", help="write the results to this file")
     s.set_defaults(func=run_synth)
 
-    i = dsub.add_parser("inspect", help="summarise an event file (AEDAT 2/3.1/4, event store)")
-    i.add_argument("file", metavar="FILE", help="an event file (AEDAT 2/3.1/4, EVT 2.0 RAW) or event store (.h5)")
+    i = dsub.add_parser("inspect", help="summarise an event file (AEDAT 2/3.1/4, Prophesee EVT 2/3, event store)")
+    i.add_argument("file", metavar="FILE",
+                   help="an event file (AEDAT 2/3.1/4, Prophesee EVT 2.0/3.0 RAW) or event store (.h5)")
+    i.add_argument("--format", choices=FORMATS, help="read a file whose header does not name its format as this")
+    i.add_argument("--sensor", choices=sorted(SENSORS), help="decode as this chip, overriding the header")
     i.add_argument("--json", dest="json", help="write the results to this file")
     i.set_defaults(func=run_inspect)
 
@@ -36,6 +40,7 @@ def register(sub) -> None:
     c.add_argument("src", metavar="SRC", help="DVS128 Gesture directory, tonic DVSGesture directory or 'synth-gestures'")
     c.add_argument("dst", metavar="DST", help="output .h5 file")
     c.add_argument("--counting", choices=COUNTING_RULES, default="rows", help="samples per trial (docs/data.md)")
+    c.add_argument("--sensor", choices=sorted(SENSORS), help="the recordings' chip, overriding their headers")
     c.add_argument("--json", dest="json", help="write the results to this file")
     c.set_defaults(func=run_convert)
 
@@ -51,7 +56,7 @@ def run_synth(args) -> dict:
 
 
 def run_inspect(args) -> dict:
-    out = inspect_file(input_file(args.file, "FILE"))
+    out = inspect_file(input_file(args.file, "FILE"), format=args.format, sensor=args.sensor)
     for k, v in out.items():
         print(f"{k:>18}: {v}")
     return out
@@ -61,7 +66,8 @@ def run_convert(args) -> dict:
     data_source(args.src, "SRC")
     output_file(args.dst, "DST")
     t0 = time.perf_counter()
-    samples = load_samples(args.src, counting=args.counting, progress=getattr(args, "progress", True))
+    samples = load_samples(args.src, counting=args.counting, progress=getattr(args, "progress", True),
+                           sensor=args.sensor)
     write_store(args.dst, samples)
     out = {"src": args.src, "dst": args.dst, "samples": len(samples), "train": int(samples.train.sum()),
            "test": int((~samples.train).sum()), "events": int(samples.events.size),

@@ -1,7 +1,8 @@
 """Raw AEDAT 3.1 bytes -> sparse spike tensor on the device (wrapper of kernels/events.cu).
 
-The host walks only the 28-byte packet headers (PacketTable); the file bytes go to the
-device once, where every polarity event is decoded, downsampled and binned by a kernel.
+The host walks only the 28-byte packet headers (with data_tools.aedat3.walk_packets, the host
+reader's parser) into a PacketTable; the file bytes go to the device once, where every
+polarity event is decoded, downsampled and binned by a kernel.
 Encoding convention (same as data_tools.encode): input id = (p * H' + y') * W' + x' with
 x' = x // f, y' = y // f, W' = W // f, H' = H // f; sample b's window [t0, t0 + D) is cut
 into T steps, step = ((t - t0) * T) // D + 1; invalid events and events outside the window
@@ -14,14 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from data_tools.aedat3 import POLARITY, header_sensor, read_header, walk_packets
 from data_tools.spikes import SpikeTensor
 from gpusnn.backends.gpu.compact import GRID_BITS, GRID_COUNTS, compact, grid_words
 from gpusnn.backends.gpu.runtime import KernelRuntime, i32, i64
-from gpusnn.errors import DataFormatError, ShapeError
-
-POLARITY = 1
-PACKET_HEADER = np.dtype([("type", "<i2"), ("source", "<i2"), ("size", "<i4"), ("ts_offset", "<i4"),
-                          ("overflow", "<i4"), ("capacity", "<i4"), ("number", "<i4"), ("valid", "<i4")])
+from gpusnn.errors import ShapeError
 
 
 @dataclass(frozen=True)
@@ -44,39 +42,11 @@ class PacketTable:
         return int(self.first[-1])
 
 
-def data_start(raw, name: str = "<bytes>") -> int:
-    """Byte offset of the first packet: just after the ``#!END-HEADER`` line."""
-    head = bytes(raw[:64])
-    if not head.startswith(b"#!AER-DAT3.1"):
-        raise DataFormatError(f"{name}: byte 0: expected '#!AER-DAT3.1', got {head[:16]!r}")
-    end = bytes(raw).find(b"#!END-HEADER")
-    nl = bytes(raw).find(b"\n", end) if end >= 0 else -1
-    if nl < 0:
-        raise DataFormatError(f"{name}: no '#!END-HEADER' line ending the text header")
-    return nl + 1
-
-
 def polarity_packets(raw, name: str = "<bytes>") -> PacketTable:
-    """Walk the packet headers of an AEDAT 3.1 file (headers only, never the events)."""
-    n = len(raw)
-    off = data_start(raw, name)
-    rows = []
-    while off < n:
-        if off + PACKET_HEADER.itemsize > n:
-            raise DataFormatError(f"{name}: byte {off}: truncated packet header ({n - off} of 28 bytes)")
-        h = np.frombuffer(raw, PACKET_HEADER, 1, off)[0]
-        size, cap, num = int(h["size"]), int(h["capacity"]), int(h["number"])
-        end = off + PACKET_HEADER.itemsize + cap * size
-        if size <= 0 or cap < 0 or not 0 <= num <= cap or end > n:
-            raise DataFormatError(f"{name}: byte {off}: bad packet header (eventSize {size}, eventCapacity {cap}, "
-                                  f"eventNumber {num}; payload would end at byte {end} of {n})")
-        if int(h["type"]) == POLARITY and num:
-            ts = int(h["ts_offset"])
-            if size < 8 or not 0 <= ts <= size - 4:
-                raise DataFormatError(f"{name}: byte {off}: polarity eventSize {size} / eventTSOffset {ts} "
-                                      "(expected size >= 8 and the timestamp inside the event)")
-            rows.append((num, off + PACKET_HEADER.itemsize, size, ts, int(h["overflow"])))
-        off = end
+    """Walk the packet headers of an AEDAT 3.1 file (headers only, never the events) with the
+    host reader's parser (data_tools.aedat3), keeping the polarity packets that hold events."""
+    rows = [(h.number, h.payload, h.size, h.ts_offset, h.overflow)
+            for h in walk_packets(raw, read_header(name, raw).data_offset, name) if h.type == POLARITY and h.number]
     cols = np.array(rows, np.int64).reshape(-1, 5)
     return PacketTable(np.concatenate(([0], np.cumsum(cols[:, 0]))).astype(np.int64), cols[:, 1].copy(),
                        cols[:, 2].astype(np.int32), cols[:, 3].astype(np.int32), cols[:, 4].astype(np.int32))
@@ -101,12 +71,16 @@ def decode_polarity(rt: KernelRuntime, raw, name: str = "<bytes>") -> dict:
     return out
 
 
-def aedat_to_spikes(rt: KernelRuntime, raw, t0, duration, n_steps: int, *, width: int = 128,
-                    height: int = 128, factor: int = 1, binary: bool = True,
+def aedat_to_spikes(rt: KernelRuntime, raw, t0, duration, n_steps: int, *, width: int | None = None,
+                    height: int | None = None, factor: int = 1, binary: bool = True,
                     name: str = "<bytes>") -> SpikeTensor:
     """The samples with windows [t0[b], t0[b] + duration[b]) [us] of one recording as a
-    SpikeTensor (B x n_steps x 2 * (height // factor) * (width // factor)) on the device."""
+    SpikeTensor (B x n_steps x 2 * (height // factor) * (width // factor)) on the device.
+    width, height: the sensor size, by default the one the file's `#Source` line names."""
     xp = rt.xp
+    if width is None or height is None:
+        chip = header_sensor(read_header(name, raw), name)
+        width, height = chip.width, chip.height
     t0 = np.ascontiguousarray(t0, np.int64)
     duration = np.ascontiguousarray(duration, np.int64)
     if t0.ndim != 1 or t0.shape != duration.shape:
