@@ -66,6 +66,25 @@ def check_encoding(fields: dict, expected: str, path, forced: bool, size: int) -
         raise DataFormatError(f"{path}: header says EVT {found}; this reader decodes EVT {expected}")
 
 
+def body_words(buf: bytes, start: int, path, version: str, known) -> tuple[np.ndarray, np.ndarray]:
+    """(words, their type field) of the body of an EVT 2.0 ("2.0": 32-bit words, type in bits
+    28-31) or EVT 3.0 ("3.0": 16-bit words, type in bits 12-15) file from byte start;
+    DataFormatError naming the byte offset for a truncated last word or a type not in known."""
+    size = 4 if version == "2.0" else 2
+    rest = (len(buf) - start) % size
+    if rest:
+        raise DataFormatError(f"{path}: byte offset {len(buf) - rest}: truncated word "
+                              f"({rest} trailing byte{'s' if rest > 1 else ''}, words are {size} bytes)")
+    w = np.frombuffer(buf, f"<u{size}", offset=start)
+    kind = w >> (8 * size - 4)
+    unknown = ~np.isin(kind, known)
+    if unknown.any():
+        i = int(np.argmax(unknown))
+        raise DataFormatError(f"{path}: byte offset {start + size * i}: unknown EVT {version} word type "
+                              f"0x{int(kind[i]):X}")
+    return w, kind
+
+
 def sensor_size(fields: dict) -> tuple[int, int, int] | None:
     """(W, H, 2) from a `geometry WxH` or `format EVTn;width=W;height=H` field (decimal
     numbers), else None."""
@@ -89,15 +108,7 @@ def read_evt2(path, *, encoding: str | None = None) -> tuple[np.ndarray, dict]:
     buf = Path(path).read_bytes()
     fields, start = read_header(buf, path)
     check_encoding(fields, "2.0", path, encoding == "evt2", len(buf))
-    if (len(buf) - start) % 4:
-        raise DataFormatError(f"{path}: byte offset {len(buf) - (len(buf) - start) % 4}: truncated word "
-                              f"({(len(buf) - start) % 4} trailing bytes, words are 4 bytes)")
-    w = np.frombuffer(buf, "<u4", offset=start)
-    kind = w >> 28
-    unknown = ~np.isin(kind, KNOWN_TYPES)
-    if unknown.any():
-        i = int(np.argmax(unknown))
-        raise DataFormatError(f"{path}: byte offset {start + 4 * i}: unknown EVT 2.0 word type 0x{int(kind[i]):X}")
+    w, kind = body_words(buf, start, path, "2.0", KNOWN_TYPES)
     is_high = kind == TIME_HIGH
     last_high = np.maximum.accumulate(np.where(is_high, np.arange(w.size), -1))
     high = np.where(last_high >= 0, w[np.maximum(last_high, 0)] & 0x0FFFFFFF, 0).astype(np.int64)

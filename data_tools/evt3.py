@@ -25,9 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from data_tools.errors import DataFormatError
 from data_tools.events import make_events
-from data_tools.evt2 import check_encoding, read_header
+from data_tools.evt2 import body_words, check_encoding, read_header
 
 ADDR_Y, ADDR_X, VECT_BASE_X, VECT_12, VECT_8, TIME_LOW, CONTINUED_4, TIME_HIGH = 0x0, 0x2, 0x3, 0x4, 0x5, 0x6, 0x7, 0x8
 EXT_TRIGGER, OTHERS, CONTINUED_12 = 0xA, 0xE, 0xF
@@ -105,13 +104,5 @@ def read_evt3(path, *, encoding: str | None = None) -> tuple[np.ndarray, dict]:
     buf = Path(path).read_bytes()
     fields, start = read_header(buf, path)
     check_encoding(fields, "3.0", path, encoding == "evt3", len(buf))
-    if (len(buf) - start) % 2:
-        raise DataFormatError(f"{path}: byte offset {len(buf) - 1}: truncated word "
-                              "(1 trailing byte, words are 2 bytes)")
-    w = np.frombuffer(buf, "<u2", offset=start)
-    kind = w >> 12
-    unknown = ~np.isin(kind, KNOWN_TYPES)
-    if unknown.any():
-        i = int(np.argmax(unknown))
-        raise DataFormatError(f"{path}: byte offset {start + 2 * i}: unknown EVT 3.0 word type 0x{int(kind[i]):X}")
+    w, _ = body_words(buf, start, path, "3.0", KNOWN_TYPES)
     return decode_words(w), fields
