@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from tqdm import tqdm
 from data_tools.aedat3 import read_aedat3
 from data_tools.errors import DataFormatError
 from data_tools.events import DVS128_SENSOR, GESTURE_CLASSES, sort_by_time
-from data_tools.samples import SampleSet, from_samples
+from data_tools.samples import SampleSet, concat_sets, from_samples
 
 log = logging.getLogger(__name__)
 
@@ -100,24 +101,39 @@ def cut_windows(events: np.ndarray, rows: np.ndarray, path) -> list[np.ndarray]:
     return out
 
 
-def load_gesture_dir(root, *, counting: str = "rows", progress: bool = True) -> SampleSet:
-    """All labelled samples of a DVS128 Gesture directory (train split first, then test)."""
+def trial_list(root) -> list[tuple[str, bool]]:
+    """(trial file name, is_train) of every trial of the split files, train split first."""
     root = Path(root)
-    samples, fields = [], {k: [] for k in ("labels", "durations", "window_start", "users", "lighting", "train", "trial")}
-    trials = [(name, is_train) for is_train in (True, False) for name in read_split(root / SPLIT_FILES[is_train])]
+    return [(name, is_train) for is_train in (True, False) for name in read_split(root / SPLIT_FILES[is_train])]
+
+
+def read_trial(root, name: str, is_train: bool, *, counting: str = "rows") -> SampleSet:
+    """The labelled samples of one trial (memory: that trial's events and its windows)."""
+    root = Path(root)
+    m = TRIAL_NAME.search(name)
+    if m is None:
+        raise DataFormatError(f"{root / SPLIT_FILES[is_train]}: trial name {name!r} is not userNN_<lighting>.aedat")
+    label_path = root / (name[:-len(".aedat")] + "_labels.csv")
+    rows = select_rows(parse_labels(label_path), counting)
+    windows = cut_windows(sort_by_time(read_aedat3(root / name)), rows, label_path)
+    n = rows.size
+    return from_samples(windows, labels=rows["cls"] - 1, durations=rows["end"] - rows["start"],
+                        window_start=rows["start"], users=[int(m.group(1))] * n, lighting=[m.group(2)] * n,
+                        train=[is_train] * n, trial=[name] * n, sensor_size=DVS128_SENSOR, counting_rule=counting,
+                        source=str(root))
+
+
+def iter_gesture_dir(root, *, counting: str = "rows", progress: bool = True) -> Iterator[SampleSet]:
+    """The samples of a DVS128 Gesture directory one trial at a time (train split first)."""
+    trials = trial_list(root)
     for name, is_train in tqdm(trials, desc="reading trials", disable=not progress, unit="trial"):
-        m = TRIAL_NAME.search(name)
-        if m is None:
-            raise DataFormatError(f"{root / SPLIT_FILES[is_train]}: trial name {name!r} is not userNN_<lighting>.aedat")
-        label_path = root / (name[:-len(".aedat")] + "_labels.csv")
-        rows = select_rows(parse_labels(label_path), counting)
-        samples += cut_windows(sort_by_time(read_aedat3(root / name)), rows, label_path)
-        fields["labels"] += list(rows["cls"] - 1)
-        fields["durations"] += list(rows["end"] - rows["start"])
-        fields["window_start"] += list(rows["start"])
-        fields["users"] += [int(m.group(1))] * rows.size
-        fields["lighting"] += [m.group(2)] * rows.size
-        fields["train"] += [is_train] * rows.size
-        fields["trial"] += [name] * rows.size
-    log.info("%s: %d trials, %d samples (counting rule %r)", root, len(trials), len(samples), counting)
-    return from_samples(samples, **fields, sensor_size=DVS128_SENSOR, counting_rule=counting, source=str(root))
+        yield read_trial(root, name, is_train, counting=counting)
+
+
+def load_gesture_dir(root, *, counting: str = "rows", progress: bool = True) -> SampleSet:
+    """All labelled samples of a DVS128 Gesture directory (train split first, then test), in
+    memory; :func:`data_tools.convert.convert` streams a directory into a store instead."""
+    out = concat_sets(list(iter_gesture_dir(root, counting=counting, progress=progress)), source=str(root),
+                      counting_rule=counting, sensor_size=DVS128_SENSOR)
+    log.info("%s: %d samples (counting rule %r)", root, len(out), counting)
+    return out

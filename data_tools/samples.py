@@ -62,3 +62,17 @@ def from_samples(samples: list[np.ndarray], *, labels, durations, window_start, 
                      np.asarray(window_start, np.int64), np.asarray(users, np.int64),
                      np.asarray(lighting, str), np.asarray(train, bool), np.asarray(trial, str),
                      tuple(int(v) for v in sensor_size), counting_rule, source)
+
+
+def concat_sets(parts: list[SampleSet], *, source: str, counting_rule: str,
+                sensor_size=None) -> SampleSet:
+    """The samples of parts one after another (an empty list gives an empty set)."""
+    if not parts:
+        return from_samples([], labels=[], durations=[], window_start=[], users=[], lighting=[], train=[], trial=[],
+                            sensor_size=sensor_size or (0, 0, 0), counting_rule=counting_rule, source=source)
+    lengths = np.concatenate([np.diff(p.offsets) for p in parts])
+    cat = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
+    return SampleSet(np.concatenate([p.events for p in parts]),
+                     np.concatenate(([0], np.cumsum(lengths))).astype(np.int64), cat("labels"), cat("durations"),
+                     cat("window_start"), cat("users"), cat("lighting"), cat("train"), cat("trial"),
+                     tuple(sensor_size or parts[0].sensor_size), counting_rule, source)

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from data_tools.loader import take
 from data_tools.spikes import EncodedDataset
 from gpusnn import datasets, training
 from gpusnn.backends import get_backend
@@ -105,13 +106,13 @@ def cut_dataset(data: EncodedDataset, cut: DataOptions) -> EncodedDataset:
         n = train.n_samples - cut.validation
         if n <= 0:
             raise ConfigError(f"--validation {cut.validation} leaves no training samples of {data.name}")
-        test, yte = train.select(np.arange(n, train.n_samples)), ytr[n:]
-        train, ytr = train.select(np.arange(n)), ytr[:n]
+        test, yte = take(train, np.arange(n, train.n_samples)), ytr[n:]
+        train, ytr = take(train, np.arange(n)), ytr[:n]
         name = f"{name}[validation {cut.validation}]"
     if cut.limit_train is not None and cut.limit_train < train.n_samples:
-        train, ytr = train.select(np.arange(cut.limit_train)), ytr[:cut.limit_train]
+        train, ytr = take(train, np.arange(cut.limit_train)), ytr[:cut.limit_train]
     if cut.limit_test is not None and cut.limit_test < test.n_samples:
-        test, yte = test.select(np.arange(cut.limit_test)), yte[:cut.limit_test]
+        test, yte = take(test, np.arange(cut.limit_test)), yte[:cut.limit_test]
     if train is data.train and test is data.test:
         return data
     ident = hashlib.sha256(f"{data.identity}|{vars(cut)}".encode()).hexdigest()[:16]

@@ -3,6 +3,11 @@
 Shuffling is a pure function of (seed, epoch): the order of epoch e is
 default_rng([seed, e]).permutation(n). A run stopped after any batch therefore resumes
 exactly by skipping the batches of the current epoch already done.
+
+The splits of the EncodedDataset are batch sources (data_tools.loader.BatchSource): a
+SpikeTensor held in memory or a StoreSplit that reads and encodes each batch from the event
+store. Either way the next PREFETCH batches are made in a background thread
+(data_tools.prefetch) while the current one trains; the batches and their order are the same.
 """
 from __future__ import annotations
 
@@ -14,12 +19,17 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
+from data_tools.loader import BatchSource
+from data_tools.prefetch import prefetch
 from data_tools.spikes import EncodedDataset, SpikeTensor
 from gpusnn.config import RunConfig
 from gpusnn.errors import ShapeError
 from gpusnn.optimizer import OptimState, apply_update, init_state
 
 log = logging.getLogger(__name__)
+
+PREFETCH = 2          # batches made ahead in a background thread
+EVAL_BATCH = 256      # samples per evaluation batch of a split held in memory
 
 
 def init_weights(widths, init_scale: float, seed: int) -> list[np.ndarray]:
@@ -101,6 +111,12 @@ def device_spikes(backend, spikes: SpikeTensor) -> SpikeTensor:
                        spikes.n_samples, spikes.n_steps, spikes.n_inputs)
 
 
+def batches(source: BatchSource, index_lists, depth: int = PREFETCH):
+    """(index, spike tensor) of each index array in index_lists, in order, made ahead by a
+    background thread (depth batches; 0 = in this thread)."""
+    return prefetch(((idx, source.select(idx)) for idx in index_lists), depth)
+
+
 def train_epoch(backend, state: TrainState, cfg: RunConfig, data: EncodedDataset,
                 on_batch: Callable[[TrainState], None] | None = None, progress: bool = True) -> dict:
     """Train one epoch (or the rest of a partly done one); returns its train metrics."""
@@ -113,10 +129,9 @@ def train_epoch(backend, state: TrainState, cfg: RunConfig, data: EncodedDataset
         cur.spikes = [0] * (len(cfg.network.widths) - 1)
     bar = tqdm(total=len(starts), initial=cur.batches_done, disable=not progress,
                desc=f"epoch {state.epoch + 1}/{cfg.train.epochs}", unit="batch", leave=False)
-    for s in starts[cur.batches_done:]:
-        t0 = time.perf_counter()
-        idx = order[s:s + bs]
-        spikes = device_spikes(backend, data.train.select(idx))
+    t0 = time.perf_counter()
+    for idx, host in batches(data.train, [order[s:s + bs] for s in starts[cur.batches_done:]]):
+        spikes = device_spikes(backend, host)
         labels = data.train_labels[idx]
         loss, pred, layer_spikes = train_batch(backend, state, cfg, spikes, labels)
         cur.loss_sum += float(loss.sum())
@@ -124,30 +139,33 @@ def train_epoch(backend, state: TrainState, cfg: RunConfig, data: EncodedDataset
         cur.seen += len(idx)
         cur.spikes = [a + b for a, b in zip(cur.spikes, layer_spikes)]
         cur.batches_done += 1
-        cur.seconds += time.perf_counter() - t0
+        cur.seconds += time.perf_counter() - t0          # includes the wait for this batch
         bar.update(1)
         bar.set_postfix(loss=f"{cur.loss_sum / cur.seen:.3f}", acc=f"{cur.correct / cur.seen:.3f}")
         if on_batch is not None:
             on_batch(state)
+        t0 = time.perf_counter()
     bar.close()
     return {"train_loss": cur.loss_sum / max(cur.seen, 1), "train_accuracy": cur.correct / max(cur.seen, 1),
             "seconds": cur.seconds, "spikes_per_sample": [c / max(cur.seen, 1) for c in cur.spikes]}
 
 
-def predict(backend, weights, spikes: SpikeTensor, cfg: RunConfig, batch_size: int = 256) -> np.ndarray:
-    """Output rates rho, float32 [N, C], in batches."""
+def predict(backend, weights, spikes: BatchSource, cfg: RunConfig, batch_size: int | None = None) -> np.ndarray:
+    """Output rates rho, float32 [N, C], in batches (default: EVAL_BATCH samples for a split in
+    memory, the training batch size for one read from a store)."""
     from gpusnn import reference as ref
+    bs = batch_size or (EVAL_BATCH if isinstance(spikes, SpikeTensor) else cfg.train.batch_size)
     out = []
-    for s in range(0, spikes.n_samples, batch_size):
-        idx = np.arange(s, min(s + batch_size, spikes.n_samples))
-        recs = backend.forward(weights, device_spikes(backend, spikes.select(idx)), cfg.network.theta)
+    index_lists = [np.arange(s, min(s + bs, spikes.n_samples)) for s in range(0, spikes.n_samples, bs)]
+    for _, host in batches(spikes, index_lists):
+        recs = backend.forward(weights, device_spikes(backend, host), cfg.network.theta)
         counts = np.asarray(backend.asnumpy(recs[-1].counts))
         u = np.asarray(backend.asnumpy(recs[-1].u_final))
         out.append(ref.readout(counts, u, cfg.network.theta, cfg.network.n_steps))
     return np.concatenate(out) if out else np.zeros((0, cfg.network.widths[-1]), np.float32)
 
 
-def evaluate(backend, weights, spikes: SpikeTensor, labels: np.ndarray, cfg: RunConfig) -> dict:
+def evaluate(backend, weights, spikes: BatchSource, labels: np.ndarray, cfg: RunConfig) -> dict:
     """Accuracy, mean loss and predictions of weights on a labelled set."""
     from gpusnn import reference as ref
     rho = predict(backend, weights, spikes, cfg)

@@ -10,6 +10,7 @@ from data_tools.event_store import write_store
 from data_tools.gesture_layout import COUNTING_RULES
 from data_tools.inspect import inspect_file
 from data_tools.synth import SynthConfig, generate
+from data_tools.synth_real import RealSizeConfig, generate_real
 
 
 def register(sub) -> None:
@@ -23,6 +24,10 @@ def register(sub) -> None:
     s.add_argument("--users", type=int, default=SynthConfig.n_users, help="number of subjects (last ~6/29 test)")
     s.add_argument("--lightings", type=int, default=SynthConfig.lightings_per_user, help="lighting conditions per user (1-5)")
     s.add_argument("--small", action="store_true", help="tiny configuration (4 users, short gestures)")
+    s.add_argument("--size", choices=("small", "default", "real"), default="default",
+                   help="small = --small; default: the bundled set (~8 M events); real: the original "
+                        "release's size (122 trials, 1,464 label rows, ~600 M events, ~4.8 GB; docs/data.md)")
+    s.add_argument("--jobs", type=int, default=1, help="with --size real: processes writing trials (default 1)")
     s.add_argument("--json", dest="json", help="write the results to this file")
     s.set_defaults(func=run_synth)
 
@@ -40,7 +45,13 @@ def register(sub) -> None:
 
 
 def run_synth(args) -> dict:
-    cfg = SynthConfig.small_config(args.seed) if args.small else replace(
+    if args.size == "real":
+        out = generate_real(args.dir, RealSizeConfig(seed=args.seed), jobs=args.jobs,
+                            progress=getattr(args, "progress", True))
+        print(f"{out['trials']} trials, {out['samples']} label rows, {out['events']} events, "
+              f"{out['bytes'] / 1e9:.2f} GB in {out['seconds']} s -> {out['root']}")
+        return out
+    cfg = SynthConfig.small_config(args.seed) if args.small or args.size == "small" else replace(
         SynthConfig(), seed=args.seed, n_users=args.users, lightings_per_user=args.lightings)
     out = generate(args.dir, cfg, progress=getattr(args, "progress", True))
     print(f"{out['trials']} trials, {out['samples']} samples, {out['events']} events, "

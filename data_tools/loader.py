@@ -1,0 +1,123 @@
+"""Batches read from an event store on demand: the trainer's data without the dataset in memory.
+
+A *batch source* is anything with ``n_samples``, ``n_steps``, ``n_inputs`` and
+``select(index) -> SpikeTensor`` (the spikes of the samples at index, in that order). Two
+implement it: :class:`data_tools.spikes.SpikeTensor` (a split encoded whole, in memory) and
+:class:`StoreSplit` (a split of an event store: ``select`` reads those samples' events by
+random access through the offsets index and encodes them then, with the same encoder, so
+the spike tensors are exactly those of whole-set encoding). Memory of a StoreSplit is its
+index (8 bytes per sample) plus one batch's events and spikes.
+
+The trainer pulls batches through :func:`data_tools.prefetch.prefetch`, so the next batch is
+read and encoded in a background thread while the current one trains.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from data_tools.encode import apply_transform, encode, n_inputs
+from data_tools.event_store import EventStore
+from data_tools.samples import SampleSet
+from data_tools.spikes import SpikeTensor
+
+
+class BatchSource(Protocol):
+    """What the trainer reads batches from (see the module docstring)."""
+
+    n_samples: int
+    n_steps: int
+    n_inputs: int
+
+    def select(self, index) -> SpikeTensor: ...
+
+
+@dataclass
+class LoaderStats:
+    """Seconds spent reading events and encoding them, and the batches and events served."""
+
+    read_s: float = 0.0
+    encode_s: float = 0.0
+    batches: int = 0
+    events: int = 0
+
+
+@dataclass(eq=False)
+class StoreSplit:
+    """Samples index (store sample ids, int64 [n]) of the event store at path, encoded on demand
+    with n_steps, downsample, binning and mode (see :func:`data_tools.encode.encode`) after an
+    optional per-sample transform. Picklable; each process opens the store itself."""
+
+    path: Path
+    index: np.ndarray
+    n_steps: int
+    downsample: int = 4
+    binning: str = "duration"
+    mode: str = "count"
+    transform: Callable[[np.ndarray], np.ndarray] | None = None
+    stats: LoaderStats = field(default_factory=LoaderStats)
+
+    def __post_init__(self):
+        self.path = Path(self.path)
+        self.index = np.asarray(self.index, np.int64)
+        self._open_in = None
+        self._store = self._meta = None
+        with EventStore(self.path) as s:
+            self.sensor_size = s.sensor_size
+        self.n_inputs = n_inputs(self.sensor_size, self.downsample)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.index.size)
+
+    def _opened(self) -> EventStore:
+        if self._open_in != os.getpid():           # a forked worker opens its own handle
+            self._store = EventStore(self.path)
+            self._meta = self._store.metadata()
+            self._open_in = os.getpid()
+        return self._store
+
+    def samples(self, index) -> SampleSet:
+        """Events and fields of the split's samples at index (ints 0..n_samples-1)."""
+        index = np.asarray(index, np.int64).ravel()
+        if index.size and (index.min() < 0 or index.max() >= self.n_samples):
+            raise IndexError(f"sample index out of range 0..{self.n_samples - 1}")
+        store = self._opened()
+        return store.subset(self.index[index], self._meta)
+
+    def select(self, index) -> SpikeTensor:
+        """Spike tensor of the split's samples at index, in that order."""
+        t0 = time.perf_counter()
+        s = self.samples(index)
+        if self.transform is not None:
+            s = apply_transform(s, self.transform)
+        t1 = time.perf_counter()
+        out = encode(s, self.n_steps, downsample=self.downsample, binning=self.binning, mode=self.mode)
+        st = self.stats
+        st.read_s += t1 - t0
+        st.encode_s += time.perf_counter() - t1
+        st.batches += 1
+        st.events += s.events.size
+        return out
+
+    def view(self, index) -> "StoreSplit":
+        """The split's samples at index as a new split (nothing is read)."""
+        return StoreSplit(self.path, self.index[np.asarray(index, np.int64)], self.n_steps, self.downsample,
+                          self.binning, self.mode, self.transform)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.update(_store=None, _meta=None, _open_in=None)
+        return state
+
+
+def take(source: BatchSource, index) -> BatchSource:
+    """The samples at index of a batch source, as a batch source of the same kind (a view of a
+    StoreSplit, a new tensor of a SpikeTensor)."""
+    return source.view(index) if isinstance(source, StoreSplit) else source.select(index)
