@@ -108,10 +108,10 @@ def identity(samples: SampleSet, options: dict) -> str:
 def load_dataset(source: str, *, n_steps: int, downsample: int = 4, binning: str = "duration", mode: str = "count",
                  cache_dir=None, progress: bool = True, counting: str = "rows",
                  transform: Callable[[np.ndarray], np.ndarray] | None = None,
-                 in_memory_events: int = IN_MEMORY_EVENTS) -> EncodedDataset:
+                 in_memory_events: int | None = None) -> EncodedDataset:
     """Train/test spike sources of source, encoded as in :mod:`data_tools.encode`.
 
-    A store of at most in_memory_events events is read and encoded whole (train/test are
+    A store of at most in_memory_events (default IN_MEMORY_EVENTS) events is read and encoded whole (train/test are
     SpikeTensors); a larger one gives :class:`data_tools.loader.StoreSplit` sources that read and
     encode each batch from the store (the same spike tensors; memory O(batch)).
     transform: optional per-sample event transform (e.g. a tonic transform) applied first.
@@ -122,7 +122,8 @@ def load_dataset(source: str, *, n_steps: int, downsample: int = 4, binning: str
     path = store_path(source, counting=counting, cache_dir=cache_dir, progress=progress)
     with EventStore(path) as store:
         meta_set, n_events = store.metadata(), store.n_events
-        whole = store.samples() if n_events <= in_memory_events else None
+        limit = IN_MEMORY_EVENTS if in_memory_events is None else in_memory_events
+        whole = store.samples() if n_events <= limit else None
     options = {"n_steps": n_steps, "downsample": downsample, "binning": binning, "mode": mode,
                "transform": repr(transform) if transform is not None else None}
     train_ids, test_ids = np.flatnonzero(meta_set.train), np.flatnonzero(~meta_set.train)

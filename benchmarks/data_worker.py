@@ -1,0 +1,134 @@
+"""One measurement of benchmarks/data_bench.py in a fresh process; prints one JSON line.
+
+    data_worker.py convert SRC DST [--compression lzf|gzip|none] [--chunk N] [--serial]
+    data_worker.py epoch STORE --batches K [--prefetch D] [--threads N]
+
+convert: a whole conversion (AEDAT 3.1 directory -> finished event store): seconds, events/s,
+peak RSS (VmHWM of this process). epoch: K training batches (numpy backend, default network
+2048-500-11, T = 20, batch 32, count encoding) read batch by batch from the store, first with
+every phase timed in turn (read, encode, forward, gradient, update; no prefetch), then the
+same batches through training.train_epoch with prefetch; peak RSS of each.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+
+from common import peak_rss_bytes, reset_peak_rss  # noqa: E402
+
+
+def convert_cmd(args) -> dict:
+    from data_tools.convert import convert
+    comp = None if args.compression == "none" else args.compression
+    out = convert(args.src, args.dst, compression=comp, chunk=args.chunk, threaded=not args.serial, progress=False)
+    out.update(events_per_s=out["events"] / out["seconds"], peak_rss_bytes=peak_rss_bytes(), threaded=not args.serial)
+    from data_tools.gesture_layout import trial_list
+    from data_tools.aedat3 import read_header
+    files = [Path(args.src) / n for n, _ in trial_list(args.src)]
+    out["file_bytes"] = sum(f.stat().st_size for f in files)
+    out["file_events"] = sum((f.stat().st_size - read_header(f).data_offset) // 8 for f in files)  # ~, 28-byte packet headers aside
+    out["file_events_per_s"] = out["file_events"] / out["seconds"]
+    return out
+
+
+def epoch_cmd(args) -> dict:
+    from data_tools.datasets import load_dataset
+    from data_tools.encode import encode
+    from data_tools.loader import take
+    from gpusnn import training
+    from gpusnn.backends import get_backend
+    from gpusnn.config import RunConfig
+    from gpusnn.optimizer import apply_update
+
+    cfg = RunConfig().replace(train={"backend": "numpy", "epochs": 1})
+    t = cfg.train
+    reset_peak_rss()
+    data = load_dataset(args.store, n_steps=cfg.network.n_steps, downsample=t.downsample, binning=t.binning,
+                        mode=t.encoding, progress=False, in_memory_events=0)
+    cfg = cfg.replace(network={"widths": (data.train.n_inputs, 500, data.n_classes)})
+    n = min(data.train.n_samples, args.batches * t.batch_size)
+    order = training.epoch_order(t.seed, 0, data.train.n_samples)[:n]
+    backend = get_backend("numpy")
+    net = cfg.network
+    # A: phases in turn, no prefetch
+    src = take(data.train, order)
+    state = training.new_state(cfg, backend)
+    phases = {k: 0.0 for k in ("read", "encode", "forward", "gradient", "update")}
+    events = spikes_in = 0
+    t0 = time.perf_counter()
+    for s in range(0, n, t.batch_size):
+        idx = np.arange(s, min(s + t.batch_size, n))
+        a = time.perf_counter()
+        samples = src.samples(idx)
+        b = time.perf_counter()
+        spikes = encode(samples, net.n_steps, downsample=t.downsample, binning=t.binning, mode=t.encoding)
+        c = time.perf_counter()
+        recs = backend.forward(state.weights, spikes, net.theta)
+        d = time.perf_counter()
+        _, _, grads = backend.gradients(state.weights, spikes, recs, data.train_labels[order[idx]], net.n_steps,
+                                        net.theta, cfg.method)
+        e = time.perf_counter()
+        apply_update(backend, state.weights, grads, state.optim, cfg.optim)
+        f = time.perf_counter()
+        for k, v in zip(phases, (b - a, c - b, d - c, e - d, f - e)):
+            phases[k] += v
+        events += samples.events.size
+        spikes_in += spikes.nnz
+    serial_s = time.perf_counter() - t0
+    rss_serial = peak_rss_bytes()
+    # B: the trainer's loop with prefetch over the same samples in the same order
+    reset_peak_rss()
+    old = training.PREFETCH
+    training.PREFETCH = args.prefetch
+    part = replace(data, train=src, train_labels=data.train_labels[order])
+    state = training.new_state(cfg, backend)
+    # train_epoch shuffles part by (seed, epoch): the same batches' samples in another order
+    t0 = time.perf_counter()
+    training.train_epoch(backend, state, cfg, part, progress=False)
+    prefetch_s = time.perf_counter() - t0
+    training.PREFETCH = old
+    rss_prefetch = peak_rss_bytes()
+    n_batches = -(-n // t.batch_size)
+    full_batches = -(-data.train.n_samples // t.batch_size)
+    io = phases["read"] + phases["encode"]
+    return {"store": str(args.store), "n_train": data.train.n_samples, "n_test": data.test.n_samples,
+            "store_events": data.meta["n_events"], "batches": n_batches, "batch_size": t.batch_size,
+            "widths": list(cfg.network.widths), "n_steps": net.n_steps, "encoding": t.encoding,
+            "events_per_batch": events / n_batches, "input_spikes_per_batch": spikes_in / n_batches,
+            "phases_s_per_batch": {k: v / n_batches for k, v in phases.items()},
+            "serial_s_per_batch": serial_s / n_batches, "prefetch_s_per_batch": prefetch_s / n_batches,
+            "prefetch_depth": args.prefetch,
+            "hidden_fraction_of_read_encode": max(0.0, min(1.0, (serial_s - prefetch_s) / io)) if io else None,
+            "epoch_s_extrapolated": prefetch_s / n_batches * full_batches, "full_epoch_batches": full_batches,
+            "peak_rss_serial_bytes": rss_serial, "peak_rss_prefetch_bytes": rss_prefetch}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("convert")
+    c.add_argument("src")
+    c.add_argument("dst")
+    c.add_argument("--compression", default="none", choices=("lzf", "gzip", "none"))
+    c.add_argument("--chunk", type=int, default=1 << 16)
+    c.add_argument("--serial", action="store_true")
+    e = sub.add_parser("epoch")
+    e.add_argument("store")
+    e.add_argument("--batches", type=int, default=4)
+    e.add_argument("--prefetch", type=int, default=2)
+    args = p.parse_args()
+    out = convert_cmd(args) if args.cmd == "convert" else epoch_cmd(args)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
