@@ -14,9 +14,9 @@ jobs while these ran, which the JSON says.
 store-options  compression (none / lzf / gzip 1, all with shuffle) x chunk size (events): bytes
                per event and write time of K trials, and time to read one random sample
                (median over repeats; the file is in the page cache: decompression, not disk)
-convert        a whole conversion in a fresh process, threaded (parse next trial while writing)
-               and serial: seconds, events/s (events in the AEDAT files per second to a finished
-               store), peak RSS
+convert        a whole conversion in a fresh process with 0 (parse and write in turn), 1 (parse
+               thread) and 2 (parse processes) workers: wall and CPU seconds, events/s (events in
+               the AEDAT files per second to a finished store), peak RSS (parent and workers)
 epoch          per fraction of the trials (every k-th trial of each split, symlinked): convert,
                then K training batches read from the store in a fresh process: peak RSS, time
                per phase, how much the prefetch hides, the epoch time extrapolated from K batches
@@ -82,17 +82,18 @@ def convert_suite(args) -> dict:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     runs = {}
-    for mode in ("threaded", "serial"):
-        runs[mode] = []
-        for r in range(args.repeats):
-            dst = work / f"convert-{mode}.h5"
-            extra = ["--serial"] if mode == "serial" else []
-            runs[mode].append(run_worker(sys.executable, "data_worker.py", ["convert", args.data, str(dst), *extra],
-                                         timeout=3600))
+    for r in range(args.repeats):                      # alternate the modes: drift hits all
+        for workers in args.workers:
+            mode = f"workers={workers}"
+            dst = work / f"convert-{workers}.h5"
+            runs.setdefault(mode, []).append(run_worker(sys.executable, "data_worker.py",
+                                                        ["convert", args.data, str(dst), "--workers", str(workers)],
+                                                        timeout=3600))
             print(json.dumps(runs[mode][-1]), file=sys.stderr)
             dst.unlink()
-    med = {m: {k: statistics.median(r[k] for r in rs) for k in ("seconds", "events_per_s", "file_events_per_s",
-                                                                 "peak_rss_bytes")} for m, rs in runs.items()}
+    keys = ("seconds", "cpu_seconds", "events_per_s", "file_events_per_s", "file_events_per_cpu_s", "peak_rss_bytes",
+            "peak_rss_children_bytes")
+    med = {m: {k: statistics.median(r[k] for r in rs) for k in keys} for m, rs in runs.items()}
     return {"data": args.data, "repeats": args.repeats, "median": med, "runs": runs}
 
 
@@ -140,6 +141,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--fractions", type=float, nargs="+", default=[0.125, 0.25, 0.5, 1.0])
     p.add_argument("--batches", type=int, default=4)
+    p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="convert: parse workers to compare")
     args = p.parse_args()
     fn = {"store-options": store_options, "convert": convert_suite, "epoch": epoch_suite}[args.suite]
     t0 = time.perf_counter()

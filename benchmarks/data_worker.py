@@ -1,6 +1,6 @@
 """One measurement of benchmarks/data_bench.py in a fresh process; prints one JSON line.
 
-    data_worker.py convert SRC DST [--compression lzf|gzip|none] [--chunk N] [--serial]
+    data_worker.py convert SRC DST [--compression lzf|gzip|none] [--chunk N] [--workers N]
     data_worker.py epoch STORE --batches K [--prefetch D] [--threads N]
 
 convert: a whole conversion (AEDAT 3.1 directory -> finished event store): seconds, events/s,
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import time
 from dataclasses import replace
@@ -29,14 +30,16 @@ from common import peak_rss_bytes, reset_peak_rss  # noqa: E402
 def convert_cmd(args) -> dict:
     from data_tools.convert import convert
     comp = None if args.compression == "none" else args.compression
-    out = convert(args.src, args.dst, compression=comp, chunk=args.chunk, threaded=not args.serial, progress=False)
-    out.update(events_per_s=out["events"] / out["seconds"], peak_rss_bytes=peak_rss_bytes(), threaded=not args.serial)
+    out = convert(args.src, args.dst, compression=comp, chunk=args.chunk, workers=args.workers, progress=False)
+    out.update(events_per_s=out["events"] / out["seconds"], peak_rss_bytes=peak_rss_bytes(),
+               peak_rss_children_bytes=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)
     from data_tools.gesture_layout import trial_list
     from data_tools.aedat3 import read_header
     files = [Path(args.src) / n for n, _ in trial_list(args.src)]
     out["file_bytes"] = sum(f.stat().st_size for f in files)
     out["file_events"] = sum((f.stat().st_size - read_header(f).data_offset) // 8 for f in files)  # ~, 28-byte packet headers aside
     out["file_events_per_s"] = out["file_events"] / out["seconds"]
+    out["file_events_per_cpu_s"] = out["file_events"] / out["cpu_seconds"]
     return out
 
 
@@ -120,7 +123,7 @@ def main() -> None:
     c.add_argument("dst")
     c.add_argument("--compression", default="none", choices=("lzf", "gzip", "none"))
     c.add_argument("--chunk", type=int, default=1 << 16)
-    c.add_argument("--serial", action="store_true")
+    c.add_argument("--workers", type=int, default=1)
     e = sub.add_parser("epoch")
     e.add_argument("store")
     e.add_argument("--batches", type=int, default=4)

@@ -34,7 +34,7 @@ import numpy as np
 
 from data_tools.errors import DataFormatError
 from data_tools.events import EVENT_DTYPE, GESTURE_CLASSES
-from data_tools.samples import SampleSet
+from data_tools.samples import COLUMN_DTYPES, FIELDS, SampleColumns, SampleSet, to_columns
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,8 @@ VERSION = 2
 READABLE_VERSIONS = (1, 2)
 CHUNK = 1 << 16                       # events per chunk (chosen by benchmarks/data_bench.py, docs/data.md)
 COMPRESSION = None                      # None, "lzf" or "gzip" (level 1, with shuffle); docs/data.md
-EVENT_FIELDS = {"x": np.int16, "y": np.int16, "p": np.uint8, "t": np.int32}
-SAMPLE_FIELDS = ("labels", "durations", "window_start", "users", "lighting", "train", "trial")
+EVENT_FIELDS = COLUMN_DTYPES
+SAMPLE_FIELDS = FIELDS
 T_MAX = np.iinfo(np.int32).max
 _STR = h5py.string_dtype()
 
@@ -103,21 +103,23 @@ class StoreWriter:
         self._lengths: list[np.ndarray] = []
         self.n_events = 0
 
-    def append(self, samples: SampleSet) -> None:
+    def append(self, samples: SampleSet | SampleColumns) -> None:
         """Append the samples (e.g. one trial's) at the end of the store."""
-        ev = samples.events
-        if ev.size and (int(ev["t"].max()) > T_MAX or int(ev["t"].min()) < 0):
-            raise DataFormatError(f"{samples.source}: event times re-based to their window must lie in "
-                                  f"0..{T_MAX} us, got {int(ev['t'].min())}..{int(ev['t'].max())}")
-        n0, n1 = self.n_events, self.n_events + ev.size
+        if isinstance(samples, SampleSet):
+            t = samples.events["t"]
+            if t.size and (int(t.max()) > T_MAX or int(t.min()) < 0):
+                raise DataFormatError(f"{samples.source}: event times re-based to their window must lie in "
+                                      f"0..{T_MAX} us, got {int(t.min())}..{int(t.max())}")
+            samples = to_columns(samples)
+        n0, n1 = self.n_events, self.n_events + samples.n_events
         for name, ds in self._events.items():
             ds.resize((n1,))
-            if ev.size:
-                ds[n0:n1] = ev[name].astype(EVENT_FIELDS[name], copy=False)
+            if n1 > n0:
+                ds[n0:n1] = np.ascontiguousarray(samples.columns[name], EVENT_FIELDS[name])
         self.n_events = n1
-        self._lengths.append(np.diff(samples.offsets))
+        self._lengths.append(np.asarray(samples.lengths, np.int64))
         for k in SAMPLE_FIELDS:
-            self._fields[k].append(np.asarray(getattr(samples, k)))
+            self._fields[k].append(np.asarray(samples.fields[k]))
 
     def finish(self) -> Path:
         """Write the sample index, mark the store complete, close it and move it to path."""

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from data_tools.aedat3 import read_aedat3
 from data_tools.errors import DataFormatError
 from data_tools.events import DVS128_SENSOR, GESTURE_CLASSES, sort_by_time
-from data_tools.samples import SampleSet, concat_sets, from_samples
+from data_tools.samples import COLUMN_DTYPES, SampleColumns, SampleSet, concat_sets
 
 log = logging.getLogger(__name__)
 
@@ -81,24 +81,15 @@ def select_rows(labels: np.ndarray, counting: str) -> np.ndarray:
     return rows
 
 
-def cut_windows(events: np.ndarray, rows: np.ndarray, path) -> list[np.ndarray]:
-    """Per label row, the events with start <= t < end re-based to start. events must be
-    time-sorted; DataFormatError if a window lies outside the recording."""
-    t = events["t"]
+def _window_bounds(t: np.ndarray, rows: np.ndarray, path) -> tuple[np.ndarray, np.ndarray]:
+    """First and past-the-last event index of each label window in the time-sorted t."""
     if rows.size and t.size:
         outside = (rows["end"] <= t[0]) | (rows["start"] > t[-1])
         if outside.any():
             r = rows[np.argmax(outside)]
             raise DataFormatError(f"{path}: label window [{r['start']}, {r['end']}) of class {r['cls']} lies outside "
                                   f"the recording [{t[0]}, {t[-1]}] us")
-    lo = np.searchsorted(t, rows["start"], "left")
-    hi = np.searchsorted(t, rows["end"], "left")
-    out = []
-    for a, b, s in zip(lo, hi, rows["start"]):
-        part = events[a:b].copy()
-        part["t"] -= s
-        out.append(part)
-    return out
+    return np.searchsorted(t, rows["start"], "left"), np.searchsorted(t, rows["end"], "left")
 
 
 def trial_list(root) -> list[tuple[str, bool]]:
@@ -107,23 +98,37 @@ def trial_list(root) -> list[tuple[str, bool]]:
     return [(name, is_train) for is_train in (True, False) for name in read_split(root / SPLIT_FILES[is_train])]
 
 
-def read_trial(root, name: str, is_train: bool, *, counting: str = "rows") -> SampleSet:
-    """The labelled samples of one trial (memory: that trial's events and its windows)."""
+def window_columns(events: np.ndarray, rows: np.ndarray, path) -> tuple[dict, np.ndarray]:
+    """Per label row, the events with start <= t < end, re-based to start (t - start), as store
+    columns (COLUMN_DTYPES arrays [N], one gather per field) and their lengths int64 [R].
+    events must be time-sorted; DataFormatError if a window lies outside the recording."""
+    lo, hi = _window_bounds(events["t"], rows, path)
+    lengths = (hi - lo).astype(np.int64)
+    if lengths.size and int(rows["end"].max() - rows["start"].min()) > np.iinfo(np.int32).max:
+        raise DataFormatError(f"{path}: label windows longer than 2^31 us are not supported")
+    take = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(lo - np.cumsum(lengths) + lengths, lengths)
+    cols = {k: events[k][take].astype(dt, copy=False) for k, dt in COLUMN_DTYPES.items() if k != "t"}
+    cols["t"] = (events["t"][take] - np.repeat(rows["start"], lengths)).astype(np.int32)
+    return cols, lengths
+
+
+def read_trial(root, name: str, is_train: bool, *, counting: str = "rows") -> SampleColumns:
+    """The labelled samples of one trial as store columns (memory: that trial's events)."""
     root = Path(root)
     m = TRIAL_NAME.search(name)
     if m is None:
         raise DataFormatError(f"{root / SPLIT_FILES[is_train]}: trial name {name!r} is not userNN_<lighting>.aedat")
     label_path = root / (name[:-len(".aedat")] + "_labels.csv")
     rows = select_rows(parse_labels(label_path), counting)
-    windows = cut_windows(sort_by_time(read_aedat3(root / name)), rows, label_path)
+    cols, lengths = window_columns(sort_by_time(read_aedat3(root / name)), rows, label_path)
     n = rows.size
-    return from_samples(windows, labels=rows["cls"] - 1, durations=rows["end"] - rows["start"],
-                        window_start=rows["start"], users=[int(m.group(1))] * n, lighting=[m.group(2)] * n,
-                        train=[is_train] * n, trial=[name] * n, sensor_size=DVS128_SENSOR, counting_rule=counting,
-                        source=str(root))
+    fields = {"labels": rows["cls"] - 1, "durations": rows["end"] - rows["start"], "window_start": rows["start"],
+              "users": np.full(n, int(m.group(1))), "lighting": np.array([m.group(2)] * n, str),
+              "train": np.full(n, is_train), "trial": np.array([name] * n, str)}
+    return SampleColumns(cols, lengths, fields, DVS128_SENSOR, counting, str(root))
 
 
-def iter_gesture_dir(root, *, counting: str = "rows", progress: bool = True) -> Iterator[SampleSet]:
+def iter_gesture_dir(root, *, counting: str = "rows", progress: bool = True) -> Iterator[SampleColumns]:
     """The samples of a DVS128 Gesture directory one trial at a time (train split first)."""
     trials = trial_list(root)
     for name, is_train in tqdm(trials, desc="reading trials", disable=not progress, unit="trial"):
@@ -133,7 +138,8 @@ def iter_gesture_dir(root, *, counting: str = "rows", progress: bool = True) -> 
 def load_gesture_dir(root, *, counting: str = "rows", progress: bool = True) -> SampleSet:
     """All labelled samples of a DVS128 Gesture directory (train split first, then test), in
     memory; :func:`data_tools.convert.convert` streams a directory into a store instead."""
-    out = concat_sets(list(iter_gesture_dir(root, counting=counting, progress=progress)), source=str(root),
+    out = concat_sets([t.to_samples() for t in iter_gesture_dir(root, counting=counting, progress=progress)],
+                      source=str(root),
                       counting_rule=counting, sensor_size=DVS128_SENSOR)
     log.info("%s: %d samples (counting rule %r)", root, len(out), counting)
     return out

@@ -51,15 +51,16 @@ def _datasets(path) -> dict:
 def test_store_written_trial_by_trial_equals_one_written_at_once(small_dir, tmp_path):
     write_store(tmp_path / "once.h5", load_gesture_dir(small_dir, progress=False))
     info = convert(small_dir, tmp_path / "trials.h5", progress=False)
-    convert(small_dir, tmp_path / "serial.h5", threaded=False, progress=False)
-    once, trials, serial = (_datasets(tmp_path / n) for n in ("once.h5", "trials.h5", "serial.h5"))
-    assert once.keys() == trials.keys() == serial.keys()
+    convert(small_dir, tmp_path / "serial.h5", workers=0, progress=False)
+    convert(small_dir, tmp_path / "procs.h5", workers=2, progress=False)
+    once, trials, serial, procs = (_datasets(tmp_path / n) for n in ("once.h5", "trials.h5", "serial.h5", "procs.h5"))
+    assert once.keys() == trials.keys() == serial.keys() == procs.keys()
     for k in once:
         if k == "attrs":
-            assert once[k] == trials[k] == serial[k]
+            assert once[k] == trials[k] == serial[k] == procs[k]
         else:
-            np.testing.assert_array_equal(once[k], trials[k], err_msg=k)
-            np.testing.assert_array_equal(once[k], serial[k], err_msg=k)
+            for other in (trials, serial, procs):
+                np.testing.assert_array_equal(once[k], other[k], err_msg=k)
     n_trials = len(layout.trial_list(small_dir))
     assert info["samples"] == len(once["samples/labels"]) and n_trials > 1
     assert trials["attrs"]["complete"] is True
