@@ -251,3 +251,35 @@ def test_cli_resume_mid_epoch_is_exact_on_a_store_read_per_batch(small_dir, tmp_
     for x, y in zip(a.weights + a.W_prev, c.weights + c.W_prev, strict=True):
         np.testing.assert_array_equal(x, y)
     assert (a.epoch, a.step) == (c.epoch, c.step)
+
+
+def test_inspect_dir_counts_what_conversion_stores(small_dir, tmp_path):
+    from data_tools.dataset_inspect import inspect_dataset
+    out = inspect_dataset(small_dir)
+    s = load_gesture_dir(small_dir, progress=False)
+    n = np.diff(s.offsets)
+    assert out["samples"] == len(s) and out["window_events"] == s.events.size
+    assert out["splits"]["train"]["samples_rows"] == int(s.train.sum())
+    first = load_gesture_dir(small_dir, counting="first", progress=False)
+    assert out["splits"]["test"]["samples_first"] == int((~first.train).sum())
+    assert out["events_per_sample"] == {"min": n.min(), "median": float(np.median(n)), "max": n.max()}
+    assert out["trials"] == len(layout.trial_list(small_dir)) and out["splits"]["test"]["users"] == [4]
+    info = convert(small_dir, tmp_path / "e.h5", progress=False)
+    assert info["events"] == out["window_events"]
+    # the estimate is the measured bytes per event; the real store adds only its sample index
+    assert abs(out["conversion_estimate"]["store_bytes_none"] - info["bytes"]) < 0.1 * info["bytes"]
+    with pytest.raises(DataFormatError, match="not a DVS128 Gesture directory"):
+        inspect_dataset(tmp_path)
+
+
+def test_data_cli_inspect_dir_convert_and_bad_dir(small_dir, tmp_path):
+    from gpusnn.cli import main
+    assert main(["-q", "data", "inspect", str(small_dir), "--json", str(tmp_path / "i.json")]) == 0
+    assert main(["-q", "data", "convert", str(small_dir), str(tmp_path / "s.h5"), "--compression", "lzf",
+                 "--workers", "0", "--json", str(tmp_path / "c.json")]) == 0
+    with h5py.File(tmp_path / "s.h5") as f:
+        assert f["events/x"].compression == "lzf" and f.attrs["complete"]
+    np.testing.assert_array_equal(load_store(tmp_path / "s.h5").events,
+                                  load_gesture_dir(small_dir, progress=False).events)
+    (tmp_path / "empty").mkdir()
+    assert main(["-q", "data", "inspect", str(tmp_path / "empty")]) == 2
