@@ -17,6 +17,8 @@ store-options  compression (none / lzf / gzip 1, all with shuffle) x chunk size 
 convert        a whole conversion in a fresh process with 0 (parse and write in turn), 1 (parse
                thread) and 2 (parse processes) workers: wall and CPU seconds, events/s (events in
                the AEDAT files per second to a finished store), peak RSS (parent and workers)
+separability   (--data STORE) linear classifiers on per-sample input counts, mean position and
+               event total, train users -> test users (the set must not be trivially separable)
 epoch          per fraction of the trials (every k-th trial of each split, symlinked): convert,
                then K training batches read from the store in a fresh process: peak RSS, time
                per phase, how much the prefetch hides, the epoch time extrapolated from K batches
@@ -132,18 +134,56 @@ def epoch_suite(args) -> dict:
     return {"data": args.data, "batches": args.batches, "runs": out}
 
 
+def separability(args) -> dict:
+    """Linear baselines on per-sample input counts (2,048 inputs, downsample 4) of a store, train
+    users -> test users: a set a linear classifier separates perfectly tells nothing."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import NearestCentroid
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from data_tools.encode import input_ids
+    from data_tools.event_store import EventStore
+    with EventStore(args.data) as st:
+        meta = st.metadata()
+        index = np.arange(len(st))[::args.every]
+        X = np.zeros((index.size, 2048))
+        xy = np.zeros((index.size, 2))
+        n = np.zeros(index.size)
+        for k, i in enumerate(index):
+            ev = st.sample(int(i))
+            ids, inside = input_ids(ev["x"], ev["y"], ev["p"], st.sensor_size, 4)
+            X[k] = np.bincount(ids[inside], minlength=2048)
+            xy[k] = ev["x"].mean(), ev["y"].mean()
+            n[k] = ev.size
+    y, tr = meta.labels[index], meta.train[index]
+    res = {}
+    feats = {"counts": X, "log_counts": np.log1p(X), "mean_xy": xy, "total_events": np.log(n)[:, None]}
+    for name, F in feats.items():
+        for cname, clf in (("logreg_C0.01", LogisticRegression(max_iter=3000, C=0.01)),
+                           ("std_logreg", make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000))),
+                           ("nearest_centroid", NearestCentroid())):
+            clf.fit(F[tr], y[tr])
+            res[f"{name}/{cname}"] = {"train": float(clf.score(F[tr], y[tr])), "test": float(clf.score(F[~tr], y[~tr]))}
+            print(name, cname, res[f"{name}/{cname}"], file=sys.stderr)
+    return {"store": args.data, "every": args.every, "n_train": int(tr.sum()), "n_test": int((~tr).sum()),
+            "accuracy": res}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("suite", choices=("store-options", "convert", "epoch"))
+    p.add_argument("suite", choices=("store-options", "convert", "epoch", "separability"))
     p.add_argument("--data", required=True)
     p.add_argument("--work", default="/tmp/gpusnn-data-bench")
     p.add_argument("--trials", type=int, default=4)
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--fractions", type=float, nargs="+", default=[0.125, 0.25, 0.5, 1.0])
     p.add_argument("--batches", type=int, default=4)
+    p.add_argument("--every", type=int, default=1, help="separability: every k-th sample of the store")
     p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="convert: parse workers to compare")
     args = p.parse_args()
-    fn = {"store-options": store_options, "convert": convert_suite, "epoch": epoch_suite}[args.suite]
+    fn = {"store-options": store_options, "convert": convert_suite, "epoch": epoch_suite,
+          "separability": separability}[args.suite]
     t0 = time.perf_counter()
     result = {"suite": f"data-{args.suite}", "machine": machine(), "note": SHARED, **fn(args),
               "bench_seconds": round(time.perf_counter() - t0, 1)}

@@ -66,27 +66,29 @@ def epoch_cmd(args) -> dict:
     src = take(data.train, order)
     state = training.new_state(cfg, backend)
     phases = {k: 0.0 for k in ("read", "encode", "forward", "gradient", "update")}
+    cpu = dict.fromkeys(phases, 0.0)
     events = spikes_in = 0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for s in range(0, n, t.batch_size):
         idx = np.arange(s, min(s + t.batch_size, n))
-        a = time.perf_counter()
+        marks = [(time.perf_counter(), time.process_time())]
         samples = src.samples(idx)
-        b = time.perf_counter()
+        marks.append((time.perf_counter(), time.process_time()))
         spikes = encode(samples, net.n_steps, downsample=t.downsample, binning=t.binning, mode=t.encoding)
-        c = time.perf_counter()
+        marks.append((time.perf_counter(), time.process_time()))
         recs = backend.forward(state.weights, spikes, net.theta)
-        d = time.perf_counter()
+        marks.append((time.perf_counter(), time.process_time()))
         _, _, grads = backend.gradients(state.weights, spikes, recs, data.train_labels[order[idx]], net.n_steps,
                                         net.theta, cfg.method)
-        e = time.perf_counter()
+        marks.append((time.perf_counter(), time.process_time()))
         apply_update(backend, state.weights, grads, state.optim, cfg.optim)
-        f = time.perf_counter()
-        for k, v in zip(phases, (b - a, c - b, d - c, e - d, f - e)):
-            phases[k] += v
+        marks.append((time.perf_counter(), time.process_time()))
+        for k, (a, b) in zip(phases, zip(marks[:-1], marks[1:])):
+            phases[k] += b[0] - a[0]
+            cpu[k] += b[1] - a[1]
         events += samples.events.size
         spikes_in += spikes.nnz
-    serial_s = time.perf_counter() - t0
+    serial_s, serial_cpu = time.perf_counter() - t0, time.process_time() - c0
     rss_serial = peak_rss_bytes()
     # B: the trainer's loop with prefetch over the same samples in the same order
     reset_peak_rss()
@@ -95,9 +97,9 @@ def epoch_cmd(args) -> dict:
     part = replace(data, train=src, train_labels=data.train_labels[order])
     state = training.new_state(cfg, backend)
     # train_epoch shuffles part by (seed, epoch): the same batches' samples in another order
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     training.train_epoch(backend, state, cfg, part, progress=False)
-    prefetch_s = time.perf_counter() - t0
+    prefetch_s, prefetch_cpu = time.perf_counter() - t0, time.process_time() - c0
     training.PREFETCH = old
     rss_prefetch = peak_rss_bytes()
     n_batches = -(-n // t.batch_size)
@@ -108,10 +110,13 @@ def epoch_cmd(args) -> dict:
             "widths": list(cfg.network.widths), "n_steps": net.n_steps, "encoding": t.encoding,
             "events_per_batch": events / n_batches, "input_spikes_per_batch": spikes_in / n_batches,
             "phases_s_per_batch": {k: v / n_batches for k, v in phases.items()},
+            "phases_cpu_s_per_batch": {k: v / n_batches for k, v in cpu.items()},
             "serial_s_per_batch": serial_s / n_batches, "prefetch_s_per_batch": prefetch_s / n_batches,
+            "serial_cpu_s_per_batch": serial_cpu / n_batches, "prefetch_cpu_s_per_batch": prefetch_cpu / n_batches,
             "prefetch_depth": args.prefetch,
             "hidden_fraction_of_read_encode": max(0.0, min(1.0, (serial_s - prefetch_s) / io)) if io else None,
-            "epoch_s_extrapolated": prefetch_s / n_batches * full_batches, "full_epoch_batches": full_batches,
+            "epoch_s_extrapolated": prefetch_s / n_batches * full_batches,
+            "epoch_cpu_s_extrapolated": prefetch_cpu / n_batches * full_batches, "full_epoch_batches": full_batches,
             "peak_rss_serial_bytes": rss_serial, "peak_rss_prefetch_bytes": rss_prefetch}
 
 

@@ -236,6 +236,22 @@ class EventStore:
                          s["train"][:].astype(bool), s["trial"].asstr()[:].astype(str), self.sensor_size,
                          self.counting_rule, self.source)
 
+    def columns(self, index) -> tuple[dict, np.ndarray]:
+        """Event columns (COLUMN_DTYPES arrays, contiguous) of the samples at index, one after
+        another, and their offsets int64 [len(index) + 1]: a batch read without an event array."""
+        index = np.asarray(index, np.int64).ravel()
+        lengths = self.offsets[index + 1] - self.offsets[index]
+        offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+        cols = {}
+        for name, dt in EVENT_FIELDS.items():
+            ds, out = self._ev[name], np.empty(int(offsets[-1]), dt)
+            for k, i in enumerate(index):
+                if lengths[k]:
+                    ds.read_direct(out, np.s_[int(self.offsets[i]):int(self.offsets[i + 1])],
+                                   np.s_[int(offsets[k]):int(offsets[k + 1])])
+            cols[name] = out
+        return cols, offsets
+
     def subset(self, index, meta: SampleSet | None = None) -> SampleSet:
         """The samples at index (int array, in that order) with their events, read by random access;
         meta: this store's :meth:`metadata` when the caller keeps it (saves re-reading it)."""

@@ -22,7 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
-from data_tools.encode import apply_transform, encode, n_inputs
+from data_tools.encode import apply_transform, encode, encode_columns, n_inputs
 from data_tools.event_store import EventStore
 from data_tools.samples import SampleSet
 from data_tools.spikes import SpikeTensor
@@ -85,26 +85,40 @@ class StoreSplit:
 
     def samples(self, index) -> SampleSet:
         """Events and fields of the split's samples at index (ints 0..n_samples-1)."""
+        store = self._opened()
+        return store.subset(self.index[self._check(index)], self._meta)
+
+    def _check(self, index) -> np.ndarray:
         index = np.asarray(index, np.int64).ravel()
         if index.size and (index.min() < 0 or index.max() >= self.n_samples):
             raise IndexError(f"sample index out of range 0..{self.n_samples - 1}")
-        store = self._opened()
-        return store.subset(self.index[index], self._meta)
+        return index
 
     def select(self, index) -> SpikeTensor:
         """Spike tensor of the split's samples at index, in that order."""
         t0 = time.perf_counter()
-        s = self.samples(index)
+        opts = {"downsample": self.downsample, "binning": self.binning, "mode": self.mode}
         if self.transform is not None:
-            s = apply_transform(s, self.transform)
-        t1 = time.perf_counter()
-        out = encode(s, self.n_steps, downsample=self.downsample, binning=self.binning, mode=self.mode)
+            s = apply_transform(self.samples(index), self.transform)
+            t1 = time.perf_counter()
+            out, n = encode(s, self.n_steps, **opts), s.events.size
+        else:
+            cols, offsets = self.columns(index)
+            t1 = time.perf_counter()
+            durations = self._meta.durations[self.index[np.asarray(index, np.int64).ravel()]]
+            out = encode_columns(cols["x"], cols["y"], cols["p"], cols["t"], offsets, durations, self.sensor_size,
+                                 self.n_steps, **opts)
+            n = int(offsets[-1])
         st = self.stats
         st.read_s += t1 - t0
         st.encode_s += time.perf_counter() - t1
         st.batches += 1
-        st.events += s.events.size
+        st.events += n
         return out
+
+    def columns(self, index) -> tuple[dict, np.ndarray]:
+        """Event columns and offsets of the split's samples at index (see EventStore.columns)."""
+        return self._opened().columns(self.index[self._check(index)])
 
     def view(self, index) -> "StoreSplit":
         """The split's samples at index as a new split (nothing is read)."""
