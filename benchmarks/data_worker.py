@@ -6,8 +6,9 @@
 convert: a whole conversion (AEDAT 3.1 directory -> finished event store): seconds, events/s,
 peak RSS (VmHWM of this process). epoch: K training batches (numpy backend, default network
 2048-500-11, T = 20, batch 32, count encoding) read batch by batch from the store, first with
-every phase timed in turn (read, encode, forward, gradient, update; no prefetch), then the
-same batches through training.train_epoch with prefetch; peak RSS of each.
+every phase timed in turn (read, encode, forward, gradient, update; no prefetch; with the
+share of hidden neurons saturated (a spike on every step) and silent per sample and batch),
+then the same batches through training.train_epoch with prefetch; peak RSS of each.
 """
 from __future__ import annotations
 
@@ -68,6 +69,7 @@ def epoch_cmd(args) -> dict:
     phases = {k: 0.0 for k in ("read", "encode", "forward", "gradient", "update")}
     cpu = dict.fromkeys(phases, 0.0)
     events = spikes_in = 0
+    activity = []
     t0, c0 = time.perf_counter(), time.process_time()
     for s in range(0, n, t.batch_size):
         idx = np.arange(s, min(s + t.batch_size, n))
@@ -88,6 +90,9 @@ def epoch_cmd(args) -> dict:
             cpu[k] += b[1] - a[1]
         events += samples.events.size
         spikes_in += spikes.nnz
+        hidden = np.asarray(recs[0].counts)                   # [B, n_hidden] spikes over the window
+        activity.append({"saturated": float((hidden >= net.n_steps).mean()), "silent": float((hidden == 0).mean()),
+                         "mean_rate": float(hidden.mean() / net.n_steps)})
     serial_s, serial_cpu = time.perf_counter() - t0, time.process_time() - c0
     rss_serial = peak_rss_bytes()
     # B: the trainer's loop with prefetch over the same samples in the same order
@@ -117,6 +122,7 @@ def epoch_cmd(args) -> dict:
             "hidden_fraction_of_read_encode": max(0.0, min(1.0, (serial_s - prefetch_s) / io)) if io else None,
             "epoch_s_extrapolated": prefetch_s / n_batches * full_batches,
             "epoch_cpu_s_extrapolated": prefetch_cpu / n_batches * full_batches, "full_epoch_batches": full_batches,
+            "hidden_activity_per_batch": activity,
             "peak_rss_serial_bytes": rss_serial, "peak_rss_prefetch_bytes": rss_prefetch}
 
 
