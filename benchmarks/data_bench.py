@@ -179,6 +179,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--fractions", type=float, nargs="+", default=[0.125, 0.25, 0.5, 1.0])
     p.add_argument("--batches", type=int, default=4)
+    p.add_argument("--tag", help="result file data-<suite>-<tag>.json (default data-<suite>.json)")
     p.add_argument("--every", type=int, default=1, help="separability: every k-th sample of the store")
     p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="convert: parse workers to compare")
     args = p.parse_args()
@@ -187,7 +188,7 @@ def main() -> None:
     t0 = time.perf_counter()
     result = {"suite": f"data-{args.suite}", "machine": machine(), "note": SHARED, **fn(args),
               "bench_seconds": round(time.perf_counter() - t0, 1)}
-    print(write_result(f"data-{args.suite}", result))
+    print(write_result(f"data-{args.suite}" + (f"-{args.tag}" if args.tag else ""), result))
 
 
 if __name__ == "__main__":
