@@ -106,9 +106,15 @@ def window_columns(events: np.ndarray, rows: np.ndarray, path) -> tuple[dict, np
     lengths = (hi - lo).astype(np.int64)
     if lengths.size and int(rows["end"].max() - rows["start"].min()) > np.iinfo(np.int32).max:
         raise DataFormatError(f"{path}: label windows longer than 2^31 us are not supported")
-    take = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(lo - np.cumsum(lengths) + lengths, lengths)
-    cols = {k: events[k][take].astype(dt, copy=False) for k, dt in COLUMN_DTYPES.items() if k != "t"}
-    cols["t"] = (events["t"][take] - np.repeat(rows["start"], lengths)).astype(np.int32)
+    out = np.concatenate(([0], np.cumsum(lengths)))
+    cols = {k: np.empty(int(out[-1]), dt) for k, dt in COLUMN_DTYPES.items()}
+    for k, col in cols.items():                             # one copy per field and window
+        src = events[k]
+        for a, b, o, start in zip(lo, hi, out[:-1], rows["start"]):
+            if k == "t":
+                np.subtract(src[a:b], start, out=col[o:o + b - a], casting="unsafe")
+            else:
+                col[o:o + b - a] = src[a:b]
     return cols, lengths
 
 
