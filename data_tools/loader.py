@@ -103,9 +103,10 @@ class StoreSplit:
             t1 = time.perf_counter()
             out, n = encode(s, self.n_steps, **opts), s.events.size
         else:
-            cols, offsets = self.columns(index)
+            ids = self.index[self._check(index)]
+            cols, offsets = self._opened().columns(ids)
             t1 = time.perf_counter()
-            durations = self._meta.durations[self.index[np.asarray(index, np.int64).ravel()]]
+            durations = self._meta.durations[ids]
             out = encode_columns(cols["x"], cols["y"], cols["p"], cols["t"], offsets, durations, self.sensor_size,
                                  self.n_steps, **opts)
             n = int(offsets[-1])
@@ -116,9 +117,6 @@ class StoreSplit:
         st.events += n
         return out
 
-    def columns(self, index) -> tuple[dict, np.ndarray]:
-        """Event columns and offsets of the split's samples at index (see EventStore.columns)."""
-        return self._opened().columns(self.index[self._check(index)])
 
     def view(self, index) -> "StoreSplit":
         """The split's samples at index as a new split (nothing is read)."""
