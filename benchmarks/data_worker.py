@@ -1,7 +1,7 @@
 """One measurement of benchmarks/data_bench.py in a fresh process; prints one JSON line.
 
     data_worker.py convert SRC DST [--compression lzf|gzip|none] [--chunk N] [--workers N]
-    data_worker.py epoch STORE --batches K [--prefetch D] [--threads N]
+    data_worker.py epoch STORE --batches K [--prefetch D] [--init-scale S]
 
 convert: a whole conversion (AEDAT 3.1 directory -> finished event store): seconds, events/s,
 peak RSS (VmHWM of this process). epoch: K training batches (numpy backend, default network
@@ -58,7 +58,7 @@ def epoch_cmd(args) -> dict:
     reset_peak_rss()
     data = load_dataset(args.store, n_steps=cfg.network.n_steps, downsample=t.downsample, binning=t.binning,
                         mode=t.encoding, progress=False, in_memory_events=0)
-    cfg = cfg.replace(network={"widths": (data.train.n_inputs, 500, data.n_classes)})
+    cfg = cfg.replace(network={"widths": (data.train.n_inputs, 500, data.n_classes), "init_scale": args.init_scale})
     n = min(data.train.n_samples, args.batches * t.batch_size)
     order = training.epoch_order(t.seed, 0, data.train.n_samples)[:n]
     backend = get_backend("numpy")
@@ -112,7 +112,7 @@ def epoch_cmd(args) -> dict:
     io = phases["read"] + phases["encode"]
     return {"store": str(args.store), "n_train": data.train.n_samples, "n_test": data.test.n_samples,
             "store_events": data.meta["n_events"], "batches": n_batches, "batch_size": t.batch_size,
-            "widths": list(cfg.network.widths), "n_steps": net.n_steps, "encoding": t.encoding,
+            "widths": list(cfg.network.widths), "init_scale": net.init_scale, "n_steps": net.n_steps, "encoding": t.encoding,
             "events_per_batch": events / n_batches, "input_spikes_per_batch": spikes_in / n_batches,
             "phases_s_per_batch": {k: v / n_batches for k, v in phases.items()},
             "phases_cpu_s_per_batch": {k: v / n_batches for k, v in cpu.items()},
@@ -139,6 +139,7 @@ def main() -> None:
     e.add_argument("store")
     e.add_argument("--batches", type=int, default=4)
     e.add_argument("--prefetch", type=int, default=2)
+    e.add_argument("--init-scale", type=float, default=1.0, help="network init scale (default 1.0, the default)")
     args = p.parse_args()
     out = convert_cmd(args) if args.cmd == "convert" else epoch_cmd(args)
     print(json.dumps(out))
