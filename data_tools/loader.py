@@ -129,6 +129,16 @@ class StoreSplit:
         return state
 
 
+PROBE_SAMPLES = 64
+
+
+def spikes_per_step(source: BatchSource, probe: int = PROBE_SAMPLES) -> float:
+    """Mean input spikes per sample and step: exact for a SpikeTensor, over the first `probe`
+    samples for another source (one or two batches read)."""
+    t = source if isinstance(source, SpikeTensor) else source.select(np.arange(min(probe, source.n_samples)))
+    return t.nnz / max(t.n_samples * t.n_steps, 1)
+
+
 def take(source: BatchSource, index) -> BatchSource:
     """The samples at index of a batch source, as a batch source of the same kind (a view of a
     StoreSplit, a new tensor of a SpikeTensor)."""

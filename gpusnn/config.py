@@ -17,13 +17,19 @@ class NetworkConfig:
 
     widths: layer sizes from input to output, e.g. (784, 500, 10); theta: firing threshold
     (dimensionless potential units); n_steps: T, the number of time steps per sample;
-    init_scale: weights start uniform in +-init_scale * sqrt(3 / n_pre).
+    init_scale: weights start uniform in +-init_scale * sqrt(3 / n_pre);
+    drive_ref: input spikes per sample and step above which the threshold rises with the
+    input drive: on data with a mean of r > drive_ref, a new run uses theta * sqrt(r / drive_ref)
+    (gpusnn.training.with_input_drive; its saved config then holds that theta and drive_ref
+    None); None = never. 512 leaves MNIST (~100) and the bundled gestures (~380) unchanged and
+    gives the real-size DVS128 Gesture rate (~16 k) a threshold of ~5.7 (docs/data.md).
     """
 
     widths: tuple[int, ...] = (784, 500, 10)
     theta: float = 1.0
     n_steps: int = 20
     init_scale: float = 1.0
+    drive_ref: float | None = 512.0
 
     def validate(self) -> None:
         if len(self.widths) < 2 or any(int(w) <= 0 for w in self.widths):
@@ -34,6 +40,8 @@ class NetworkConfig:
             raise ConfigError(f"number of time steps T must be a positive integer, got {self.n_steps}")
         if not self.init_scale > 0:
             raise ConfigError(f"init_scale must be > 0, got {self.init_scale}")
+        if self.drive_ref is not None and not self.drive_ref > 0:
+            raise ConfigError(f"drive_ref must be > 0 or none, got {self.drive_ref}")
 
 
 @dataclass(frozen=True)
@@ -162,7 +170,7 @@ class RunConfig:
                 raise ConfigError(f"unknown option(s) in [{name}]: {sorted(unknown)}; known: {sorted(known)}")
             if "widths" in sub:
                 sub["widths"] = tuple(int(w) for w in sub["widths"])
-            for key in ("factor_clip", "w_max"):   # TOML has no null: "none" switches the bound off
+            for key in ("factor_clip", "w_max", "drive_ref"):   # TOML has no null: "none" switches it off
                 if isinstance(sub.get(key), str) and sub[key].lower() in ("none", "off"):
                     sub[key] = None
             parts[name] = typ(**sub)

@@ -156,7 +156,8 @@ def run_cell(job: dict) -> dict:
     t = cfg.train
     data = cached_data(job["data"], cfg.network.n_steps, job["seed"], DataOptions(**job["cut"]),
                        (t.downsample, t.binning, t.encoding))
-    cfg = with_data_widths(cfg, job["hidden"], data.train.n_inputs, data.n_classes)
+    cfg = training.with_input_drive(with_data_widths(cfg, job["hidden"], data.train.n_inputs, data.n_classes),
+                                    data.train)
     backend = get_backend(cfg.train.backend)
     state = training.fit(backend, training.new_state(cfg, backend), cfg, data, progress=False)
     weights = [np.asarray(backend.asnumpy(W)) for W in state.weights]

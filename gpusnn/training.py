@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from data_tools.loader import BatchSource
+from data_tools.loader import BatchSource, spikes_per_step
 from data_tools.prefetch import prefetch
 from data_tools.spikes import EncodedDataset, SpikeTensor
 from gpusnn.config import RunConfig
@@ -76,6 +76,22 @@ def new_state(cfg: RunConfig, backend) -> TrainState:
 def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     """The sample order of epoch `epoch` (0-based), int64 [n]."""
     return np.random.default_rng([seed, 2, epoch]).permutation(n)
+
+
+def with_input_drive(cfg: RunConfig, source: BatchSource) -> RunConfig:
+    """cfg with the threshold raised for the input drive of source (the training split): theta *
+    sqrt(r / drive_ref) when its mean input spikes per sample and step r exceeds drive_ref (then
+    drive_ref becomes None, so the config a run saves is final); else cfg unchanged."""
+    ref = cfg.network.drive_ref
+    if ref is None:
+        return cfg
+    r = spikes_per_step(source)
+    if r <= ref:
+        return cfg
+    theta = cfg.network.theta * float(np.sqrt(r / ref))
+    log.info("input drive %.0f spikes per sample and step > drive_ref %g: theta %g -> %.4g",
+             r, ref, cfg.network.theta, theta)
+    return cfg.replace(network={"theta": theta, "drive_ref": None}).validate()
 
 
 def check_compatible(cfg: RunConfig, data: EncodedDataset) -> None:

@@ -98,7 +98,7 @@ def run(args) -> dict:
         cfg, hidden = config_from_args(args)
         cfg.validate()
         data = datasets.load_for(cfg, progress=args.progress)
-        cfg = with_data_widths(cfg, hidden, data.train.n_inputs, data.n_classes)
+        cfg = training.with_input_drive(with_data_widths(cfg, hidden, data.train.n_inputs, data.n_classes), data.train)
         backend = get_backend(cfg.train.backend)
         state = training.new_state(cfg, backend)
         out = Path(args.out or "runs/latest")
