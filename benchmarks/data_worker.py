@@ -5,7 +5,8 @@
 
 convert: a whole conversion (AEDAT 3.1 directory -> finished event store): seconds, events/s,
 peak RSS (VmHWM of this process). epoch: K training batches (numpy backend, default network
-2048-500-11, T = 20, batch 32, count encoding) read batch by batch from the store, first with
+2048-500-11, T = 20, batch 32, count encoding, theta from the input drive as in `gpusnn
+train`) read batch by batch from the store, first with
 every phase timed in turn (read, encode, forward, gradient, update; no prefetch; with the
 share of hidden neurons saturated (a spike on every step) and silent per sample and batch),
 then the same batches through training.train_epoch with prefetch; peak RSS of each.
@@ -59,6 +60,7 @@ def epoch_cmd(args) -> dict:
     data = load_dataset(args.store, n_steps=cfg.network.n_steps, downsample=t.downsample, binning=t.binning,
                         mode=t.encoding, progress=False, in_memory_events=0)
     cfg = cfg.replace(network={"widths": (data.train.n_inputs, 500, data.n_classes), "init_scale": args.init_scale})
+    cfg = training.with_input_drive(cfg, data.train)          # as `gpusnn train` does
     n = min(data.train.n_samples, args.batches * t.batch_size)
     order = training.epoch_order(t.seed, 0, data.train.n_samples)[:n]
     backend = get_backend("numpy")
@@ -112,7 +114,7 @@ def epoch_cmd(args) -> dict:
     io = phases["read"] + phases["encode"]
     return {"store": str(args.store), "n_train": data.train.n_samples, "n_test": data.test.n_samples,
             "store_events": data.meta["n_events"], "batches": n_batches, "batch_size": t.batch_size,
-            "widths": list(cfg.network.widths), "init_scale": net.init_scale, "n_steps": net.n_steps, "encoding": t.encoding,
+            "widths": list(cfg.network.widths), "init_scale": net.init_scale, "theta": net.theta, "n_steps": net.n_steps, "encoding": t.encoding,
             "events_per_batch": events / n_batches, "input_spikes_per_batch": spikes_in / n_batches,
             "phases_s_per_batch": {k: v / n_batches for k, v in phases.items()},
             "phases_cpu_s_per_batch": {k: v / n_batches for k, v in cpu.items()},
