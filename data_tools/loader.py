@@ -130,13 +130,17 @@ class StoreSplit:
 
 
 PROBE_SAMPLES = 64
+PROBE_CHUNK = 8
 
 
 def spikes_per_step(source: BatchSource, probe: int = PROBE_SAMPLES) -> float:
     """Mean input spikes per sample and step: exact for a SpikeTensor, over the first `probe`
-    samples for another source (one or two batches read)."""
-    t = source if isinstance(source, SpikeTensor) else source.select(np.arange(min(probe, source.n_samples)))
-    return t.nnz / max(t.n_samples * t.n_steps, 1)
+    samples for another source (read PROBE_CHUNK samples at a time, so memory stays below a batch)."""
+    if isinstance(source, SpikeTensor):
+        return source.nnz / max(source.n_samples * source.n_steps, 1)
+    n = min(probe, source.n_samples)
+    nnz = sum(source.select(np.arange(a, min(a + PROBE_CHUNK, n))).nnz for a in range(0, n, PROBE_CHUNK))
+    return nnz / max(n * source.n_steps, 1)
 
 
 def take(source: BatchSource, index) -> BatchSource:

@@ -18,9 +18,23 @@ def _tensor(per_step: int, B: int = 3, T: int = 4, n: int = 16, seed: int = 0):
     return from_coo(rows // T, rows % T + 1, rng.integers(0, n, k), B, T, n)
 
 
-def test_spikes_per_step_is_the_mean_over_samples_and_steps():
+def test_spikes_per_step_is_the_mean_over_samples_and_steps(tmp_path):
     assert spikes_per_step(_tensor(7)) == 7.0
     assert spikes_per_step(_tensor(0)) == 0.0
+    from data_tools.event_store import write_store
+    from data_tools.events import make_events
+    from data_tools.loader import StoreSplit
+    from data_tools.samples import from_samples
+    rng = np.random.default_rng(1)
+    sizes = rng.integers(50, 400, 70)                 # 70 samples: the probe reads the first 64
+    ev = [make_events(rng.integers(0, 128, k), rng.integers(0, 128, k), rng.random(k) < 0.5,
+                      np.sort(rng.integers(0, 1000, k))) for k in sizes]
+    s = from_samples(ev, labels=[0] * 70, durations=[1000] * 70, window_start=[0] * 70, users=[1] * 70,
+                     lighting=["lab"] * 70, train=[True] * 70, trial=["t"] * 70, sensor_size=(128, 128, 2),
+                     counting_rule="rows", source="x")
+    write_store(tmp_path / "s.h5", s)
+    split = StoreSplit(tmp_path / "s.h5", np.arange(70), n_steps=5)          # count mode: one spike per event
+    assert spikes_per_step(split) == pytest.approx(sizes[:64].sum() / (64 * 5))
 
 
 def test_threshold_scales_with_the_square_root_of_the_drive_above_drive_ref():
