@@ -32,8 +32,9 @@ def run(args) -> dict:
     if args.data is None:
         widths = (args.inputs, *hidden, args.classes)
     else:
-        from gpusnn import datasets
+        from gpusnn import datasets, training
         encoded = datasets.load_for(cfg, args.data, progress=args.progress)
+        cfg = training.with_input_drive(cfg, encoded.train)          # theta as `gpusnn train` would set it
         widths = (encoded.train.n_inputs, *hidden, encoded.n_classes)
         data = (encoded.train, encoded.train_labels)
     work = Workload(widths=widths, n_steps=cfg.network.n_steps, batch_size=cfg.train.batch_size,
