@@ -22,9 +22,10 @@ import numpy as np
 
 from data_tools.errors import ConfigError
 from data_tools.samples import SampleSet, from_samples
-from data_tools.spikes import SpikeTensor
+from data_tools.spikes import SpikeTensor, concatenate
 
 BINNINGS = ("duration", "count")
+CHUNK_EVENTS = 1 << 21        # encode in groups of samples of about this many events (bounded temporaries)
 MODES = ("binary", "count")
 
 
@@ -73,6 +74,21 @@ def encode_columns(x, y, p, t, offsets, durations, sensor_size, n_steps: int, *,
     if n_steps < 1 or downsample < 1:
         raise ConfigError(f"n_steps and downsample must be >= 1, got {n_steps}, {downsample}")
     offsets = np.asarray(offsets, np.int64)
+    if offsets[-1] > CHUNK_EVENTS and offsets.size > 2:     # samples are independent: encode by groups
+        cuts = np.unique(np.searchsorted(offsets, np.arange(CHUNK_EVENTS, offsets[-1], CHUNK_EVENTS), "right") - 1)
+        bounds = [0, *[int(c) for c in cuts if 0 < c < offsets.size - 1], offsets.size - 1]
+        durations = np.asarray(durations)
+        parts = []
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            e0, e1 = int(offsets[a]), int(offsets[b])
+            parts.append(_encode(x[e0:e1], y[e0:e1], p[e0:e1], t[e0:e1], offsets[a:b + 1] - e0, durations[a:b],
+                                 sensor_size, n_steps, downsample, binning, mode))
+        return concatenate(parts)
+    return _encode(x, y, p, t, offsets, durations, sensor_size, n_steps, downsample, binning, mode)
+
+
+def _encode(x, y, p, t, offsets, durations, sensor_size, n_steps, downsample, binning, mode) -> SpikeTensor:
+    """encode_columns on one group of samples."""
     S, T = offsets.size - 1, n_steps
     n_in = n_inputs(sensor_size, downsample)
     sample = np.repeat(np.arange(S, dtype=np.int64), np.diff(offsets))

@@ -283,3 +283,15 @@ def test_data_cli_inspect_dir_convert_and_bad_dir(small_dir, tmp_path):
                                   load_gesture_dir(small_dir, progress=False).events)
     (tmp_path / "empty").mkdir()
     assert main(["-q", "data", "inspect", str(tmp_path / "empty")]) == 2
+
+
+@pytest.mark.parametrize("mode,binning", [("count", "duration"), ("binary", "count")])
+def test_encoding_in_groups_of_samples_equals_encoding_at_once(small_dir, monkeypatch, mode, binning):
+    import data_tools.encode as enc
+    s = load_gesture_dir(small_dir, progress=False)
+    whole = encode(s, 9, mode=mode, binning=binning)
+    monkeypatch.setattr(enc, "CHUNK_EVENTS", 7_000)              # ~1-2 samples per group
+    grouped = encode(s, 9, mode=mode, binning=binning)
+    assert s.events.size > 20 * 7_000
+    np.testing.assert_array_equal(whole.indptr, grouped.indptr)
+    np.testing.assert_array_equal(whole.ids, grouped.ids)
