@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 
 SYNTH_SOURCE = "synth-gestures"
 STORE_NAME = "events.h5"
-#: stores with at most this many events are encoded whole in memory (~80 bytes per event at the
-#: peak of encoding: 1.3 GB); larger ones are read batch by batch (docs/data.md)
+#: stores with at most this many events are encoded whole in memory (events 13 + spikes 4 bytes
+#: each, ~0.3 GB, plus the encoder's groups); larger ones are read batch by batch (docs/data.md)
 IN_MEMORY_EVENTS = 16_000_000
 
 
