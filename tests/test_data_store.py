@@ -242,7 +242,7 @@ def test_cli_resume_mid_epoch_is_exact_on_a_store_read_per_batch(small_dir, tmp_
     monkeypatch.setenv("GPUSNN_CACHE", str(tmp_path / "cache"))
     run = ["--data", small_dir, "--hidden", "10", "--steps", "5", "--batch-size", "8", "--seed", "2",
            "--backend", "numpy"]
-    assert main(["-q", "train", *map(str, run), "--epochs", "2", "--out", str(tmp_path / "a")]) == 0
+    assert main(["-q", "train", *map(str, run), "--epochs", "2", "--out", str(tmp_path / "a"), "--log-spikes", "2"]) == 0
     assert main(["-q", "train", *map(str, run), "--epochs", "1", "--out", str(tmp_path / "b"),
                  "--save-every", "2", "--keep", "10"]) == 0
     assert main(["-q", "train", "--resume", str(tmp_path / "b" / "checkpoint-e0-s2.h5"), "--epochs", "2",
@@ -251,6 +251,14 @@ def test_cli_resume_mid_epoch_is_exact_on_a_store_read_per_batch(small_dir, tmp_
     for x, y in zip(a.weights + a.W_prev, c.weights + c.W_prev, strict=True):
         np.testing.assert_array_equal(x, y)
     assert (a.epoch, a.step) == (c.epoch, c.step)
+    # spike logs and evaluate read the same store-backed test split
+    from gpusnn.io import spikelog
+    with spikelog.open_log(tmp_path / "a" / "spikes.h5") as log:
+        assert log.entries["sample_id"].tolist() == [0, 1, 0, 1] and len(log.events(0)[0]) > 0
+    assert main(["-q", "evaluate", str(tmp_path / "a"), "--json", str(tmp_path / "ev.json")]) == 0
+    import json
+    ev = json.loads((tmp_path / "ev.json").read_text())
+    assert ev["same_data_as_training"] and ev["test_accuracy"] == a.history[-1]["test_accuracy"]
 
 
 def test_inspect_dir_counts_what_conversion_stores(small_dir, tmp_path):
