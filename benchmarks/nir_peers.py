@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import RESULTS, versions
-from gpusnn import datasets, reference
+from gpusnn import reference, workflow
 from gpusnn.cli import main as gpusnn_main
 from gpusnn.io import checkpoint
 from gpusnn.io import nir as nirio
@@ -150,7 +150,7 @@ def main() -> None:
         args.checkpoint = str(tmp / "run")
     ck = checkpoint.read(checkpoint.resolve(args.checkpoint))
     cfg = ck.config
-    data = datasets.load_for(cfg, progress=False)
+    data = workflow.load_for(cfg, progress=False)
     test = data.test
     n = min(args.samples, test.n_samples)
     x = test.to_dense()[:n]

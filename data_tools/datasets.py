@@ -9,8 +9,10 @@ Sources (`check_source` says which one a name or path is, or why it is none):
     FILE.h5            an HDF5 event store (gpusnn data convert)
 
 Images are rate coded by data_tools.mnist; event data is binned by data_tools.encode. Event
-files are parsed once: a directory is converted to an event store in the cache, which later
-runs read directly. Cache directory: cache_dir, else $GPUSNN_CACHE, else ~/.cache/gpusnn.
+files are parsed once: a directory is converted (trial by trial, :mod:`data_tools.convert`) to
+an event store in the cache, which later runs read directly; a store of more than
+IN_MEMORY_EVENTS events is read batch by batch (:mod:`data_tools.loader`), a smaller one
+encoded whole in memory. Cache directory: cache_dir, else $GPUSNN_CACHE, else ~/.cache/gpusnn.
 """
 from __future__ import annotations
 
@@ -24,17 +26,19 @@ from pathlib import Path
 
 import numpy as np
 
-from data_tools.encode import apply_transform, encode
+from data_tools.convert import convert
+from data_tools.encode import BINNINGS, MODES, apply_transform, encode
 from data_tools.errors import ConfigError
-from data_tools.event_store import load_store, write_store
+from data_tools.event_store import EventStore, is_complete, load_store
 from data_tools.events import GESTURE_CLASSES
-from data_tools.gesture_layout import SPLIT_FILES, load_gesture_dir
+from data_tools.gesture_layout import SPLIT_FILES
+from data_tools.loader import StoreSplit
 from data_tools.mnist import encode_images, idx_dir_arrays, is_idx_dir, mnist5k_arrays
 from data_tools.progress import PROGRESS
 from data_tools.samples import SampleSet
 from data_tools.spikes import EncodedDataset
 from data_tools.synth import VERSION, SynthConfig, generate
-from data_tools.tonic_layout import is_tonic_dir, load_tonic_dir
+from data_tools.tonic_layout import is_tonic_dir
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,10 @@ SOURCES_HINT = (f"a data source is {MNIST5K_SOURCE!r}, {SYNTH_SOURCE!r}, an MNIS
                 f"(train-images-idx3-ubyte[.gz] ...), a DVS128 Gesture directory (with {SPLIT_FILES[True]}), "
                 f"tonic's DVSGesture directory (ibmGestureTrain/, ibmGestureTest/) or an HDF5 event store "
                 f"(.h5, from gpusnn data convert)")
+
+#: stores with at most this many events are encoded whole in memory (events 13 + spikes 4 bytes
+#: each, ~0.3 GB, plus the encoder's groups); larger ones are read batch by batch (docs/data.md)
+IN_MEMORY_EVENTS = 16_000_000
 
 
 def cache_root(cache_dir=None) -> Path:
@@ -57,7 +65,7 @@ def synth_store(cache_dir=None, cfg: SynthConfig = SynthConfig(), progress: bool
     into <cache>/synth-gestures-v<VERSION>-<seed>/ (recordings in the original layout + events.h5)."""
     root = cache_root(cache_dir) / f"{SYNTH_SOURCE}-v{VERSION}-{cfg.seed}"
     store = root / STORE_NAME
-    if store.exists():
+    if is_complete(store):
         return store
     if not (root / SPLIT_FILES[False]).exists():
         tmp = root.with_name(f"{root.name}.tmp-{os.getpid()}")
@@ -68,7 +76,7 @@ def synth_store(cache_dir=None, cfg: SynthConfig = SynthConfig(), progress: bool
         except OSError:                                # another process finished first
             shutil.rmtree(tmp, ignore_errors=True)
     PROGRESS.info("converting %s to the event store %s (once)", root, store)
-    write_store(store, load_gesture_dir(root, progress=progress))
+    convert(root, store, progress=progress)
     return store
 
 
@@ -105,30 +113,35 @@ def source_kind(source: str) -> str:
     raise ConfigError(f"{source}: a file, but not an HDF5 event store; {SOURCES_HINT}")
 
 
-def load_samples(source: str, *, counting: str = "rows", cache_dir=None, progress: bool = True,
-                 sensor=None) -> SampleSet:
-    """Labelled event samples of an event source (synth-gestures, a gesture or tonic directory,
-    an event store), parsed once and cached as an event store for directories. sensor: force
-    the chip of a DVS Gesture directory's recordings (a name in data_tools.sensors.SENSORS)
-    instead of their `#Source` lines."""
+def store_path(source: str, *, counting: str = "rows", cache_dir=None, progress: bool = True,
+               sensor=None) -> Path:
+    """The event store of an event source (see the module docstring): source itself when it is
+    a store, else its store in the cache, converted trial by trial on first use (and again when
+    an earlier conversion did not finish). sensor: force the chip of a DVS Gesture directory's
+    recordings (a name in data_tools.sensors.SENSORS) instead of their `#Source` lines."""
     kind = source_kind(source)
     if kind in (MNIST5K_SOURCE, "mnist-idx"):
         raise ConfigError(f"{source}: MNIST images, not event data; event sources are {SYNTH_SOURCE!r}, "
                           f"DVS128 Gesture or tonic directories and event stores")
     if kind == SYNTH_SOURCE:
-        return load_store(synth_store(cache_dir, progress=progress))
+        return synth_store(cache_dir, progress=progress)
     path = Path(source)
     if kind == "store":
-        return load_store(path)
-    if kind == "gesture-dir":
-        tag = f"{path.resolve()}|{counting}" + (f"|{sensor}" if sensor else "")
-        key = hashlib.sha256(tag.encode()).hexdigest()[:16]
-        store = cache_root(cache_dir) / f"store-{path.name}-{key}.h5"
-        if not store.exists():
-            store.parent.mkdir(parents=True, exist_ok=True)
-            write_store(store, load_gesture_dir(path, counting=counting, progress=progress, sensor=sensor))
-        return load_store(store)
-    return load_tonic_dir(path)
+        return path
+    rule = counting if kind == "gesture-dir" else "tonic"
+    tag = f"{path.resolve()}|{rule}" + (f"|{sensor}" if sensor else "")
+    store = cache_root(cache_dir) / f"store-{path.name}-{hashlib.sha256(tag.encode()).hexdigest()[:16]}.h5"
+    if not is_complete(store):
+        PROGRESS.info("converting %s to the event store %s (once)", path, store)
+        convert(path, store, counting=counting, progress=progress, sensor=sensor)
+    return store
+
+
+def load_samples(source: str, *, counting: str = "rows", cache_dir=None, progress: bool = True,
+                 sensor=None) -> SampleSet:
+    """All labelled samples of an event source in memory (through its event store; sensor: as
+    store_path)."""
+    return load_store(store_path(source, counting=counting, cache_dir=cache_dir, progress=progress, sensor=sensor))
 
 
 def identity(samples: SampleSet, options: dict) -> str:
@@ -142,30 +155,47 @@ def identity(samples: SampleSet, options: dict) -> str:
 
 def load_dataset(source: str, *, n_steps: int, downsample: int = 4, binning: str = "duration", mode: str = "count",
                  cache_dir=None, progress: bool = True, counting: str = "rows",
-                 transform: Callable[[np.ndarray], np.ndarray] | None = None) -> EncodedDataset:
-    """Train/test spike tensors of source, encoded as in :mod:`data_tools.encode`.
+                 transform: Callable[[np.ndarray], np.ndarray] | None = None,
+                 in_memory_events: int | None = None) -> EncodedDataset:
+    """Train/test spike sources of source, encoded as in :mod:`data_tools.encode`.
 
+    A store of at most in_memory_events (default IN_MEMORY_EVENTS) events is read and encoded whole (train/test are
+    SpikeTensors); a larger one gives :class:`data_tools.loader.StoreSplit` sources that read and
+    encode each batch from the store (the same spike tensors; memory O(batch)).
     transform: optional per-sample event transform (e.g. a tonic transform) applied first.
     counting: the DVS Gesture counting rule for directory sources ("rows" or "first").
     """
-    samples = load_samples(source, counting=counting, cache_dir=cache_dir, progress=progress)
-    if transform is not None:
-        samples = apply_transform(samples, transform)
+    if binning not in BINNINGS or mode not in MODES:
+        raise ConfigError(f"binning must be one of {BINNINGS} and mode one of {MODES}, got {binning!r}, {mode!r}")
+    path = store_path(source, counting=counting, cache_dir=cache_dir, progress=progress)
+    with EventStore(path) as store:
+        meta_set, n_events = store.metadata(), store.n_events
+        limit = IN_MEMORY_EVENTS if in_memory_events is None else in_memory_events
+        whole = store.samples() if n_events <= limit else None
     options = {"n_steps": n_steps, "downsample": downsample, "binning": binning, "mode": mode,
                "transform": repr(transform) if transform is not None else None}
-    train, test = samples.subset(samples.train), samples.subset(~samples.train)
-    W, H, P = samples.sensor_size
-    meta = {"source": source, "store_source": samples.source, "sensor_size": list(samples.sensor_size),
+    train_ids, test_ids = np.flatnonzero(meta_set.train), np.flatnonzero(~meta_set.train)
+    if whole is not None:
+        if transform is not None:
+            whole = apply_transform(whole, transform)
+        train, test = (encode(whole.subset(i), n_steps, downsample=downsample, binning=binning, mode=mode)
+                       for i in (train_ids, test_ids))
+    else:
+        train, test = (StoreSplit(path, i, n_steps, downsample, binning, mode, transform)
+                       for i in (train_ids, test_ids))
+    W, H, P = meta_set.sensor_size
+    meta = {"source": source, "store_source": meta_set.source, "sensor_size": list(meta_set.sensor_size),
             "input_shape": [int(P), int(H) // downsample, int(W) // downsample],
-            "encoding": options, "counting_rule": samples.counting_rule, "n_samples": len(samples),
-            "n_train": len(train), "n_test": len(test), "n_events": int(samples.events.size)}
-    log.info("%s: %d train / %d test samples", source, len(train), len(test))
+            "encoding": options, "counting_rule": meta_set.counting_rule, "n_samples": len(meta_set),
+            "n_train": int(train_ids.size), "n_test": int(test_ids.size), "n_events": n_events,
+            "store": str(path), "in_memory": whole is not None}
+    log.info("%s: %d train / %d test samples, %d events (%s)", source, train_ids.size, test_ids.size, n_events,
+             "in memory" if whole is not None else f"batches read from {path}")
     return EncodedDataset(name=Path(source).name if source != SYNTH_SOURCE else SYNTH_SOURCE,
-                          train=encode(train, n_steps, downsample=downsample, binning=binning, mode=mode),
-                          train_labels=train.labels.astype(np.int64),
-                          test=encode(test, n_steps, downsample=downsample, binning=binning, mode=mode),
-                          test_labels=test.labels.astype(np.int64), n_classes=len(GESTURE_CLASSES),
-                          class_names=GESTURE_CLASSES, identity=identity(samples, options), meta=meta)
+                          train=train, train_labels=meta_set.labels[train_ids].astype(np.int64),
+                          test=test, test_labels=meta_set.labels[test_ids].astype(np.int64),
+                          n_classes=len(GESTURE_CLASSES), class_names=GESTURE_CLASSES,
+                          identity=identity(meta_set, options), meta=meta)
 
 
 def load(source: str, n_steps: int, seed: int, progress: bool = True, *, downsample: int = 4,

@@ -23,9 +23,10 @@ import numpy as np
 
 from data_tools.errors import ConfigError
 from data_tools.samples import SampleSet, from_samples
-from data_tools.spikes import SpikeTensor
+from data_tools.spikes import SpikeTensor, concatenate
 
 BINNINGS = ("duration", "count")
+CHUNK_EVENTS = 1 << 21        # encode in groups of samples of about this many events (bounded temporaries)
 MODES = ("binary", "count")
 
 
@@ -59,27 +60,63 @@ def time_bins(t, sample, offsets, durations, n_steps: int, binning: str) -> np.n
 def encode(samples: SampleSet, n_steps: int, *, downsample: int = 4, binning: str = "duration",
            mode: str = "binary") -> SpikeTensor:
     """Spike tensor [S samples, n_steps, n_inputs] of a SampleSet (module docstring convention)."""
+    ev = samples.events
+    return encode_columns(ev["x"], ev["y"], ev["p"], ev["t"], samples.offsets, samples.durations,
+                          samples.sensor_size, n_steps, downsample=downsample, binning=binning, mode=mode)
+
+
+def encode_columns(x, y, p, t, offsets, durations, sensor_size, n_steps: int, *, downsample: int = 4,
+                   binning: str = "duration", mode: str = "binary") -> SpikeTensor:
+    """:func:`encode` on event columns x, y, p, t [N] (any integer types; sample i is
+    offsets[i]:offsets[i+1], t re-based to its window of durations[i] us): what the store
+    loader calls with the columns it reads, without building an event array."""
     if binning not in BINNINGS or mode not in MODES:
         raise ConfigError(f"binning must be one of {BINNINGS} and mode one of {MODES}, got {binning!r}, {mode!r}")
     if n_steps < 1 or downsample < 1:
         raise ConfigError(f"n_steps and downsample must be >= 1, got {n_steps}, {downsample}")
-    S, T = len(samples), n_steps
-    n_in = n_inputs(samples.sensor_size, downsample)
-    if n_in < 1:
-        W, H, _ = samples.sensor_size
+    if n_inputs(sensor_size, downsample) < 1:
+        W, H, _ = sensor_size
         raise ConfigError(f"downsample {downsample} (--downsample) leaves no input lines of the {W} x {H} sensor")
-    ev = samples.events
-    sample = np.repeat(np.arange(S, dtype=np.int64), np.diff(samples.offsets))
-    if ev.size > 1 and np.any((np.diff(ev["t"]) < 0) & (np.diff(sample) == 0)):
-        order = np.lexsort((ev["t"], sample))
-        ev, sample = ev[order], sample[order]
-    ids, inside = input_ids(ev["x"], ev["y"], ev["p"], samples.sensor_size, downsample)
-    b = time_bins(ev["t"], sample, samples.offsets, samples.durations, T, binning)
+    offsets = np.asarray(offsets, np.int64)
+    if offsets[-1] > CHUNK_EVENTS and offsets.size > 2:     # samples are independent: encode by groups
+        cuts = np.unique(np.searchsorted(offsets, np.arange(CHUNK_EVENTS, offsets[-1], CHUNK_EVENTS), "right") - 1)
+        bounds = [0, *[int(c) for c in cuts if 0 < c < offsets.size - 1], offsets.size - 1]
+        durations = np.asarray(durations)
+        parts = []
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            e0, e1 = int(offsets[a]), int(offsets[b])
+            parts.append(_encode(x[e0:e1], y[e0:e1], p[e0:e1], t[e0:e1], offsets[a:b + 1] - e0, durations[a:b],
+                                 sensor_size, n_steps, downsample, binning, mode))
+        return concatenate(parts)
+    return _encode(x, y, p, t, offsets, durations, sensor_size, n_steps, downsample, binning, mode)
+
+
+def _encode(x, y, p, t, offsets, durations, sensor_size, n_steps, downsample, binning, mode) -> SpikeTensor:
+    """encode_columns on one group of samples."""
+    S, T = offsets.size - 1, n_steps
+    n_in = n_inputs(sensor_size, downsample)
+    sample = np.repeat(np.arange(S, dtype=np.int64), np.diff(offsets))
+    down = np.flatnonzero(t[1:] < t[:-1])                  # a time step back inside a sample?
+    if down.size and np.any(sample[down] == sample[down + 1]):
+        order = np.lexsort((t, sample))
+        x, y, p, t, sample = x[order], y[order], p[order], t[order], sample[order]
+    ids, inside = input_ids(x, y, p, sensor_size, downsample)
+    b = time_bins(t, sample, offsets, np.asarray(durations, np.int64), T, binning)
     key = ((sample * T + b) * n_in + ids)[inside]
-    key = np.unique(key) if mode == "binary" else np.sort(key)
-    rows = key // n_in
-    indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=S * T)))).astype(np.int64)
-    return SpikeTensor(indptr, (key % n_in).astype(np.int32), S, T, n_in)
+    cells = S * T * n_in
+    if cells <= 2 * key.size + (1 << 20):                   # dense enough: count instead of sorting
+        counts = np.bincount(key, minlength=cells)
+        if mode == "binary":
+            np.minimum(counts, 1, out=counts)
+        per_row = counts.reshape(S * T, n_in).sum(axis=1)
+        hit = np.flatnonzero(counts)
+        ids = np.repeat((hit % n_in).astype(np.int32), counts[hit])
+    else:
+        key = np.unique(key) if mode == "binary" else np.sort(key)
+        per_row = np.bincount(key // n_in, minlength=S * T)
+        ids = (key % n_in).astype(np.int32)
+    indptr = np.concatenate(([0], np.cumsum(per_row))).astype(np.int64)
+    return SpikeTensor(indptr, ids, S, T, n_in)
 
 
 def apply_transform(samples: SampleSet, transform: Callable[[np.ndarray], np.ndarray]) -> SampleSet:

@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from data_tools.aedat3 import common_sensor, read_aedat3
 from data_tools.errors import DataFormatError
-from data_tools.events import GESTURE_CLASSES, sort_by_time
+from data_tools.events import DVS128_SENSOR, GESTURE_CLASSES, sort_by_time
 from data_tools.progress import progress_bar
-from data_tools.samples import SampleSet, from_samples
+from data_tools.samples import COLUMN_DTYPES, SampleColumns, SampleSet, concat_sets
+from data_tools.sensors import Sensor
 
 log = logging.getLogger(__name__)
 
@@ -80,47 +82,85 @@ def select_rows(labels: np.ndarray, counting: str) -> np.ndarray:
     return rows
 
 
-def cut_windows(events: np.ndarray, rows: np.ndarray, path) -> list[np.ndarray]:
-    """Per label row, the events with start <= t < end re-based to start. events must be
-    time-sorted; DataFormatError if a window lies outside the recording."""
-    t = events["t"]
+def _window_bounds(t: np.ndarray, rows: np.ndarray, path) -> tuple[np.ndarray, np.ndarray]:
+    """First and past-the-last event index of each label window in the time-sorted t."""
     if rows.size and t.size:
         outside = (rows["end"] <= t[0]) | (rows["start"] > t[-1])
         if outside.any():
             r = rows[np.argmax(outside)]
             raise DataFormatError(f"{path}: label window [{r['start']}, {r['end']}) of class {r['cls']} lies outside "
                                   f"the recording [{t[0]}, {t[-1]}] us")
-    lo = np.searchsorted(t, rows["start"], "left")
-    hi = np.searchsorted(t, rows["end"], "left")
-    out = []
-    for a, b, s in zip(lo, hi, rows["start"]):
-        part = events[a:b].copy()
-        part["t"] -= s
-        out.append(part)
-    return out
+    return np.searchsorted(t, rows["start"], "left"), np.searchsorted(t, rows["end"], "left")
+
+
+def trial_list(root) -> list[tuple[str, bool]]:
+    """(trial file name, is_train) of every trial of the split files, train split first."""
+    root = Path(root)
+    return [(name, is_train) for is_train in (True, False) for name in read_split(root / SPLIT_FILES[is_train])]
+
+
+def window_columns(events: np.ndarray, rows: np.ndarray, path) -> tuple[dict, np.ndarray]:
+    """Per label row, the events with start <= t < end, re-based to start (t - start), as store
+    columns (COLUMN_DTYPES arrays [N], one gather per field) and their lengths int64 [R].
+    events must be time-sorted; DataFormatError if a window lies outside the recording."""
+    lo, hi = _window_bounds(events["t"], rows, path)
+    lengths = (hi - lo).astype(np.int64)
+    if lengths.size and int(rows["end"].max() - rows["start"].min()) > np.iinfo(np.int32).max:
+        raise DataFormatError(f"{path}: label windows longer than 2^31 us are not supported")
+    out = np.concatenate(([0], np.cumsum(lengths)))
+    cols = {k: np.empty(int(out[-1]), dt) for k, dt in COLUMN_DTYPES.items()}
+    for k, col in cols.items():                             # one copy per field and window
+        src = events[k]
+        for a, b, o, start in zip(lo, hi, out[:-1], rows["start"]):
+            if k == "t":
+                np.subtract(src[a:b], start, out=col[o:o + b - a], casting="unsafe")
+            else:
+                col[o:o + b - a] = src[a:b]
+    return cols, lengths
+
+
+def gesture_sensor(root, sensor=None) -> Sensor:
+    """The one sensor of a DVS128 Gesture directory's recordings (their `#Source` lines, or
+    sensor, a name in data_tools.sensors.SENSORS, to force one); recordings of different sizes
+    are a DataFormatError."""
+    root = Path(root)
+    return common_sensor([root / name for name, _ in trial_list(root)], sensor)
+
+
+def read_trial(root, name: str, is_train: bool, *, counting: str = "rows",
+               sensor_size: tuple[int, int, int] = DVS128_SENSOR) -> SampleColumns:
+    """The labelled samples of one trial as store columns (memory: that trial's events);
+    sensor_size (W, H, P): the recordings' (gesture_sensor)."""
+    root = Path(root)
+    m = TRIAL_NAME.search(name)
+    if m is None:
+        raise DataFormatError(f"{root / SPLIT_FILES[is_train]}: trial name {name!r} is not userNN_<lighting>.aedat")
+    label_path = root / (name[:-len(".aedat")] + "_labels.csv")
+    rows = select_rows(parse_labels(label_path), counting)
+    cols, lengths = window_columns(sort_by_time(read_aedat3(root / name)), rows, label_path)
+    n = rows.size
+    fields = {"labels": rows["cls"] - 1, "durations": rows["end"] - rows["start"], "window_start": rows["start"],
+              "users": np.full(n, int(m.group(1))), "lighting": np.array([m.group(2)] * n, str),
+              "train": np.full(n, is_train), "trial": np.array([name] * n, str)}
+    return SampleColumns(cols, lengths, fields, tuple(sensor_size), counting, str(root))
+
+
+def iter_gesture_dir(root, *, counting: str = "rows", progress: bool = True,
+                     sensor=None) -> Iterator[SampleColumns]:
+    """The samples of a DVS128 Gesture directory one trial at a time (train split first;
+    sensor: as gesture_sensor)."""
+    trials = trial_list(root)
+    size = gesture_sensor(root, sensor).size
+    for name, is_train in progress_bar(trials, desc="reading trials", enabled=progress, unit="trial"):
+        yield read_trial(root, name, is_train, counting=counting, sensor_size=size)
 
 
 def load_gesture_dir(root, *, counting: str = "rows", progress: bool = True, sensor=None) -> SampleSet:
-    """All labelled samples of a DVS128 Gesture directory (train split first, then test). The
-    sensor size is the recordings' (their `#Source` lines, or sensor to force one); recordings
-    of different sizes are a DataFormatError."""
-    root = Path(root)
-    samples, fields = [], {k: [] for k in ("labels", "durations", "window_start", "users", "lighting", "train", "trial")}
-    trials = [(name, is_train) for is_train in (True, False) for name in read_split(root / SPLIT_FILES[is_train])]
-    chip = common_sensor([root / name for name, _ in trials], sensor)
-    for name, is_train in progress_bar(trials, desc="reading trials", enabled=progress, unit="trial"):
-        m = TRIAL_NAME.search(name)
-        if m is None:
-            raise DataFormatError(f"{root / SPLIT_FILES[is_train]}: trial name {name!r} is not userNN_<lighting>.aedat")
-        label_path = root / (name[:-len(".aedat")] + "_labels.csv")
-        rows = select_rows(parse_labels(label_path), counting)
-        samples += cut_windows(sort_by_time(read_aedat3(root / name)), rows, label_path)
-        fields["labels"] += list(rows["cls"] - 1)
-        fields["durations"] += list(rows["end"] - rows["start"])
-        fields["window_start"] += list(rows["start"])
-        fields["users"] += [int(m.group(1))] * rows.size
-        fields["lighting"] += [m.group(2)] * rows.size
-        fields["train"] += [is_train] * rows.size
-        fields["trial"] += [name] * rows.size
-    log.info("%s: %d trials, %d samples (counting rule %r)", root, len(trials), len(samples), counting)
-    return from_samples(samples, **fields, sensor_size=chip.size, counting_rule=counting, source=str(root))
+    """All labelled samples of a DVS128 Gesture directory (train split first, then test), in
+    memory (sensor: as gesture_sensor); :func:`data_tools.convert.convert` streams a directory
+    into a store instead."""
+    out = concat_sets([t.to_samples() for t in iter_gesture_dir(root, counting=counting, progress=progress,
+                                                               sensor=sensor)],
+                      source=str(root), counting_rule=counting, sensor_size=gesture_sensor(root, sensor).size)
+    log.info("%s: %d samples (counting rule %r)", root, len(out), counting)
+    return out

@@ -6,7 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from data_tools.events import empty_events
+from data_tools.events import EVENT_DTYPE, empty_events
+
+#: the event store's column types (t re-based to the window start fits int32: < 35 min)
+COLUMN_DTYPES = {"x": np.int16, "y": np.int16, "p": np.uint8, "t": np.int32}
+FIELDS = ("labels", "durations", "window_start", "users", "lighting", "train", "trial")
 
 
 @dataclass(frozen=True)
@@ -63,3 +67,60 @@ def from_samples(samples: list[np.ndarray], *, labels, durations, window_start, 
                      np.asarray(window_start, np.int64), np.asarray(users, np.int64),
                      np.asarray(lighting, str), np.asarray(train, bool), np.asarray(trial, str),
                      tuple(int(v) for v in sensor_size), counting_rule, source)
+
+
+def concat_sets(parts: list[SampleSet], *, source: str, counting_rule: str,
+                sensor_size=None) -> SampleSet:
+    """The samples of parts one after another (an empty list gives an empty set)."""
+    if not parts:
+        return from_samples([], labels=[], durations=[], window_start=[], users=[], lighting=[], train=[], trial=[],
+                            sensor_size=sensor_size or (0, 0, 0), counting_rule=counting_rule, source=source)
+    lengths = np.concatenate([np.diff(p.offsets) for p in parts])
+    cat = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
+    return SampleSet(np.concatenate([p.events for p in parts]),
+                     np.concatenate(([0], np.cumsum(lengths))).astype(np.int64), cat("labels"), cat("durations"),
+                     cat("window_start"), cat("users"), cat("lighting"), cat("train"), cat("trial"),
+                     tuple(sensor_size or parts[0].sensor_size), counting_rule, source)
+
+
+@dataclass(frozen=True)
+class SampleColumns:
+    """Samples as the event store holds them: one contiguous array per event field
+    (COLUMN_DTYPES, [N]), lengths int64 [S] (sample i is the i-th run of lengths[i] events) and
+    the per-sample fields of SampleSet (FIELDS -> array [S]); plus sensor_size, counting_rule
+    and source. What conversion moves from the parser to the store writer without a
+    structured-array copy."""
+
+    columns: dict
+    lengths: np.ndarray
+    fields: dict
+    sensor_size: tuple
+    counting_rule: str
+    source: str
+
+    def __len__(self) -> int:
+        return int(self.lengths.size)
+
+    @property
+    def n_events(self) -> int:
+        return int(self.columns["t"].size)
+
+    def to_samples(self) -> SampleSet:
+        """The same samples as a SampleSet."""
+        ev = np.empty(self.n_events, EVENT_DTYPE)
+        for k, col in self.columns.items():
+            ev[k] = col
+        f = self.fields
+        return SampleSet(ev, np.concatenate(([0], np.cumsum(self.lengths))).astype(np.int64),
+                         np.asarray(f["labels"], np.int64), np.asarray(f["durations"], np.int64),
+                         np.asarray(f["window_start"], np.int64), np.asarray(f["users"], np.int64),
+                         np.asarray(f["lighting"], str), np.asarray(f["train"], bool), np.asarray(f["trial"], str),
+                         tuple(int(v) for v in self.sensor_size), self.counting_rule, self.source)
+
+
+def to_columns(samples: SampleSet) -> SampleColumns:
+    """The samples of a SampleSet as SampleColumns."""
+    ev = samples.events
+    return SampleColumns({k: ev[k].astype(dt) for k, dt in COLUMN_DTYPES.items()}, np.diff(samples.offsets),
+                         {k: getattr(samples, k) for k in FIELDS}, samples.sensor_size, samples.counting_rule,
+                         samples.source)

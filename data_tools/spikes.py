@@ -165,7 +165,11 @@ def concatenate(tensors: list[SpikeTensor]) -> SpikeTensor:
 
 @dataclass(frozen=True)
 class EncodedDataset:
-    """A labelled train/test split, already encoded as spikes.
+    """A labelled train/test split, encoded as spikes.
+
+    train / test are batch sources (data_tools.loader.BatchSource): a SpikeTensor held in
+    memory, or a data_tools.loader.StoreSplit that reads and encodes each batch from an event
+    store; both give the same spike tensors through select(index).
 
     labels are int64 class indices 0..n_classes-1; identity is a short hash of what the
     split was made from (for checkpoints); meta holds free-form provenance (JSON-able).

@@ -86,7 +86,7 @@ class Subject:
     contrast: float
 
 
-def _hand_paths(cls: int, u: np.ndarray, s: Subject, rng: np.random.Generator) -> np.ndarray:
+def hand_paths(cls: int, u: np.ndarray, s: Subject, rng: np.random.Generator) -> np.ndarray:
     """Hand centres (x, y) in pixels over the window phase u in [0, 1): float [2 hands, F, 2].
     A hand at NaN is out of view."""
     sc = s.scale
@@ -218,7 +218,7 @@ def render_trial(cfg: SynthConfig, s: Subject, lighting: str, rng: np.random.Gen
         f = np.flatnonzero((ft >= a) & (ft < b))
         u = (ft[f] - a) / (b - a)
         ramp = np.clip(np.minimum(u, 1 - u) / 0.05, 0, 1)
-        paths[:, f] = _hand_paths(int(c), u, s, rng)
+        paths[:, f] = hand_paths(int(c), u, s, rng)
         amp[:, f] = 0.25 * (np.exp(contrast) - 1) * ramp
     th_on = THRESHOLD * np.exp(0.05 * rng.standard_normal(H * W))
     th_off = THRESHOLD * np.exp(0.05 * rng.standard_normal(H * W))

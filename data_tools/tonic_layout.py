@@ -3,13 +3,15 @@
 class index 0..10 (one sample per class and trial)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from data_tools.errors import DataFormatError
 from data_tools.events import DVS128_SENSOR, make_events
-from data_tools.samples import SampleSet, from_samples
+from data_tools.samples import SampleSet, concat_sets, from_samples
 
 SPLIT_DIRS = {True: "ibmGestureTrain", False: "ibmGestureTest"}
 
@@ -37,24 +39,28 @@ def is_tonic_dir(root) -> bool:
     return any((Path(root) / d).is_dir() for d in SPLIT_DIRS.values())
 
 
-def load_tonic_dir(root) -> SampleSet:
-    """All samples of a tonic-layout directory (train first, then test). A sample's duration is
-    its last event time + 1 us."""
+def iter_tonic_dir(root, *, progress: bool = False) -> Iterator[SampleSet]:
+    """The samples of a tonic-layout directory one trial folder at a time (train first). A
+    sample's duration is its last event time + 1 us."""
     root = Path(root)
-    samples, fields = [], {k: [] for k in ("labels", "durations", "window_start", "users", "lighting", "train", "trial")}
-    for is_train, split in SPLIT_DIRS.items():
-        for trial in sorted(p for p in (root / split).glob("user*_*") if p.is_dir()):
-            user, lighting = trial.name.split("_", 1)
-            for f in sorted(trial.glob("*.npy"), key=lambda p: p.stem):
-                if not f.stem.isdigit() or not 0 <= int(f.stem) <= 10:
-                    raise DataFormatError(f"{f}: file name must be the class index 0..10")
-                ev = read_tonic_npy(f)
-                samples.append(ev)
-                fields["labels"].append(int(f.stem))
-                fields["durations"].append(int(ev["t"].max()) + 1 if ev.size else 1)
-                fields["window_start"].append(0)
-                fields["users"].append(int(user[4:]))
-                fields["lighting"].append(lighting)
-                fields["train"].append(is_train)
-                fields["trial"].append(f"{split}/{trial.name}")
-    return from_samples(samples, **fields, sensor_size=DVS128_SENSOR, counting_rule="one per file", source=str(root))
+    trials = [(is_train, split, t) for is_train, split in SPLIT_DIRS.items()
+              for t in sorted(p for p in (root / split).glob("user*_*") if p.is_dir())]
+    for is_train, split, trial in tqdm(trials, desc="reading trials", disable=not progress, unit="trial"):
+        user, lighting = trial.name.split("_", 1)
+        samples, labels = [], []
+        for f in sorted(trial.glob("*.npy"), key=lambda p: p.stem):
+            if not f.stem.isdigit() or not 0 <= int(f.stem) <= 10:
+                raise DataFormatError(f"{f}: file name must be the class index 0..10")
+            samples.append(read_tonic_npy(f))
+            labels.append(int(f.stem))
+        n = len(samples)
+        yield from_samples(samples, labels=labels, durations=[int(ev["t"].max()) + 1 if ev.size else 1 for ev in samples],
+                           window_start=[0] * n, users=[int(user[4:])] * n, lighting=[lighting] * n,
+                           train=[is_train] * n, trial=[f"{split}/{trial.name}"] * n, sensor_size=DVS128_SENSOR,
+                           counting_rule="one per file", source=str(root))
+
+
+def load_tonic_dir(root) -> SampleSet:
+    """All samples of a tonic-layout directory (train first, then test), in memory."""
+    return concat_sets(list(iter_tonic_dir(root)), source=str(Path(root)), counting_rule="one per file",
+                       sensor_size=DVS128_SENSOR)

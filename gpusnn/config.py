@@ -64,13 +64,19 @@ class NetworkConfig:
 
     widths: layer sizes from input to output, e.g. (784, 500, 10); theta: firing threshold
     (dimensionless potential units); n_steps: T, the number of time steps per sample;
-    init_scale: weights start uniform in +-init_scale * sqrt(3 / n_pre).
+    init_scale: weights start uniform in +-init_scale * sqrt(3 / n_pre);
+    drive_ref: input spikes per sample and step above which the threshold rises with the
+    input drive: on data with a mean of r > drive_ref, a new run uses theta * sqrt(r / drive_ref)
+    (gpusnn.training.with_input_drive; its saved config then holds that theta and drive_ref
+    None); None = never. 512 leaves MNIST (~100) and the bundled gestures (~380) unchanged and
+    gives the real-size DVS128 Gesture rate (~16 k) a threshold of ~5.7 (docs/data.md).
     """
 
     widths: tuple[int, ...] = (784, 500, 10)
     theta: float = 1.0
     n_steps: int = 20
     init_scale: float = 1.0
+    drive_ref: float | None = 512.0
 
     def validate(self) -> None:
         _check_types(self, "network")
@@ -80,6 +86,8 @@ class NetworkConfig:
         _check(self.n_steps > 0, "network", "n_steps",
                f"must be a positive integer, got {self.n_steps}")
         _check(self.init_scale > 0, "network", "init_scale", f"must be > 0, got {self.init_scale}")
+        _check(self.drive_ref is None or self.drive_ref > 0, "network", "drive_ref",
+               f"must be > 0 or none, got {self.drive_ref}")
 
 
 @dataclass(frozen=True)
@@ -202,7 +210,7 @@ class RunConfig:
             fields = {f.name: f.type for f in dataclasses.fields(typ)}
             for key in sorted(set(sub) - set(fields)):
                 raise OptionError(name, key, f"is not an option of [{name}]; known: {', '.join(fields)}")
-            for key in ("factor_clip", "w_max"):
+            for key in ("factor_clip", "w_max", "drive_ref"):   # TOML has no null: "none" switches it off
                 if isinstance(sub.get(key), str) and sub[key].lower() in ("none", "off"):
                     sub[key] = None
             parts[name] = typ(**{k: typed(name, k, fields[k], v) for k, v in sub.items()})

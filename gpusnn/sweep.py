@@ -37,6 +37,7 @@ import numpy as np
 
 from data_tools.datasets import load
 from data_tools.progress import progress_bar
+from data_tools.loader import take
 from data_tools.spikes import EncodedDataset
 from gpusnn import executors, training
 from gpusnn.config import RunConfig, TrainConfig
@@ -112,13 +113,13 @@ def cut_dataset(data: EncodedDataset, cut: DataOptions) -> EncodedDataset:
         n = train.n_samples - cut.validation
         if n <= 0:
             raise ConfigError(f"--validation {cut.validation} leaves no training samples of {data.name}")
-        test, yte = train.select(np.arange(n, train.n_samples)), ytr[n:]
-        train, ytr = train.select(np.arange(n)), ytr[:n]
+        test, yte = take(train, np.arange(n, train.n_samples)), ytr[n:]
+        train, ytr = take(train, np.arange(n)), ytr[:n]
         name = f"{name}[validation {cut.validation}]"
     if cut.limit_train is not None and cut.limit_train < train.n_samples:
-        train, ytr = train.select(np.arange(cut.limit_train)), ytr[:cut.limit_train]
+        train, ytr = take(train, np.arange(cut.limit_train)), ytr[:cut.limit_train]
     if cut.limit_test is not None and cut.limit_test < test.n_samples:
-        test, yte = test.select(np.arange(cut.limit_test)), yte[:cut.limit_test]
+        test, yte = take(test, np.arange(cut.limit_test)), yte[:cut.limit_test]
     if train is data.train and test is data.test:
         return data
     ident = hashlib.sha256(f"{data.identity}|{vars(cut)}".encode()).hexdigest()[:16]
@@ -162,7 +163,8 @@ def run_cell(job: dict) -> dict:
     t = cfg.train
     data = cached_data(job["data"], cfg.network.n_steps, job["seed"], DataOptions(**job["cut"]),
                        (t.downsample, t.binning, t.encoding))
-    cfg = with_data_widths(cfg, job["hidden"], data.train.n_inputs, data.n_classes)
+    cfg = training.with_input_drive(with_data_widths(cfg, job["hidden"], data.train.n_inputs, data.n_classes),
+                                    data.train)
     backend = make_backend(cfg.train.backend)
     state = training.fit(backend, training.new_state(cfg, backend), cfg, data, progress=False)
     weights = [np.asarray(backend.asnumpy(W)) for W in state.weights]

@@ -10,6 +10,11 @@ with the output error divided by the global batch size, and the gradients are su
 the ranks before the (identical, elementwise) update, so the weights and the optimiser
 memory stay the same on every rank. Train metrics and the evaluation (split across the
 ranks) are summed the same way. Without comm (or with one rank) nothing changes.
+
+The splits of the EncodedDataset are batch sources (data_tools.loader.BatchSource): a
+SpikeTensor held in memory or a StoreSplit that reads and encodes each batch from the event
+store. Either way the next PREFETCH batches are made in a background thread
+(data_tools.prefetch) while the current one trains; the batches and their order are the same.
 """
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+from data_tools.loader import BatchSource, spikes_per_step
+from data_tools.prefetch import prefetch
 from data_tools.progress import PROGRESS, progress_bar
 from data_tools.spikes import EncodedDataset, SpikeTensor
 from gpusnn import distributed
@@ -28,6 +35,9 @@ from gpusnn.errors import ShapeError
 from gpusnn.optimizer import OptimState, apply_update, init_state
 
 log = logging.getLogger(__name__)
+
+PREFETCH = 2          # batches made ahead in a background thread
+EVAL_BATCH = 256      # samples per evaluation batch of a split held in memory
 
 
 def init_weights(widths, init_scale: float, seed: int) -> list[np.ndarray]:
@@ -76,6 +86,22 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, 2, epoch]).permutation(n)
 
 
+def with_input_drive(cfg: RunConfig, source: BatchSource) -> RunConfig:
+    """cfg with the threshold raised for the input drive of source (the training split): theta *
+    sqrt(r / drive_ref) when its mean input spikes per sample and step r exceeds drive_ref (then
+    drive_ref becomes None, so the config a run saves is final); else cfg unchanged."""
+    ref = cfg.network.drive_ref
+    if ref is None:
+        return cfg
+    r = spikes_per_step(source)
+    if r <= ref:
+        return cfg
+    theta = cfg.network.theta * float(np.sqrt(r / ref))
+    log.info("input drive %.0f spikes per sample and step > drive_ref %g: theta %g -> %.4g",
+             r, ref, cfg.network.theta, theta)
+    return cfg.replace(network={"theta": theta, "drive_ref": None}).validate()
+
+
 def check_compatible(cfg: RunConfig, data: EncodedDataset) -> None:
     widths = cfg.network.widths
     if widths[0] != data.train.n_inputs:
@@ -110,6 +136,12 @@ def device_spikes(backend: Backend, spikes: SpikeTensor) -> SpikeTensor:
     return spikes.to(np).map_arrays(lambda name, a: backend.asarray(a))
 
 
+def batches(source: BatchSource, index_lists, depth: int = PREFETCH):
+    """(index, spike tensor) of each index array in index_lists, in order, made ahead by a
+    background thread (depth batches; 0 = in this thread)."""
+    return prefetch(((idx, source.select(idx)) for idx in index_lists), depth)
+
+
 def train_epoch(backend: Backend, state: TrainState, cfg: RunConfig, data: EncodedDataset,
                 on_batch: Callable[[TrainState], None] | None = None, progress: bool = True,
                 comm=None) -> dict:
@@ -124,11 +156,11 @@ def train_epoch(backend: Backend, state: TrainState, cfg: RunConfig, data: Encod
         cur.spikes = [0] * (len(cfg.network.widths) - 1)
     bar = progress_bar(total=len(starts), initial=cur.batches_done, enabled=progress,
                desc=f"epoch {state.epoch + 1}/{cfg.train.epochs}", unit="batch", leave=False)
-    for s in starts[cur.batches_done:]:
-        t0 = time.perf_counter()
-        idx = order[s:s + bs]
-        mine = distributed.part(idx, comm.rank, comm.size)
-        spikes = device_spikes(backend, data.train.select(mine))
+    t0 = time.perf_counter()
+    todo = [order[s:s + bs] for s in starts[cur.batches_done:]]
+    shares = [distributed.part(idx, comm.rank, comm.size) for idx in todo]
+    for (mine, host), idx in zip(batches(data.train, shares), todo):
+        spikes = device_spikes(backend, host)
         labels = data.train_labels[mine]
         loss, pred, layer_spikes = train_batch(backend, state, cfg, spikes, labels, comm, len(idx))
         totals = comm.allreduce_sum([np.array([loss.sum(), (pred == labels).sum(), *layer_spikes], np.float64)])[0]
@@ -137,31 +169,37 @@ def train_epoch(backend: Backend, state: TrainState, cfg: RunConfig, data: Encod
         cur.seen += len(idx)
         cur.spikes = [a + int(b) for a, b in zip(cur.spikes, totals[2:])]
         cur.batches_done += 1
-        cur.seconds += time.perf_counter() - t0
+        cur.seconds += time.perf_counter() - t0          # includes the wait for this batch
         bar.update(1)
         bar.set_postfix(loss=f"{cur.loss_sum / cur.seen:.3f}", acc=f"{cur.correct / cur.seen:.3f}")
         if on_batch is not None:
             on_batch(state)
+        t0 = time.perf_counter()
     bar.close()
     return {"train_loss": cur.loss_sum / max(cur.seen, 1), "train_accuracy": cur.correct / max(cur.seen, 1),
             "seconds": cur.seconds, "spikes_per_sample": [c / max(cur.seen, 1) for c in cur.spikes]}
 
 
-def predict(backend: Backend, weights, spikes: SpikeTensor, cfg: RunConfig, batch_size: int = 256) -> np.ndarray:
-    """Output rates rho, float32 [N, C], in batches."""
+def predict(backend: Backend, weights, spikes: BatchSource, cfg: RunConfig, batch_size: int | None = None,
+            indices: np.ndarray | None = None) -> np.ndarray:
+    """Output rates rho, float32 [N, C], of the samples indices (default all N) in batches
+    (default: EVAL_BATCH samples for a split in memory, the training batch size for one read
+    from a store)."""
     from gpusnn import reference as ref
+    bs = batch_size or (EVAL_BATCH if isinstance(spikes, SpikeTensor) else cfg.train.batch_size)
     out = []
-    for s in range(0, spikes.n_samples, batch_size):
-        idx = np.arange(s, min(s + batch_size, spikes.n_samples))
-        recs = backend.forward(weights, device_spikes(backend, spikes.select(idx)), cfg.network.theta,
-                               output_spikes=False)
+    ids = np.arange(spikes.n_samples) if indices is None else np.asarray(indices, np.int64)
+    index_lists = [ids[s:s + bs] for s in range(0, ids.size, bs)]
+    for _, host in batches(spikes, index_lists):
+        recs = backend.forward(weights, device_spikes(backend, host), cfg.network.theta, output_spikes=False)
         counts = np.asarray(backend.asnumpy(recs[-1].counts))
         u = np.asarray(backend.asnumpy(recs[-1].u_final))
         out.append(ref.readout(counts, u, cfg.network.theta, cfg.network.n_steps))
     return np.concatenate(out) if out else np.zeros((0, cfg.network.widths[-1]), np.float32)
 
 
-def evaluate(backend: Backend, weights, spikes: SpikeTensor, labels: np.ndarray, cfg: RunConfig, comm=None) -> dict:
+def evaluate(backend: Backend, weights, spikes: BatchSource, labels: np.ndarray, cfg: RunConfig,
+             comm=None) -> dict:
     """Accuracy, mean loss and predictions int64 [N] of weights on a labelled set of N samples.
 
     With comm each rank predicts its share (distributed.part) and the sums are reduced, so every
@@ -171,7 +209,7 @@ def evaluate(backend: Backend, weights, spikes: SpikeTensor, labels: np.ndarray,
     comm = comm or distributed.SingleComm()
     n = len(labels)
     mine = distributed.part(np.arange(n), comm.rank, comm.size)
-    rho = predict(backend, weights, spikes.select(mine) if comm.size > 1 else spikes, cfg)
+    rho = predict(backend, weights, spikes, cfg, indices=mine if comm.size > 1 else None)
     loss, _ = ref.loss_and_delta(rho, labels[mine], cfg.method, cfg.network.n_steps)
     pred = np.zeros(n, np.int64)
     pred[mine] = rho.argmax(axis=1)

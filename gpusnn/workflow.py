@@ -131,7 +131,7 @@ def prepare_new(cfg: RunConfig, hidden, out: Path, progress: bool = True, comm=N
     t0 = time.perf_counter()
     data = load_for(cfg, progress=progress)
     seconds = time.perf_counter() - t0
-    cfg = with_data_widths(cfg, hidden, data.train.n_inputs, data.n_classes)
+    cfg = training.with_input_drive(with_data_widths(cfg, hidden, data.train.n_inputs, data.n_classes), data.train)
     return Run(cfg, data, backend, training.new_state(cfg, backend), out, data_path(cfg.train.data),
                None, seconds, comm=comm)
 

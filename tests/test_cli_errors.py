@@ -112,7 +112,7 @@ def test_image_formats_are_checked_before_reading(run, tmp_path, capsys):
 
 def test_data_inspect_of_a_missing_file_a_directory_an_empty_file_and_random_bytes(tmp_path, capsys):
     fails(capsys, "data", "inspect", tmp_path / "none.aedat", expect=[f"FILE {tmp_path / 'none.aedat'}: no such file"])
-    fails(capsys, "data", "inspect", tmp_path, expect=[f"FILE {tmp_path}: is a directory, not a file"])
+    fails(capsys, "data", "inspect", tmp_path, expect=[f"FILE {tmp_path}: a directory, but not a dataset"])
     empty = tmp_path / "empty.aedat"
     empty.write_bytes(b"")
     fails(capsys, "data", "inspect", empty, expect=[f"{empty}: byte offset 0: empty file"])

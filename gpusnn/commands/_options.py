@@ -21,6 +21,7 @@ RUN_FLAGS = {
     "seed": ("train", "seed"), "backend": ("train", "backend"),
     "downsample": ("train", "downsample"), "binning": ("train", "binning"), "encoding": ("train", "encoding"),
     "steps": ("network", "n_steps"), "theta": ("network", "theta"), "init_scale": ("network", "init_scale"),
+    "drive_ref": ("network", "drive_ref"),
     "loss": ("method", "loss"), "temperature": ("method", "temperature"), "r_target": ("method", "r_target"),
     "gradient": ("method", "gradient"),
     "alpha": ("optim", "alpha"), "lr": ("optim", "lr"), "eps": ("optim", "eps"),
@@ -90,6 +91,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--steps", type=int, help=f"time steps T per sample (default {d.network.n_steps})")
     g.add_argument("--theta", type=float, help=f"firing threshold (default {d.network.theta})")
     g.add_argument("--init-scale", type=float, help=f"initial weight scale (default {d.network.init_scale})")
+    g.add_argument("--drive-ref", type=_optional_float,
+                   help=f"input spikes per sample and step above which theta rises as sqrt(rate / drive_ref), "
+                        f"or none (default {d.network.drive_ref:g}; docs/data.md)")
     g = p.add_argument_group("FO-STDGD method")
     g.add_argument("--loss", choices=("ce", "mse"), help=f"loss on output rates (default {d.method.loss})")
     g.add_argument("--temperature", type=float, help=f"ce temperature tau (default {d.method.temperature})")

@@ -1,7 +1,7 @@
 """`gpusnn profile`: time and count one training step of a configurable workload."""
 from __future__ import annotations
 
-from gpusnn import workflow
+from gpusnn import training, workflow
 from gpusnn.commands._checks import data_source
 from gpusnn.commands._options import add_run_options, config_from_args, nonnegative_int, positive_int
 from gpusnn.profiling import Workload, format_table, profile
@@ -32,6 +32,7 @@ def run(args) -> dict:
         widths = (args.inputs, *hidden, args.classes)
     else:
         encoded = workflow.load_for(cfg, data_source(args.data), progress=args.progress)
+        cfg = training.with_input_drive(cfg, encoded.train)          # theta as `gpusnn train` would set it
         widths = (encoded.train.n_inputs, *hidden, encoded.n_classes)
         data = (encoded.train, encoded.train_labels)
     work = Workload(widths=widths, n_steps=cfg.network.n_steps, batch_size=cfg.train.batch_size,

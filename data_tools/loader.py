@@ -1,0 +1,149 @@
+"""Batches read from an event store on demand: the trainer's data without the dataset in memory.
+
+A *batch source* is anything with ``n_samples``, ``n_steps``, ``n_inputs`` and
+``select(index) -> SpikeTensor`` (the spikes of the samples at index, in that order). Two
+implement it: :class:`data_tools.spikes.SpikeTensor` (a split encoded whole, in memory) and
+:class:`StoreSplit` (a split of an event store: ``select`` reads those samples' events by
+random access through the offsets index and encodes them then, with the same encoder, so
+the spike tensors are exactly those of whole-set encoding). Memory of a StoreSplit is its
+index (8 bytes per sample) plus one batch's events and spikes.
+
+The trainer pulls batches through :func:`data_tools.prefetch.prefetch`, so the next batch is
+read and encoded in a background thread while the current one trains.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from data_tools.encode import apply_transform, encode, encode_columns, n_inputs
+from data_tools.event_store import EventStore
+from data_tools.samples import SampleSet
+from data_tools.spikes import SpikeTensor
+
+
+class BatchSource(Protocol):
+    """What the trainer reads batches from (see the module docstring)."""
+
+    n_samples: int
+    n_steps: int
+    n_inputs: int
+
+    def select(self, index) -> SpikeTensor: ...
+
+
+@dataclass
+class LoaderStats:
+    """Seconds spent reading events and encoding them, and the batches and events served."""
+
+    read_s: float = 0.0
+    encode_s: float = 0.0
+    batches: int = 0
+    events: int = 0
+
+
+@dataclass(eq=False)
+class StoreSplit:
+    """Samples index (store sample ids, int64 [n]) of the event store at path, encoded on demand
+    with n_steps, downsample, binning and mode (see :func:`data_tools.encode.encode`) after an
+    optional per-sample transform. Picklable; each process opens the store itself."""
+
+    path: Path
+    index: np.ndarray
+    n_steps: int
+    downsample: int = 4
+    binning: str = "duration"
+    mode: str = "count"
+    transform: Callable[[np.ndarray], np.ndarray] | None = None
+    stats: LoaderStats = field(default_factory=LoaderStats)
+
+    def __post_init__(self):
+        self.path = Path(self.path)
+        self.index = np.asarray(self.index, np.int64)
+        self._open_in = None
+        self._store = self._meta = None
+        with EventStore(self.path) as s:
+            self.sensor_size = s.sensor_size
+        self.n_inputs = n_inputs(self.sensor_size, self.downsample)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.index.size)
+
+    def _opened(self) -> EventStore:
+        if self._open_in != os.getpid():           # a forked worker opens its own handle
+            self._store = EventStore(self.path)
+            self._meta = self._store.metadata()
+            self._open_in = os.getpid()
+        return self._store
+
+    def samples(self, index) -> SampleSet:
+        """Events and fields of the split's samples at index (ints 0..n_samples-1)."""
+        store = self._opened()
+        return store.subset(self.index[self._check(index)], self._meta)
+
+    def _check(self, index) -> np.ndarray:
+        index = np.asarray(index, np.int64).ravel()
+        if index.size and (index.min() < 0 or index.max() >= self.n_samples):
+            raise IndexError(f"sample index out of range 0..{self.n_samples - 1}")
+        return index
+
+    def select(self, index) -> SpikeTensor:
+        """Spike tensor of the split's samples at index, in that order."""
+        t0 = time.perf_counter()
+        opts = {"downsample": self.downsample, "binning": self.binning, "mode": self.mode}
+        if self.transform is not None:
+            s = apply_transform(self.samples(index), self.transform)
+            t1 = time.perf_counter()
+            out, n = encode(s, self.n_steps, **opts), s.events.size
+        else:
+            ids = self.index[self._check(index)]
+            cols, offsets = self._opened().columns(ids)
+            t1 = time.perf_counter()
+            durations = self._meta.durations[ids]
+            out = encode_columns(cols["x"], cols["y"], cols["p"], cols["t"], offsets, durations, self.sensor_size,
+                                 self.n_steps, **opts)
+            n = int(offsets[-1])
+        st = self.stats
+        st.read_s += t1 - t0
+        st.encode_s += time.perf_counter() - t1
+        st.batches += 1
+        st.events += n
+        return out
+
+
+    def view(self, index) -> "StoreSplit":
+        """The split's samples at index as a new split (nothing is read)."""
+        return StoreSplit(self.path, self.index[np.asarray(index, np.int64)], self.n_steps, self.downsample,
+                          self.binning, self.mode, self.transform)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.update(_store=None, _meta=None, _open_in=None)
+        return state
+
+
+PROBE_SAMPLES = 64
+PROBE_CHUNK = 8
+
+
+def spikes_per_step(source: BatchSource, probe: int = PROBE_SAMPLES) -> float:
+    """Mean input spikes per sample and step: exact for a SpikeTensor, over the first `probe`
+    samples for another source (read PROBE_CHUNK samples at a time, so memory stays below a batch)."""
+    if isinstance(source, SpikeTensor):
+        return source.nnz / max(source.n_samples * source.n_steps, 1)
+    n = min(probe, source.n_samples)
+    nnz = sum(source.select(np.arange(a, min(a + PROBE_CHUNK, n))).nnz for a in range(0, n, PROBE_CHUNK))
+    return nnz / max(n * source.n_steps, 1)
+
+
+def take(source: BatchSource, index) -> BatchSource:
+    """The samples at index of a batch source, as a batch source of the same kind (a view of a
+    StoreSplit, a new tensor of a SpikeTensor)."""
+    return source.view(index) if isinstance(source, StoreSplit) else source.select(index)
