@@ -213,7 +213,7 @@ def _step(backend, state, cfg: RunConfig, spikes: SpikeTensor, labels, idx, cloc
     t_prev = [backend.asnumpy(r.t_prev) for r in records]
     inputs = [batch] + [SpikeTensor(np.asarray(backend.asnumpy(r.spikes.indptr)), np.asarray(backend.asnumpy(r.spikes.ids)),
                                     r.spikes.n_samples, r.spikes.n_steps, r.spikes.n_inputs) for r in records[:-1]]
-    return {"input_events": batch.nnz,
+    return {"input_events": batch.n_spikes(),
             "layer_spikes": [int(c.sum()) for c in counts],
             "synaptic_events_forward": [s.nnz * W.shape[1] for s, W in zip(inputs, state.weights)],
             "synaptic_events_backward": [backward_synaptic_events(s, tl, tp)

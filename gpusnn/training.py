@@ -98,7 +98,8 @@ def device_spikes(backend, spikes: SpikeTensor) -> SpikeTensor:
     if backend.xp is np:
         return spikes
     return SpikeTensor(backend.asarray(spikes.indptr), backend.asarray(spikes.ids),
-                       spikes.n_samples, spikes.n_steps, spikes.n_inputs)
+                       spikes.n_samples, spikes.n_steps, spikes.n_inputs,
+                       None if spikes.counts is None else backend.asarray(spikes.counts))
 
 
 def train_epoch(backend, state: TrainState, cfg: RunConfig, data: EncodedDataset,

@@ -98,7 +98,10 @@ def test_encoding_convention():
     # id = (p * 32 + y // 4) * 32 + x // 4; bin = (t * 4) // 1000
     assert st.n_inputs == 2048
     assert list(zip(b, step, ids)) == [(0, 1, 0), (0, 2, (32 + 1) * 32 + 1), (0, 4, (32 + 31) * 32 + 31), (1, 1, 2)]
-    assert encode(s, 4, mode="count").nnz == 5                                # repeats kept
+    counted = encode(s, 4, mode="count")                       # repeats kept, coalesced into counts
+    assert (counted.nnz, counted.n_spikes()) == (4, 5)
+    np.testing.assert_array_equal(counted.ids, st.ids)
+    np.testing.assert_array_equal(counted.counts, [1, 1, 1, 2])
     _, step_c, _ = encode(s, 4, binning="count").to_coo()
     assert list(step_c) == [1, 2, 3, 1, 3]                                    # (k * T) // N
 

@@ -66,14 +66,15 @@ def header(cfg: RunConfig, data: EncodedDataset) -> dict:
 def host_tensor(backend, s: SpikeTensor) -> SpikeTensor:
     """A backend's spike tensor with its arrays copied to NumPy."""
     return SpikeTensor(np.asarray(backend.asnumpy(s.indptr)), np.asarray(backend.asnumpy(s.ids)),
-                       s.n_samples, s.n_steps, s.n_inputs)
+                       s.n_samples, s.n_steps, s.n_inputs,
+                       None if s.counts is None else np.asarray(backend.asnumpy(s.counts)))
 
 
 def layer_events(backend, weights, spikes: SpikeTensor, theta: float) -> list[tuple[np.ndarray, ...]]:
     """Run the network on spikes (host tensor, B samples) and return, for layer 0 (input)
     to L, the (sample 0..B-1, step 1..T, neuron) int arrays of its spikes."""
     records = backend.forward(weights, training.device_spikes(backend, spikes), theta)
-    return [spikes.to_coo()] + [host_tensor(backend, r.spikes).to_coo() for r in records]
+    return [spikes.expand().to_coo()] + [host_tensor(backend, r.spikes).to_coo() for r in records]
 
 
 def _create(f: h5py.File, head: dict) -> None:

@@ -17,9 +17,11 @@ from gpusnn.config import MethodConfig, OptimConfig
 class NumpyBackend:
     """NumPy + scipy.sparse on the CPU. The oracle of the GPU backends.
 
-    mode: how a layer's synaptic input is computed, "event" (sparse, work = spikes x
+    mode: how a layer's synaptic input is computed, "event" (sparse, work = entries x
     fan-out), "dense" (BLAS per chunk of steps) or "auto" (dense above the measured
-    crossover density, fastpaths.DENSE_ABOVE).
+    crossover density, fastpaths.DENSE_ABOVE). The input is coalesced first (repeated ids
+    of a step become one entry with a count), so the choice and the gradient's cost follow
+    the coalesced tensor.
     """
 
     name = "numpy"
@@ -38,7 +40,7 @@ class NumpyBackend:
         return np.asarray(a)
 
     def forward(self, weights, spikes: SpikeTensor, theta: float):
-        return ck.forward(weights, spikes, theta, self.mode)
+        return ck.forward(weights, ck.coalesced(spikes), theta, self.mode)
 
     def gradients(self, weights, spikes: SpikeTensor, records, labels, T: int, theta: float,
                   method: MethodConfig):
@@ -46,7 +48,7 @@ class NumpyBackend:
         rho = ref.readout(out.counts, out.u_final, theta, T)
         loss, delta = ref.loss_and_delta(rho, np.asarray(labels), method, T)
         deltas = ref.backward_deltas(weights, records, delta, theta, T)
-        inputs = [spikes] + [r.spikes for r in records[:-1]]
+        inputs = [ck.coalesced(spikes)] + [r.spikes for r in records[:-1]]
         grads = [ck.weight_gradient(s, r, d, theta, method.gradient)
                  for s, r, d in zip(inputs, records, deltas)]
         return loss, rho, grads

@@ -39,9 +39,23 @@ MODES = ("auto", "event", "dense")
 
 
 def density(spikes: SpikeTensor) -> float:
-    """Fraction of (sample, step, input) slots that hold a spike (repeats counted)."""
+    """Fraction of (sample, step, input) slots that hold an entry: of a coalesced tensor
+    (SpikeTensor.coalesce, what count encoding emits) the coalesced density, whatever the
+    counts; the backend coalesces its input before choosing (see NumpyBackend.forward)."""
     slots = spikes.n_samples * spikes.n_steps * spikes.n_inputs
     return spikes.nnz / slots if slots else 0.0
+
+
+def coalesced(spikes: SpikeTensor) -> SpikeTensor:
+    """spikes with repeated ids merged into counts (SpikeTensor.coalesce) when it has adjacent
+    repeats; else spikes itself (O(nnz) check; tensors with counts are taken as they are).
+
+    Every producer here sorts ids within rows, so repeats are adjacent; a tensor with
+    unsorted repeats is still computed correctly, only on its uncoalesced entries.
+    """
+    if spikes.counts is not None or spikes.nnz < 2 or not np.any(spikes.ids[1:] == spikes.ids[:-1]):
+        return spikes
+    return spikes.coalesce()
 
 
 def check_mode(mode: str) -> str:
@@ -145,7 +159,8 @@ def forward(weights: list[np.ndarray], spikes: SpikeTensor, theta: float, mode: 
 def sample_counts(spikes: SpikeTensor) -> np.ndarray:
     """n[b, j] = spikes of input j over the whole window of sample b. float32 [B, n_inputs]."""
     b = np.repeat(np.arange(spikes.n_samples), np.diff(spikes.indptr[::spikes.n_steps]))
-    flat = np.bincount(b * spikes.n_inputs + spikes.ids, minlength=spikes.n_samples * spikes.n_inputs)
+    flat = np.bincount(b * spikes.n_inputs + spikes.ids, weights=None if spikes.counts is None else spikes.counts,
+                       minlength=spikes.n_samples * spikes.n_inputs)
     return flat.reshape(spikes.n_samples, spikes.n_inputs).astype(np.float32)
 
 
