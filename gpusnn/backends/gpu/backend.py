@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from data_tools.spikes import SpikeTensor
+from gpusnn.backends.gpu import encode
 from gpusnn.backends.gpu.forward import check_weights, layer_forward
 from gpusnn.backends.gpu.gradient import backward_delta, readout_loss, weight_gradient
 from gpusnn.backends.gpu.runtime import KernelRuntime
@@ -44,11 +45,25 @@ class GpuBackend:
         return self.rt.asnumpy(a)
 
     def device_spikes(self, spikes: SpikeTensor) -> SpikeTensor:
-        """spikes with indptr int64 and ids int32 as contiguous device arrays."""
+        """spikes with indptr int64 and ids (and counts) int32 as contiguous device arrays."""
         xp = self.xp
+        counts = None if spikes.counts is None else xp.ascontiguousarray(xp.asarray(spikes.counts, dtype=xp.int32))
         return SpikeTensor(xp.ascontiguousarray(xp.asarray(spikes.indptr, dtype=xp.int64)),
                            xp.ascontiguousarray(xp.asarray(spikes.ids, dtype=xp.int32)),
-                           spikes.n_samples, spikes.n_steps, spikes.n_inputs)
+                           spikes.n_samples, spikes.n_steps, spikes.n_inputs, counts)
+
+    def encode_batch(self, events, offsets, durations, n_steps: int, **encoding) -> SpikeTensor:
+        """A batch's raw events (host EVENT_DTYPE [N], offsets [B + 1], durations [B] us) binned
+        into its spike tensor on the device (gpusnn.backends.gpu.encode.encode_batch)."""
+        return encode.encode_batch(self.rt, events, offsets, durations, n_steps, **encoding)
+
+    def upload_events(self, events, offsets, durations, sensor_size) -> encode.DeviceEvents:
+        """Every sample's events to the device once (then encode_samples per batch)."""
+        return encode.upload_events(self.rt, events, offsets, durations, sensor_size)
+
+    def encode_samples(self, store: encode.DeviceEvents, samples, n_steps: int, **encoding) -> SpikeTensor:
+        """The spike tensor of samples of an uploaded store; only the indices travel."""
+        return encode.encode_samples(self.rt, store, samples, n_steps, **encoding)
 
     def forward(self, weights, spikes: SpikeTensor, theta: float):
         spikes = self.device_spikes(spikes)

@@ -18,9 +18,16 @@ def check_weights(rt: KernelRuntime, W, n_pre: int | None = None) -> None:
         raise ShapeError(f"weights have {W.shape[0]} presynaptic rows but the input has {n_pre} lines")
 
 
+def count_args(ids, counts) -> tuple:
+    """The (entry_counts, has_counts) kernel arguments: counts, or ids as an unread
+    placeholder with has_counts = 0 (all ones)."""
+    return (ids, i32(0)) if counts is None else (counts, i32(1))
+
+
 def layer_forward(rt: KernelRuntime, W, spikes: SpikeTensor, theta: float) -> LayerRecord:
     """Integrate-and-fire of the layer with weights W [n_pre, n_post] driven by spikes
-    (B x T x n_pre, arrays on the device); returns the LayerRecord with device arrays."""
+    (B x T x n_pre, arrays on the device; entries with counts add count * W[j]); returns
+    the LayerRecord with device arrays."""
     xp = rt.xp
     check_weights(rt, W, spikes.n_inputs)
     B, T, n_post = spikes.n_samples, spikes.n_steps, W.shape[1]
@@ -29,7 +36,7 @@ def layer_forward(rt: KernelRuntime, W, spikes: SpikeTensor, theta: float) -> La
     counts, t_first, t_last, t_prev = (rt.empty((B, n_post), xp.int32) for _ in range(4))
     u_final = rt.empty((B, n_post), xp.float32)
     rt.launch("forward", "if_forward", B * n_post,
-              (spikes.indptr, spikes.ids, W, i32(B), i32(T), i32(n_post), f32(theta),
+              (spikes.indptr, spikes.ids, *count_args(spikes.ids, spikes.counts), W, i32(B), i32(T), i32(n_post), f32(theta),
                counts, t_first, t_last, t_prev, u_final, grid, i32(words)))
-    indptr, ids = compact(rt, grid, GRID_BITS)
+    indptr, ids, _ = compact(rt, grid, GRID_BITS)
     return LayerRecord(counts, t_first, t_last, t_prev, u_final, SpikeTensor(indptr, ids, B, T, n_post))

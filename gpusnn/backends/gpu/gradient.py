@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from data_tools.spikes import SpikeTensor
+from gpusnn.backends.gpu.forward import count_args
 from gpusnn.backends.gpu.runtime import KernelRuntime, f32, f64, i32, i64
 from gpusnn.config import MethodConfig
 from gpusnn.errors import ShapeError
@@ -46,16 +47,23 @@ def backward_delta(rt: KernelRuntime, delta_next, W_next, rec: LayerRecord, T: i
 
 
 def transpose_spikes(rt: KernelRuntime, spikes: SpikeTensor):
-    """The spikes grouped by input: (colptr int64 [n_inputs + 1], sample int32 [nnz],
-    step int32 [nnz], 1..T), rows b * T + t - 1 increasing within each input (a device
-    sort of (id, row) keys)."""
+    """The entries grouped by input: (colptr int64 [n_inputs + 1], sample int32 [nnz],
+    step int32 [nnz], 1..T, counts int32 [nnz] or None), rows b * T + t - 1 increasing
+    within each input (a device sort of (id, row) keys; counts follow their entries)."""
     xp = rt.xp
     BT = spikes.n_samples * spikes.n_steps
     rows = xp.searchsorted(spikes.indptr, xp.arange(spikes.nnz, dtype=xp.int64), side="right") - 1
-    keys = xp.sort(spikes.ids.astype(xp.int64) * BT + rows)
+    keys = spikes.ids.astype(xp.int64) * BT + rows
+    counts = None
+    if spikes.counts is None:
+        keys = xp.sort(keys)
+    else:
+        order = xp.argsort(keys)                 # keys are unique in a coalesced tensor
+        keys, counts = keys[order], xp.ascontiguousarray(spikes.counts[order].astype(xp.int32))
     colptr = rt.exclusive_scan(xp.bincount(spikes.ids, minlength=spikes.n_inputs).astype(xp.int64))
     rows = keys % BT
-    return colptr, (rows // spikes.n_steps).astype(xp.int32), (rows % spikes.n_steps + 1).astype(xp.int32)
+    return (colptr, (rows // spikes.n_steps).astype(xp.int32), (rows % spikes.n_steps + 1).astype(xp.int32),
+            counts)
 
 
 def weight_gradient(rt: KernelRuntime, spikes_in: SpikeTensor, rec: LayerRecord, delta, theta: float,
@@ -69,7 +77,8 @@ def weight_gradient(rt: KernelRuntime, spikes_in: SpikeTensor, rec: LayerRecord,
     rt.launch("gradient", "gradient_coeffs", B * n_post,
               (delta, rec.t_last, rec.t_prev, i64(B * n_post), i32(T), f32(theta), f32(theta * T),
                i32(gradient == "timing"), a, w))
-    colptr, sample, step = transpose_spikes(rt, spikes_in)
+    colptr, sample, step, counts = transpose_spikes(rt, spikes_in)
     G = rt.empty((n_pre, n_post), xp.float32)
-    rt.launch("gradient", "weight_gradient", n_pre * n_post, (colptr, sample, step, a, w, i32(n_pre), i32(n_post), G))
+    rt.launch("gradient", "weight_gradient", n_pre * n_post,
+              (colptr, sample, step, *count_args(sample, counts), a, w, i32(n_pre), i32(n_post), G))
     return G
