@@ -40,8 +40,12 @@ def assert_same_records(a, b, exact_u=True):
 
 @pytest.mark.parametrize("repeats", [False, True])
 def test_event_forward_equals_reference_bit_for_bit(chunk, repeats):
+    # the fast path coalesces repeats (count x W[j], one rounding), so it equals the
+    # reference of the coalesced tensor bit for bit (tests/test_coalesced_spikes.py: and the
+    # uncoalesced one's with dyadic weights)
     spikes, weights, _ = workload(1, repeats=repeats)
-    for a, b in zip(ref.forward(weights, spikes, THETA), ck.forward(weights, spikes, THETA, "event")):
+    assert (spikes.coalesce() is spikes) == (not repeats)
+    for a, b in zip(ref.forward(weights, spikes.coalesce(), THETA), ck.forward(weights, spikes, THETA, "event")):
         assert_same_records(a, b)
     assert ck.forward(weights, spikes, THETA, "event")[0].counts.sum() > 0
 
@@ -144,3 +148,30 @@ def test_working_memory_is_bounded_by_the_chunk(monkeypatch):
     assert ck.chunk_steps(5, 30, 100) == 4
     assert ck.chunk_steps(5, 10 ** 6, 100) == 1
     assert ck.chunk_steps(5, 1, 3) == 3
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_threads_over_sample_ranges_give_the_same_results(chunk, threads):
+    spikes, weights, rng = workload(8, B=7, T=12, repeats=True)
+    one = ck.forward(weights, spikes, THETA, "event", threads=1)
+    many = ck.forward(weights, spikes, THETA, "event", threads=threads)
+    for a, b in zip(one, many):
+        assert_same_records(a, b)                                  # per-sample work: identical
+    delta = rng.standard_normal(one[0].counts.shape).astype(np.float32)
+    G1 = ck.weight_gradient(spikes, one[0], delta, THETA, threads=1)
+    Gn = ck.weight_gradient(spikes, one[0], delta, THETA, threads=threads)
+    np.testing.assert_allclose(Gn, G1, rtol=1e-5, atol=1e-6 * np.abs(G1).max())   # partial sums reordered
+    assert ck.sample_ranges(7, threads)[0][0] == 0 and ck.sample_ranges(7, threads)[-1][1] == 7
+    assert sum(b - a for a, b in ck.sample_ranges(7, threads)) == 7
+
+
+def test_blocks_cover_every_row_once_within_the_chunk(monkeypatch):
+    monkeypatch.setattr(ck, "CHUNK_ELEMENTS", 3 * 10 * 4)       # 3 samples of T = 4, width 10
+    T = 4
+    blocks = ck.plan_blocks(2, 9, T, 10)
+    rows = np.concatenate([np.arange(*b.rows(T)) for b in blocks])
+    np.testing.assert_array_equal(rows, np.arange(2 * T, 9 * T))
+    assert all((b.b1 - b.b0) * (b.t1 - b.t0) * 10 <= ck.CHUNK_ELEMENTS for b in blocks)
+    long = ck.plan_blocks(0, 2, 100, 10)                       # one sample's window exceeds the chunk
+    assert all(b.b1 - b.b0 == 1 and (b.t1 - b.t0) * 10 <= ck.CHUNK_ELEMENTS for b in long)
+    np.testing.assert_array_equal(np.concatenate([np.arange(*b.rows(100)) for b in long]), np.arange(200))

@@ -21,14 +21,16 @@ class NumpyBackend:
     fan-out), "dense" (BLAS per chunk of steps) or "auto" (dense above the measured
     crossover density, fastpaths.DENSE_ABOVE). The input is coalesced first (repeated ids
     of a step become one entry with a count), so the choice and the gradient's cost follow
-    the coalesced tensor.
+    the coalesced tensor. threads: sample ranges computed in parallel (None: every CPU this
+    process may use, capped by OMP_NUM_THREADS / OPENBLAS_NUM_THREADS; fastpaths.default_threads).
     """
 
     name = "numpy"
     xp = np
 
-    def __init__(self, mode: str = "auto"):
+    def __init__(self, mode: str = "auto", threads: int | None = None):
         self.mode = ck.check_mode(mode)
+        self.threads = ck.default_threads() if threads is None else max(1, int(threads))
         self._scratch: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
     @staticmethod
@@ -40,7 +42,7 @@ class NumpyBackend:
         return np.asarray(a)
 
     def forward(self, weights, spikes: SpikeTensor, theta: float):
-        return ck.forward(weights, ck.coalesced(spikes), theta, self.mode)
+        return ck.forward(weights, ck.coalesced(spikes), theta, self.mode, self.threads)
 
     def gradients(self, weights, spikes: SpikeTensor, records, labels, T: int, theta: float,
                   method: MethodConfig):
@@ -49,7 +51,7 @@ class NumpyBackend:
         loss, delta = ref.loss_and_delta(rho, np.asarray(labels), method, T)
         deltas = ref.backward_deltas(weights, records, delta, theta, T)
         inputs = [ck.coalesced(spikes)] + [r.spikes for r in records[:-1]]
-        grads = [ck.weight_gradient(s, r, d, theta, method.gradient)
+        grads = [ck.weight_gradient(s, r, d, theta, method.gradient, self.threads)
                  for s, r, d in zip(inputs, records, deltas)]
         return loss, rho, grads
 

@@ -18,6 +18,10 @@ order); dense mode and the gradient differ only by float32 rounding.
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -76,14 +80,80 @@ def chunk_steps(n_samples: int, width: int, n_steps: int) -> int:
     return int(np.clip(CHUNK_ELEMENTS // max(n_samples * width, 1), 1, n_steps))
 
 
-def time_major(spikes: SpikeTensor) -> sp.csr_matrix:
-    """The spikes as a float32 CSR matrix [T * B, n_inputs] with row (t - 1) * B + b.
+@dataclass(frozen=True)
+class Block:
+    """A contiguous range of CSR rows: samples b0..b1-1 over steps t0..t1-1 (0-based).
 
-    Rows of a run of steps are then contiguous; ids keep their order within each row.
+    Several samples only over the whole window (t0 = 0, t1 = T); one sample may be cut
+    into runs of steps when its window alone exceeds CHUNK_ELEMENTS.
     """
-    B, T = spikes.n_samples, spikes.n_steps
-    perm = (np.arange(T)[:, None] + np.arange(B)[None, :] * T).ravel()
-    return ref.spike_matrix(spikes)[perm]
+
+    b0: int
+    b1: int
+    t0: int
+    t1: int
+
+    def rows(self, T: int) -> tuple[int, int]:
+        """First and one-past-last CSR row r = b * T + t."""
+        return self.b0 * T + self.t0, (self.b1 - 1) * T + self.t1
+
+
+def plan_blocks(s0: int, s1: int, T: int, width: int) -> list[Block]:
+    """Blocks covering samples s0..s1-1 over all T steps, each holding at most
+    CHUNK_ELEMENTS float32 values of `width` per row (at least one step of one sample)."""
+    per_sample = T * max(width, 1)
+    if per_sample <= CHUNK_ELEMENTS:
+        sb = CHUNK_ELEMENTS // per_sample
+        return [Block(b, min(s1, b + sb), 0, T) for b in range(s0, s1, sb)]
+    c = chunk_steps(1, width, T)
+    return [Block(b, b + 1, t, min(T, t + c)) for b in range(s0, s1) for t in range(0, T, c)]
+
+
+def sample_ranges(B: int, threads: int) -> list[tuple[int, int]]:
+    """Split samples 0..B-1 into min(threads, B) contiguous ranges of near-equal size."""
+    n = max(1, min(int(threads), B))
+    edges = np.linspace(0, B, n + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
+def parallel(fn, items: list, threads: int) -> list:
+    """[fn(x) for x in items], on `threads` threads when there is more than one item.
+
+    NumPy's ufunc loops, BLAS and scipy's sparse kernels release the GIL, so sample ranges
+    run in parallel; the results come back in the order of items.
+    """
+    if threads <= 1 or len(items) <= 1:
+        return [fn(x) for x in items]
+    return list(_pool(threads).map(fn, items))
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    if threads not in _POOLS:
+        _POOLS[threads] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gpusnn")
+    return _POOLS[threads]
+
+
+def default_threads() -> int:
+    """Threads of the numpy backend: the CPUs this process may use, capped by
+    OMP_NUM_THREADS / OPENBLAS_NUM_THREADS when set (the BLAS thread setting)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n = os.cpu_count() or 1
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        if os.environ.get(var, "").isdigit() and int(os.environ[var]) > 0:
+            n = min(n, int(os.environ[var]))
+    return max(1, n)
+
+
+def row_block(spikes: SpikeTensor, data: np.ndarray, r0: int, r1: int) -> sp.csr_matrix:
+    """Rows r0..r1-1 of the spikes as a float32 CSR matrix (entries = counts), no copy of ids."""
+    lo, hi = int(spikes.indptr[r0]), int(spikes.indptr[r1])
+    return sp.csr_matrix((data[lo:hi], spikes.ids[lo:hi], spikes.indptr[r0:r1 + 1] - lo),
+                         shape=(r1 - r0, spikes.n_inputs))
 
 
 def records_from_spikes(b: np.ndarray, t: np.ndarray, i: np.ndarray, B: int, T: int, N: int):
@@ -112,98 +182,116 @@ def records_from_spikes(b: np.ndarray, t: np.ndarray, i: np.ndarray, B: int, T: 
     return counts.reshape(shape), t_first.reshape(shape), t_last.reshape(shape), t_prev.reshape(shape), spikes
 
 
-def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = "auto") -> ref.LayerRecord:
-    """Nonleaky IF layer over the whole window (method.md section 1), chunked over steps.
+def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = "auto",
+                  threads: int = 1) -> ref.LayerRecord:
+    """Nonleaky IF layer over the whole window (method.md section 1), in blocks of samples.
 
-    W float32 [n_pre, n_post]; spikes B x T x n_pre. Returns the reference's LayerRecord.
+    W float32 [n_pre, n_post]; spikes B x T x n_pre (entries with counts add count x W[j]).
+    The samples are split into `threads` ranges run in parallel; each range runs block by
+    block (plan_blocks): the block's currents as one product (CSR x W, or dense x W in
+    BLAS), then the IF recursion over its steps. Returns the reference's LayerRecord.
     """
     B, T, n_post = spikes.n_samples, spikes.n_steps, W.shape[1]
     if W.shape[0] != spikes.n_inputs:
         raise ShapeError(f"weights have {W.shape[0]} presynaptic rows but the input has "
                          f"{spikes.n_inputs} lines")
+    spikes = coalesced(spikes)
     dense = use_dense(spikes, mode)
-    S = time_major(spikes)
-    c = chunk_steps(B, n_post + (W.shape[0] if dense else 0), T)
+    data = spikes.entry_counts().astype(np.float32)
+    width = n_post + (W.shape[0] if dense else 0)
     th = np.float32(theta)
-    u = np.zeros((B, n_post), np.float32)
-    parts = []
-    for t0 in range(0, T, c):
-        t1 = min(T, t0 + c)
-        block = S[t0 * B:t1 * B]
-        I = (block.toarray() @ W) if dense else np.asarray(block @ W)
-        I = I.reshape(t1 - t0, B, n_post)
-        fired = np.empty(I.shape, bool)
-        for k in range(t1 - t0):
-            np.add(u, I[k], out=u)
-            np.greater_equal(u, th, out=fired[k])
-            np.putmask(u, fired[k], np.float32(0))
-        flat = np.flatnonzero(fired)                                   # cheaper than 3-d nonzero
-        k, rest = np.divmod(flat, B * n_post)
-        b, i = np.divmod(rest, n_post)
-        parts.append((b, k + t0 + 1, i))
-    b, t, i = (np.concatenate(p) for p in zip(*parts))
+
+    def run(r: tuple[int, int]):
+        s0, s1 = r
+        u = np.zeros((s1 - s0, n_post), np.float32)
+        parts = []
+        for blk in plan_blocks(s0, s1, T, width):
+            X = row_block(spikes, data, *blk.rows(T))
+            I = (X.toarray() @ W) if dense else np.asarray(X @ W)
+            nb, nt = blk.b1 - blk.b0, blk.t1 - blk.t0
+            I = I.reshape(nb, nt, n_post)
+            ub = u[blk.b0 - s0:blk.b1 - s0]
+            fired = np.empty(I.shape, bool)
+            for k in range(nt):
+                np.add(ub, I[:, k], out=ub)
+                np.greater_equal(ub, th, out=fired[:, k])
+                np.putmask(ub, fired[:, k], np.float32(0))
+            flat = np.flatnonzero(fired)                               # cheaper than 3-d nonzero
+            b, rest = np.divmod(flat, nt * n_post)
+            k, i = np.divmod(rest, n_post)
+            parts.append((b + blk.b0, k + blk.t0 + 1, i))
+        return parts, u
+
+    results = parallel(run, sample_ranges(B, threads), threads)
+    parts = [p for r in results for p in r[0]]
+    b, t, i = (np.concatenate(p) for p in zip(*parts)) if parts else (np.zeros(0, np.int64),) * 3
+    u = np.concatenate([r[1] for r in results]) if results else np.zeros((0, n_post), np.float32)
     counts, t_first, t_last, t_prev, out = records_from_spikes(b, t, i, B, T, n_post)
     return ref.LayerRecord(counts, t_first, t_last, t_prev, u, out)
 
 
-def forward(weights: list[np.ndarray], spikes: SpikeTensor, theta: float, mode: str = "auto") -> list[ref.LayerRecord]:
+def forward(weights: list[np.ndarray], spikes: SpikeTensor, theta: float, mode: str = "auto",
+            threads: int = 1) -> list[ref.LayerRecord]:
     """Every layer in turn, like reference.forward; mode is chosen per layer from its input."""
     records = []
     for W in weights:
-        rec = layer_forward(W, spikes, theta, mode)
+        rec = layer_forward(W, spikes, theta, mode, threads)
         records.append(rec)
         spikes = rec.spikes
     return records
 
 
-def sample_counts(spikes: SpikeTensor) -> np.ndarray:
-    """n[b, j] = spikes of input j over the whole window of sample b. float32 [B, n_inputs]."""
-    b = np.repeat(np.arange(spikes.n_samples), np.diff(spikes.indptr[::spikes.n_steps]))
-    flat = np.bincount(b * spikes.n_inputs + spikes.ids, weights=None if spikes.counts is None else spikes.counts,
-                       minlength=spikes.n_samples * spikes.n_inputs)
-    return flat.reshape(spikes.n_samples, spikes.n_inputs).astype(np.float32)
-
-
 def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_post: np.ndarray,
-                    theta: float, gradient: str = "timing") -> np.ndarray:
-    """G float32 [n_pre, n_post], the reference's weight_gradient computed chunk by chunk.
+                    theta: float, gradient: str = "timing", threads: int = 1) -> np.ndarray:
+    """G float32 [n_pre, n_post], the reference's weight_gradient computed block by block.
 
-    G^T = sum_chunks M_chunk @ c_chunk, where a = delta / (theta (T - w)) [B, n_post],
-    M_chunk [n_post, c * B] holds a_bi at column (w_bi - t0) * B + b for the windows
-    starting at a step w_bi in t0..t0+c-1, and c_chunk [c * B, n_pre] are the suffix
-    counts n - prefix(w) there (prefix(0) = 0). Work: B x n_post x n_pre multiply-adds
-    plus B x T x n_pre additions, whatever the density.
+    With a = delta / (theta (T - w)) [B, n_post], n_b the window's counts and P_b(w) the
+    counts of steps 1..w of sample b (prefix sums, every entry weighted by its count):
+    G^T = sum_b a_b^T n_b - sum_b M_b P_b, M_b holding a_bi at column w_bi (w_bi >= 1).
+    Per block (plan_blocks) the prefix sums are a cumulative sum of the block's dense
+    counts (made from its coalesced entries) and M_b P_b a sparse-times-dense product, so
+    the work is B x n_post x n_pre multiply-adds (twice) plus B x T x n_pre additions. The
+    samples are split into `threads` ranges in parallel (partial sums added in a fixed
+    order, so a given thread count is deterministic).
     """
     if gradient == "rate":
         return ref.weight_gradient(spikes_in, rec_post, delta_post, theta, gradient)
     B, T, n_pre = spikes_in.n_samples, spikes_in.n_steps, spikes_in.n_inputs
     n_post = delta_post.shape[1]
-    w = ref.window_start(rec_post.t_last, rec_post.t_prev, T)
-    a = delta_post / (np.float32(theta) * (T - w).astype(np.float32))
-    n = sample_counts(spikes_in)
-    if w.size == 0:
+    if B == 0:
         return np.zeros((n_pre, n_post), np.float32)
-    S = time_major(spikes_in)
-    c = chunk_steps(B, n_pre, T)
-    # pad the rows of G^T off a power-of-two stride: the final transpose is then cache friendly
-    G_T = np.zeros((n_post, n_pre + 16), np.float32)[:, :n_pre]
-    carry = np.zeros((B, n_pre), np.float32)                           # prefix(t0 - 1)
-    for t0 in range(0, int(w.max()) + 1, c):
-        t1 = min(T, t0 + c)
-        block = np.zeros((t1 - t0, B, n_pre), np.float32)              # spikes at steps t0..t1-1
-        first = max(t0, 1)
-        if first < t1:
-            S[(first - 1) * B:(t1 - 1) * B].toarray(out=block[first - t0:].reshape((t1 - first) * B, n_pre))
-        block[0] += carry
-        for k in range(1, t1 - t0):                                    # prefix(w) = c(0, w]
-            block[k] += block[k - 1]
-        carry = block[-1].copy()
-        np.subtract(n, block, out=block)                               # suffix c(w, T]
-        inside = ((w >= t0) & (w < t1)).T                              # [n_post, B]
-        i, b = np.nonzero(inside)                                      # row-major: CSR order
-        indptr = np.concatenate(([0], np.cumsum(inside.sum(axis=1))))
-        M = sp.csr_matrix((a[b, i], (w[b, i] - t0) * B + b, indptr), shape=(n_post, (t1 - t0) * B))
-        G_T += M @ block.reshape((t1 - t0) * B, n_pre)
+    spikes_in = coalesced(spikes_in)
+    w = ref.window_start(rec_post.t_last, rec_post.t_prev, T)
+    a = (delta_post / (np.float32(theta) * (T - w).astype(np.float32))).astype(np.float32)
+    data = spikes_in.entry_counts().astype(np.float32)
+
+    def run(r: tuple[int, int]) -> np.ndarray:
+        s0, s1 = r
+        # pad the rows of G^T off a power-of-two stride: the final transpose is then cache friendly
+        G_T = np.zeros((n_post, n_pre + 16), np.float32)[:, :n_pre]
+        carry = None
+        for blk in plan_blocks(s0, s1, T, n_pre):
+            nb, nt = blk.b1 - blk.b0, blk.t1 - blk.t0
+            P = row_block(spikes_in, data, *blk.rows(T)).toarray().reshape(nb, nt, n_pre)
+            for k in range(1, nt):                                     # P_b(t0 + k + 1) - P_b(t0)
+                np.add(P[:, k], P[:, k - 1], out=P[:, k])               # (cumsum over axis 1 is strided: slower)
+            if blk.t0 > 0:
+                P += carry[:, None, :]
+            carry = P[:, -1].copy() if blk.t1 < T else None
+            wb, ab = w[blk.b0:blk.b1], a[blk.b0:blk.b1]
+            inside = ((wb > blk.t0) & (wb <= blk.t1)).T                # [n_post, nb]: P_b(w) in this block
+            i, b = np.nonzero(inside)                                  # row-major: CSR order
+            indptr = np.concatenate(([0], np.cumsum(inside.sum(axis=1))))
+            M = sp.csr_matrix((ab[b, i], b * nt + (wb[b, i] - 1 - blk.t0), indptr), shape=(n_post, nb * nt))
+            G_T -= M @ P.reshape(nb * nt, n_pre)
+            if blk.t1 == T:                                            # P_b(T) = n_b
+                G_T += ab.T @ P[:, -1]
+        return G_T
+
+    parts = parallel(run, sample_ranges(B, threads), threads)
+    G_T = parts[0]
+    for p in parts[1:]:
+        G_T += p
     return np.ascontiguousarray(G_T.T)
 
 
