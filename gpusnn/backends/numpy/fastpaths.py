@@ -120,14 +120,26 @@ def parallel(fn, items: list, threads: int) -> list:
     """[fn(x) for x in items], on `threads` threads when there is more than one item.
 
     NumPy's ufunc loops, BLAS and scipy's sparse kernels release the GIL, so sample ranges
-    run in parallel; the results come back in the order of items.
+    run in parallel; the results come back in the order of items. Meanwhile BLAS runs one
+    thread per call: the threads are ours, which block instead of spinning (two spinning
+    BLAS threads per call on a busy 2-core machine made products up to 100x slower).
     """
     if threads <= 1 or len(items) <= 1:
         return [fn(x) for x in items]
-    return list(_pool(threads).map(fn, items))
+    with _blas().limit(limits=1, user_api="blas"):
+        return list(_pool(threads).map(fn, items))
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
+_BLAS: list = []
+
+
+def _blas():
+    """The process's threadpoolctl controller (made once: inspecting the libraries is slow)."""
+    if not _BLAS:
+        from threadpoolctl import ThreadpoolController
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0]
 
 
 def _pool(threads: int) -> ThreadPoolExecutor:
