@@ -175,3 +175,13 @@ def test_blocks_cover_every_row_once_within_the_chunk(monkeypatch):
     long = ck.plan_blocks(0, 2, 100, 10)                       # one sample's window exceeds the chunk
     assert all(b.b1 - b.b0 == 1 and (b.t1 - b.t0) * 10 <= ck.CHUNK_ELEMENTS for b in long)
     np.testing.assert_array_equal(np.concatenate([np.arange(*b.rows(100)) for b in long]), np.arange(200))
+
+
+def test_default_threads_follow_the_cpus_and_the_blas_setting(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    cpus = ck.default_threads()
+    assert cpus >= 1
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    assert ck.default_threads() == 1 and NumpyBackend().threads == 1
+    assert NumpyBackend(threads=3).threads == 3

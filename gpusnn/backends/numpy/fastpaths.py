@@ -98,12 +98,15 @@ class Block:
         return self.b0 * T + self.t0, (self.b1 - 1) * T + self.t1
 
 
-def plan_blocks(s0: int, s1: int, T: int, width: int) -> list[Block]:
+def plan_blocks(s0: int, s1: int, T: int, width: int, threads: int = 1) -> list[Block]:
     """Blocks covering samples s0..s1-1 over all T steps, each holding at most
-    CHUNK_ELEMENTS float32 values of `width` per row (at least one step of one sample)."""
+    CHUNK_ELEMENTS float32 values of `width` per row (at least one step of one sample);
+    with threads > 1 at least 2 x threads blocks where the samples allow (load balance)."""
     per_sample = T * max(width, 1)
     if per_sample <= CHUNK_ELEMENTS:
         sb = CHUNK_ELEMENTS // per_sample
+        if threads > 1:
+            sb = max(1, min(sb, -(-(s1 - s0) // (2 * threads))))
         return [Block(b, min(s1, b + sb), 0, T) for b in range(s0, s1, sb)]
     c = chunk_steps(1, width, T)
     return [Block(b, b + 1, t, min(T, t + c)) for b in range(s0, s1) for t in range(0, T, c)]
@@ -128,6 +131,22 @@ def parallel(fn, items: list, threads: int) -> list:
         return [fn(x) for x in items]
     with _blas().limit(limits=1, user_api="blas"):
         return list(_pool(threads).map(fn, items))
+
+
+def pipelined(fn, items: list, threads: int):
+    """Yield fn(x) for x in items in order; with threads > 1 up to 2 x threads of them are
+    computed ahead on the thread pool (BLAS one thread per call meanwhile, as in parallel)."""
+    if threads <= 1 or len(items) <= 1:
+        yield from (fn(x) for x in items)
+        return
+    pool, ahead = _pool(threads), 2 * threads
+    with _blas().limit(limits=1, user_api="blas"):
+        futures = [pool.submit(fn, x) for x in items[:ahead]]
+        for k in range(len(items)):
+            if k + ahead < len(items):
+                futures.append(pool.submit(fn, items[k + ahead]))
+            yield futures[k].result()
+            futures[k] = None
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
@@ -199,9 +218,11 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
     """Nonleaky IF layer over the whole window (method.md section 1), in blocks of samples.
 
     W float32 [n_pre, n_post]; spikes B x T x n_pre (entries with counts add count x W[j]).
-    The samples are split into `threads` ranges run in parallel; each range runs block by
-    block (plan_blocks): the block's currents as one product (CSR x W, or dense x W in
-    BLAS), then the IF recursion over its steps. Returns the reference's LayerRecord.
+    Block by block (plan_blocks): the block's currents as one product (CSR x W, or dense x W
+    in BLAS), then the IF recursion over its steps. With threads > 1 the products of the
+    next blocks run on the thread pool (each one long call without the GIL) while this
+    thread runs the recursion of the current block, so no two threads contend for the GIL
+    step by step. Returns the reference's LayerRecord.
     """
     B, T, n_post = spikes.n_samples, spikes.n_steps, W.shape[1]
     if W.shape[0] != spikes.n_inputs:
@@ -210,34 +231,29 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
     spikes = coalesced(spikes)
     dense = use_dense(spikes, mode)
     data = spikes.entry_counts().astype(np.float32)
-    width = n_post + (W.shape[0] if dense else 0)
+    blocks = plan_blocks(0, B, T, n_post + (W.shape[0] if dense else 0), threads)
     th = np.float32(theta)
 
-    def run(r: tuple[int, int]):
-        s0, s1 = r
-        u = np.zeros((s1 - s0, n_post), np.float32)
-        parts = []
-        for blk in plan_blocks(s0, s1, T, width):
-            X = row_block(spikes, data, *blk.rows(T))
-            I = (X.toarray() @ W) if dense else np.asarray(X @ W)
-            nb, nt = blk.b1 - blk.b0, blk.t1 - blk.t0
-            I = I.reshape(nb, nt, n_post)
-            ub = u[blk.b0 - s0:blk.b1 - s0]
-            fired = np.empty(I.shape, bool)
-            for k in range(nt):
-                np.add(ub, I[:, k], out=ub)
-                np.greater_equal(ub, th, out=fired[:, k])
-                np.putmask(ub, fired[:, k], np.float32(0))
-            flat = np.flatnonzero(fired)                               # cheaper than 3-d nonzero
-            b, rest = np.divmod(flat, nt * n_post)
-            k, i = np.divmod(rest, n_post)
-            parts.append((b + blk.b0, k + blk.t0 + 1, i))
-        return parts, u
+    def currents(blk: Block) -> np.ndarray:
+        X = row_block(spikes, data, *blk.rows(T))
+        I = (X.toarray() @ W) if dense else np.asarray(X @ W)
+        return I.reshape(blk.b1 - blk.b0, blk.t1 - blk.t0, n_post)
 
-    results = parallel(run, sample_ranges(B, threads), threads)
-    parts = [p for r in results for p in r[0]]
+    u = np.zeros((B, n_post), np.float32)
+    parts = []
+    for blk, I in zip(blocks, pipelined(currents, blocks, threads)):
+        nb, nt = I.shape[:2]
+        ub = u[blk.b0:blk.b1]
+        fired = np.empty(I.shape, bool)
+        for k in range(nt):
+            np.add(ub, I[:, k], out=ub)
+            np.greater_equal(ub, th, out=fired[:, k])
+            np.putmask(ub, fired[:, k], np.float32(0))
+        flat = np.flatnonzero(fired)                                   # cheaper than 3-d nonzero
+        b, rest = np.divmod(flat, nt * n_post)
+        k, i = np.divmod(rest, n_post)
+        parts.append((b + blk.b0, k + blk.t0 + 1, i))
     b, t, i = (np.concatenate(p) for p in zip(*parts)) if parts else (np.zeros(0, np.int64),) * 3
-    u = np.concatenate([r[1] for r in results]) if results else np.zeros((0, n_post), np.float32)
     counts, t_first, t_last, t_prev, out = records_from_spikes(b, t, i, B, T, n_post)
     return ref.LayerRecord(counts, t_first, t_last, t_prev, u, out)
 
