@@ -206,9 +206,11 @@ def records_from_spikes(b: np.ndarray, t: np.ndarray, i: np.ndarray, B: int, T: 
     twice = counts > 1
     t_prev[twice] = t_sorted[ends[twice] - 1]
     rows = b.astype(np.int64) * T + t - 1
-    order = np.argsort(rows * N + i, kind="stable")
+    key = rows * N + i
+    if key.size > 1 and not np.all(key[1:] > key[:-1]):                # blocks give CSR order already
+        i = i[np.argsort(key, kind="stable")]
     indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=B * T)))).astype(np.int64)
-    spikes = SpikeTensor(indptr, i[order].astype(np.int32), B, T, N)
+    spikes = SpikeTensor(indptr, i.astype(np.int32), B, T, N)
     shape = (B, N)
     return counts.reshape(shape), t_first.reshape(shape), t_last.reshape(shape), t_prev.reshape(shape), spikes
 
