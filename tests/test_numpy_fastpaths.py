@@ -150,13 +150,15 @@ def test_working_memory_is_bounded_by_the_chunk(monkeypatch):
     assert ck.chunk_steps(5, 1, 3) == 3
 
 
+@pytest.mark.parametrize("mode", ["event", "dense"])
 @pytest.mark.parametrize("threads", [2, 3])
-def test_threads_over_sample_ranges_give_the_same_results(chunk, threads):
+def test_threads_over_sample_ranges_give_the_same_results(chunk, threads, mode):
     spikes, weights, rng = workload(8, B=7, T=12, repeats=True)
-    one = ck.forward(weights, spikes, THETA, "event", threads=1)
-    many = ck.forward(weights, spikes, THETA, "event", threads=threads)
+    one = ck.forward(weights, spikes, THETA, mode, threads=1)
+    many = ck.forward(weights, spikes, THETA, mode, threads=threads)
     for a, b in zip(one, many):
-        assert_same_records(a, b)                                  # per-sample work: identical
+        # per-sample work: identical event-driven; dense blocks may differ in BLAS rounding
+        assert_same_records(a, b, exact_u=mode == "event")
     delta = rng.standard_normal(one[0].counts.shape).astype(np.float32)
     G1 = ck.weight_gradient(spikes, one[0], delta, THETA, threads=1)
     Gn = ck.weight_gradient(spikes, one[0], delta, THETA, threads=threads)
