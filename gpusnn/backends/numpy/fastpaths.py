@@ -2,19 +2,25 @@
 
 Shapes: B samples, T steps, n_pre / n_post neurons; weights float32 [n_pre, n_post].
 
-- The time window is processed in chunks of steps, so the working memory of a layer
-  (currents, spike flags, prefix counts) is bounded by CHUNK_ELEMENTS float32 values,
-  whatever T is; only the spike lists themselves grow with T.
-- The synaptic input of a chunk is either event-driven (a scipy CSR product: work =
-  spikes x fan-out) or dense (the chunk's spikes as a 0/1 matrix times W in BLAS: work =
-  B x steps x n_pre x n_post). ``mode="auto"`` picks dense above DENSE_ABOVE, the
+- The input is coalesced first (repeated ids of a step become one entry with a count,
+  data_tools.spikes), so every cost below follows the coalesced entries, not the events.
+- A layer is processed in blocks of samples (plan_blocks: contiguous CSR rows; one long
+  window is cut into runs of steps), so the working memory of a layer (currents, spike
+  flags, prefix counts) is bounded by CHUNK_ELEMENTS float32 values, whatever T and B are;
+  only the spike lists themselves grow.
+- The synaptic input of a block is either event-driven (a scipy CSR product: work =
+  entries x fan-out) or dense (the block's counts as a dense matrix times W in BLAS: work =
+  samples x steps x n_pre x n_post). ``mode="auto"`` picks dense above DENSE_ABOVE, the
   crossover density measured by benchmarks/run.py (suite "density", BENCHMARKS.md).
 - The timing gradient sums delta_bi c_bj(w_bi, T] / (theta (T - w_bi)) as the reference
-  does, but forms the suffix counts c one chunk of steps at a time (no [B, T + 1, n_pre]
-  array) and multiplies them by a sparse matrix of the window starts (scipy, no BLAS).
+  does, as a^T n - M P: the prefix counts P of a block (no [B, T + 1, n_pre] array) times a
+  sparse matrix M of the window starts.
+- threads > 1: dense products run ahead on a thread pool while the calling thread runs the
+  IF recursion; the gradient runs sample ranges in parallel (docs/performance.md).
 
-Event mode gives spike trains equal to the reference's bit for bit (same sums in the same
-order); dense mode and the gradient differ only by float32 rounding.
+Event mode gives spike trains equal to the reference's on the same (coalesced) tensor bit
+for bit (same sums in the same order); dense mode and the gradient differ only by float32
+rounding.
 """
 from __future__ import annotations
 
@@ -30,14 +36,14 @@ from gpusnn import reference as ref
 from gpusnn.config import OptimConfig
 from gpusnn.errors import ConfigError, ShapeError
 
-#: Input density (spikes / (B x T x n_pre)) above which auto runs the dense product: the
+#: Coalesced input density (entries / (B x T x n_pre)) above which auto runs the dense product: the
 #: crossover of the benchmarks' "density" suite on the 2-core development machine with one
 #: BLAS thread (15 % event-driven faster, 20 % dense faster). With 2 idle BLAS threads the
 #: crossover is lower (10 %), but 2 threads on a busy machine made the dense product up to
 #: 100x slower (measured), so auto keeps the one-thread crossover. Both modes give the same
 #: spikes up to threshold ties.
 DENSE_ABOVE = 0.2
-#: Float32 values one chunk of steps may hold per layer (4 MiB).
+#: Float32 values one block may hold per layer (4 MiB).
 CHUNK_ELEMENTS = 1 << 20
 MODES = ("auto", "event", "dense")
 
