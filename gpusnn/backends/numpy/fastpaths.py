@@ -104,44 +104,32 @@ class Block:
         return self.b0 * T + self.t0, (self.b1 - 1) * T + self.t1
 
 
-def plan_blocks(s0: int, s1: int, T: int, width: int, threads: int = 1) -> list[Block]:
+#: A batch's forward is cut into at least this many blocks where its samples allow, so that
+#: threads have work to share (the gradient into GRADIENT_MIN_BLOCKS: each of its blocks
+#: costs an n_post x n_pre accumulation); constants, not the thread count, so that the
+#: blocks and with them every float32 sum are the same whatever the number of threads.
+MIN_BLOCKS = 4
+GRADIENT_MIN_BLOCKS = 2
+
+
+def plan_blocks(s0: int, s1: int, T: int, width: int, min_blocks: int = MIN_BLOCKS) -> list[Block]:
     """Blocks covering samples s0..s1-1 over all T steps, each holding at most
-    CHUNK_ELEMENTS float32 values of `width` per row (at least one step of one sample);
-    with threads > 1 at least 2 x threads blocks where the samples allow (load balance)."""
+    CHUNK_ELEMENTS float32 values of `width` per row (at least one step of one sample) and
+    at most a min_blocks-th of the samples (rounded up)."""
     per_sample = T * max(width, 1)
     if per_sample <= CHUNK_ELEMENTS:
-        sb = CHUNK_ELEMENTS // per_sample
-        if threads > 1:
-            sb = max(1, min(sb, -(-(s1 - s0) // (2 * threads))))
+        sb = max(1, min(CHUNK_ELEMENTS // per_sample, -(-(s1 - s0) // min_blocks)))
         return [Block(b, min(s1, b + sb), 0, T) for b in range(s0, s1, sb)]
     c = chunk_steps(1, width, T)
     return [Block(b, b + 1, t, min(T, t + c)) for b in range(s0, s1) for t in range(0, T, c)]
 
 
-def sample_ranges(B: int, threads: int) -> list[tuple[int, int]]:
-    """Split samples 0..B-1 into min(threads, B) contiguous ranges of near-equal size."""
-    n = max(1, min(int(threads), B))
-    edges = np.linspace(0, B, n + 1).round().astype(int)
-    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
-
-
-def parallel(fn, items: list, threads: int) -> list:
-    """[fn(x) for x in items], on `threads` threads when there is more than one item.
-
-    NumPy's ufunc loops, BLAS and scipy's sparse kernels release the GIL, so sample ranges
-    run in parallel; the results come back in the order of items. Meanwhile BLAS runs one
-    thread per call: the threads are ours, which block instead of spinning (two spinning
-    BLAS threads per call on a busy 2-core machine made products up to 100x slower).
-    """
-    if threads <= 1 or len(items) <= 1:
-        return [fn(x) for x in items]
-    with _blas().limit(limits=1, user_api="blas"):
-        return list(_pool(threads).map(fn, items))
-
-
 def pipelined(fn, items: list, threads: int):
     """Yield fn(x) for x in items in order; with threads > 1 up to 2 x threads of them are
-    computed ahead on the thread pool (BLAS one thread per call meanwhile, as in parallel)."""
+    computed ahead on the thread pool. NumPy's loops, BLAS and scipy's products release the
+    GIL. Meanwhile BLAS runs one thread per call: the threads are ours, which block instead
+    of spinning (two spinning BLAS threads per call on a busy 2-core machine made products
+    up to 100x slower)."""
     if threads <= 1 or len(items) <= 1:
         yield from (fn(x) for x in items)
         return
@@ -241,7 +229,7 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
     spikes = coalesced(spikes)
     dense = use_dense(spikes, mode)
     data = spikes.entry_counts().astype(np.float32)
-    blocks = plan_blocks(0, B, T, n_post + (W.shape[0] if dense else 0), threads)
+    blocks = plan_blocks(0, B, T, n_post + (W.shape[0] if dense else 0))
     th = np.float32(theta)
 
     def currents(blk: Block) -> np.ndarray:
@@ -288,9 +276,10 @@ def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_pos
     G^T = sum_b a_b^T n_b - sum_b M_b P_b, M_b holding a_bi at column w_bi (w_bi >= 1).
     Per block (plan_blocks) the prefix sums are a cumulative sum of the block's dense
     counts (made from its coalesced entries) and M_b P_b a sparse-times-dense product, so
-    the work is B x n_post x n_pre multiply-adds (twice) plus B x T x n_pre additions. The
-    samples are split into `threads` ranges in parallel (partial sums added in a fixed
-    order, so a given thread count is deterministic).
+    the work is B x n_post x n_pre multiply-adds (twice) plus B x T x n_pre additions. With
+    threads > 1 the blocks' terms are computed ahead on the thread pool; they are summed in
+    block order with blocks that do not depend on the thread count, so G is the same bit
+    for bit whatever the number of threads.
     """
     if gradient == "rate":
         return ref.weight_gradient(spikes_in, rec_post, delta_post, theta, gradient)
@@ -303,34 +292,55 @@ def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_pos
     a = (delta_post / (np.float32(theta) * (T - w).astype(np.float32))).astype(np.float32)
     data = spikes_in.entry_counts().astype(np.float32)
 
-    def run(r: tuple[int, int]) -> np.ndarray:
-        s0, s1 = r
-        # pad the rows of G^T off a power-of-two stride: the final transpose is then cache friendly
-        G_T = np.zeros((n_post, n_pre + 16), np.float32)[:, :n_pre]
-        carry = None
-        for blk in plan_blocks(s0, s1, T, n_pre):
-            nb, nt = blk.b1 - blk.b0, blk.t1 - blk.t0
-            P = row_block(spikes_in, data, *blk.rows(T)).toarray().reshape(nb, nt, n_pre)
-            for k in range(1, nt):                                     # P_b(t0 + k + 1) - P_b(t0)
-                np.add(P[:, k], P[:, k - 1], out=P[:, k])               # (cumsum over axis 1 is strided: slower)
-            if blk.t0 > 0:
-                P += carry[:, None, :]
-            carry = P[:, -1].copy() if blk.t1 < T else None
-            wb, ab = w[blk.b0:blk.b1], a[blk.b0:blk.b1]
-            inside = ((wb > blk.t0) & (wb <= blk.t1)).T                # [n_post, nb]: P_b(w) in this block
-            i, b = np.nonzero(inside)                                  # row-major: CSR order
-            indptr = np.concatenate(([0], np.cumsum(inside.sum(axis=1))))
-            M = sp.csr_matrix((ab[b, i], b * nt + (wb[b, i] - 1 - blk.t0), indptr), shape=(n_post, nb * nt))
-            G_T -= M @ P.reshape(nb * nt, n_pre)
-            if blk.t1 == T:                                            # P_b(T) = n_b
-                G_T += ab.T @ P[:, -1]
-        return G_T
+    def prefix(blk: Block) -> np.ndarray:
+        """The block's prefix counts P_b(t0 + 1 .. t1) - P_b(t0), float32 [nb, nt, n_pre]."""
+        nb, nt = blk.b1 - blk.b0, blk.t1 - blk.t0
+        P = row_block(spikes_in, data, *blk.rows(T)).toarray().reshape(nb, nt, n_pre)
+        for k in range(1, nt):
+            np.add(P[:, k], P[:, k - 1], out=P[:, k])                   # (cumsum over axis 1 is strided: slower)
+        return P
 
-    parts = parallel(run, sample_ranges(B, threads), threads)
-    G_T = parts[0]
-    for p in parts[1:]:
-        G_T += p
+    def contribution(blk: Block, P: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(M_b P_b, n_b [nb, n_pre] or None before the window's end) of one block."""
+        nb, nt = P.shape[:2]
+        wb, ab = w[blk.b0:blk.b1], a[blk.b0:blk.b1]
+        inside = ((wb > blk.t0) & (wb <= blk.t1)).T                    # [n_post, nb]: P_b(w) in this block
+        i, b = np.nonzero(inside)                                      # row-major: CSR order
+        indptr = np.concatenate(([0], np.cumsum(inside.sum(axis=1))))
+        M = sp.csr_matrix((ab[b, i], b * nt + (wb[b, i] - 1 - blk.t0), indptr), shape=(n_post, nb * nt))
+        return M @ P.reshape(nb * nt, n_pre), P[:, -1].copy() if blk.t1 == T else None   # P_b(T) = n_b
+
+    blocks = plan_blocks(0, B, T, n_pre, GRADIENT_MIN_BLOCKS)
+    single = all(b.t0 == 0 and b.t1 == T for b in blocks)
+
+    def block_terms(blk: Block):
+        return contribution(blk, prefix(blk))
+
+    # pad the rows of G^T off a power-of-two stride: the final transpose is then cache friendly
+    G_T = np.zeros((n_post, n_pre + 16), np.float32)[:, :n_pre]
+    if single:                                  # whole-window blocks: independent, computed ahead in parallel
+        terms = pipelined(block_terms, blocks, threads)
+    else:                                       # runs of steps of one sample carry the prefix: in order
+        terms = _carried_terms(blocks, prefix, contribution, T)
+    n = np.empty((B, n_pre), np.float32)
+    for blk, (MP, n_blk) in zip(blocks, terms):
+        G_T -= MP                               # summed in block order: the same for any thread count
+        if n_blk is not None:
+            n[blk.b0:blk.b1] = n_blk
+    G_T += a.T @ n
     return np.ascontiguousarray(G_T.T)
+
+
+def _carried_terms(blocks, prefix, contribution, T: int):
+    """The (M P, a^T n) terms of blocks that cut one sample's window into runs of steps:
+    each run's prefix counts continue from the previous run's last step."""
+    carry = None
+    for blk in blocks:
+        P = prefix(blk)
+        if blk.t0 > 0:
+            P += carry[:, None, :]
+        carry = P[:, -1].copy() if blk.t1 < T else None
+        yield contribution(blk, P)
 
 
 def fractional_update(W: np.ndarray, W_prev: np.ndarray, G: np.ndarray, G_prev: np.ndarray | None,
