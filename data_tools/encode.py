@@ -13,7 +13,9 @@ Convention (mirrored exactly by the CUDA event kernel; keep it):
 - time binning "count": event k of N in the sample (time order, k = 0..N-1) goes to bin
   ``(k * T) // N``.
 - mode "binary" (default) keeps one spike per (sample, step, id); mode "count" keeps every
-  event, so an id repeated within a row means several spikes in that step.
+  event, coalesced: one entry per (sample, step, id) with the number of its events in the
+  tensor's counts (data_tools.spikes), so nnz <= S x T x n_inputs whatever the event rate.
+  Ids are sorted within each row in both modes.
 """
 from __future__ import annotations
 
@@ -76,10 +78,14 @@ def encode(samples: SampleSet, n_steps: int, *, downsample: int = 4, binning: st
     ids, inside = input_ids(ev["x"], ev["y"], ev["p"], samples.sensor_size, downsample)
     b = time_bins(ev["t"], sample, samples.offsets, samples.durations, T, binning)
     key = ((sample * T + b) * n_in + ids)[inside]
-    key = np.unique(key) if mode == "binary" else np.sort(key)
+    if mode == "binary":
+        key, counts = np.unique(key), None
+    else:
+        key, counts = np.unique(key, return_counts=True)
+        counts = counts.astype(np.int32)
     rows = key // n_in
     indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=S * T)))).astype(np.int64)
-    return SpikeTensor(indptr, (key % n_in).astype(np.int32), S, T, n_in)
+    return SpikeTensor(indptr, (key % n_in).astype(np.int32), S, T, n_in, counts)
 
 
 def apply_transform(samples: SampleSet, transform: Callable[[np.ndarray], np.ndarray]) -> SampleSet:
