@@ -55,9 +55,10 @@ def density_suite(densities, repeats: int, threads=(1, 2), widths=(2048, 500, 11
     return out
 
 
-def step_time(widths, T: int, B: int, density: float, repeats: int, backend: str = "numpy") -> float:
+def step_time(widths, T: int, B: int, density: float, repeats: int, backend: str = "numpy",
+              threads: int = 1) -> float:
     """Median seconds of one training step (forward, gradient, update) on random input."""
-    be = get_backend(backend) if backend != "numpy" else NumpyBackend()
+    be = get_backend(backend) if backend != "numpy" else NumpyBackend(threads=threads)
     cfg = RunConfig().replace(network={"widths": tuple(widths), "n_steps": T},
                               train={"batch_size": B, "backend": backend}).validate()
     state = training.new_state(cfg, be)
@@ -79,8 +80,9 @@ def _scaling(repeats: int, quick: bool, backend: str, threads: int) -> dict:
     hidden = (100, 250, 500) if quick else (100, 250, 500, 1000, 2000)
     batches = (8, 32) if quick else (8, 16, 32, 64, 128)
     return {"workload": {"base": "2048-500-11, T 32, batch 32, density 0.05", "backend": backend, "threads": threads},
-            "vs_T": [{"T": T, "step_s": step_time((2048, 500, 11), T, 32, 0.05, repeats, backend)} for T in Ts],
-            "vs_hidden": [{"hidden": h, "step_s": step_time((2048, h, 11), 32, 32, 0.05, repeats, backend)}
+            "vs_T": [{"T": T, "step_s": step_time((2048, 500, 11), T, 32, 0.05, repeats, backend, threads)}
+                     for T in Ts],
+            "vs_hidden": [{"hidden": h, "step_s": step_time((2048, h, 11), 32, 32, 0.05, repeats, backend, threads)}
                           for h in hidden],
-            "vs_batch": [{"batch": b, "step_s": step_time((2048, 500, 11), 32, b, 0.05, repeats, backend)}
+            "vs_batch": [{"batch": b, "step_s": step_time((2048, 500, 11), 32, b, 0.05, repeats, backend, threads)}
                          for b in batches]}

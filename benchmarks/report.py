@@ -43,6 +43,27 @@ def training_table(res: dict) -> str:
             + head + "\n" + "\n".join(rows) + peak)
 
 
+def realrate_table(res: dict) -> str:
+    w = res["workload"]
+    head = ("| T | threads | coalesced density | events / line / step | gpusnn s/epoch | SpikingJelly s/epoch "
+            "| gpusnn / SpikingJelly | gpusnn hidden silent / saturated / spikes per step | SpikingJelly hidden "
+            "silent / saturated / spikes per step | train accuracy last epoch gpusnn / SpikingJelly "
+            "| training RSS MiB gpusnn / SpikingJelly |\n|---|---|---|---|---|---|---|---|---|---|---|")
+
+    def fire(f):
+        return "n/a" if f is None else (f"{f['silent']:.0%} / {f['saturated']:.0%} / "
+                                        f"{f['spikes_per_neuron_step']:.2f}")
+    rows = [f"| {r['T']} | {r['threads']} | {r['coalesced_density']:.1%} | {r['events_per_line_step']:.2f} "
+            f"| {r['gpusnn']['epoch_s']:.3f} | {r['spikingjelly']['epoch_s']:.3f} "
+            f"| **{r['gpusnn_over_spikingjelly_time']:.2f}** | {fire(r['gpusnn']['hidden_firing'])} "
+            f"| {fire(r['spikingjelly']['hidden_firing'])} | {r['gpusnn']['train_accuracy'][-1]:.0%} / "
+            f"{r['spikingjelly']['train_accuracy'][-1]:.0%} | {r['gpusnn']['training_rss_bytes'] / MIB:.0f} / "
+            f"{r['spikingjelly']['training_rss_bytes'] / MIB:.0f} |" for r in res["rows"]]
+    return (f"{'-'.join(map(str, w['widths']))}, batch {w['batch']}, {w['samples']} samples, {w['rate']} events per "
+            f"line per step, gpusnn init_scale {w['gpusnn_init_scale']} lr {w.get('gpusnn_lr', 'default')}, backend {w['backend']}, "
+            f"medians of {w['rounds']} alternating rounds\n\n" + head + "\n" + "\n".join(rows))
+
+
 def density_table(res: dict) -> str:
     w = res["workload"]
     out = [f"first layer {w['widths'][0]}-{w['widths'][1]}, T {w['T']}, batch {w['batch']}"]
@@ -83,7 +104,8 @@ def scaling_table(res: dict) -> str:
 
 def main(argv=None) -> int:
     d = Path((argv or sys.argv[1:] or [RESULTS])[0])
-    for name, fn in (("training", training_table), ("density", density_table), ("reader", reader_table),
+    for name, fn in (("training", training_table), ("realrate", realrate_table), ("density", density_table),
+                     ("reader", reader_table),
                      ("scaling", scaling_table)):
         res = _load(d, name)
         if res is not None:

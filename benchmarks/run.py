@@ -13,6 +13,10 @@ Suites:
     training  time per epoch and peak memory: gpusnn (FO-STDGD) vs snnTorch and SpikingJelly
               (surrogate-gradient BPTT), 2048-500-11, batch 32, 1,024 samples, 5 % input
               density, T in 16 / 32 / 64, --threads threads each
+    realrate  the same network on count input at the real recordings' rate (~8 events per input
+              line per step, coalesced density ~50 %) on learnable classes: gpusnn vs
+              SpikingJelly, T in 16 / 32 / 64, with 1 and with 2 threads each (the hidden
+              layer's firing fractions and the train accuracy reported)
     density   event-driven vs dense first-layer forward over input density 0.1 % .. 50 %
               (the numpy backend's two modes) with 1 and 2 BLAS threads, and the crossover
     scaling   gpusnn step time vs T, vs hidden width, vs batch
@@ -33,7 +37,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 from common import RESULTS, machine, run_worker, write_result  # noqa: E402
 
 log = logging.getLogger("benchmarks")
-SUITES = ("reader", "training", "density", "scaling")
+SUITES = ("reader", "training", "realrate", "density", "scaling")
 
 
 def aedat3_workload(path: Path, n_events: int, seed: int = 0) -> None:
@@ -108,6 +112,57 @@ def training_suite(args) -> dict:
             "rows": table}
 
 
+def realrate_suite(args) -> dict:
+    """gpusnn vs SpikingJelly at the real event rate: per T one workload file shared by every
+    process, then for each thread count 1 and 2 alternating fresh processes of the two."""
+    from workloads import realrate_spikes, save
+    steps = (16, 32) if args.quick else (16, 32, 64)
+    samples = 256 if args.quick else 1024
+    rounds = 1 if args.quick else args.rounds
+    trainers = ("gpusnn", "spikingjelly")
+    thread_counts = (1, 2)
+    table = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for T in steps:
+            path = Path(tmp) / f"realrate-T{T}.npz"
+            spikes, labels = realrate_spikes(samples, T, 2048, 11, seed=0, rate=args.rate)
+            save(path, spikes, labels)
+            workload = {"entries": spikes.nnz, "spikes": spikes.n_spikes(),
+                        "coalesced_density": spikes.nnz / (samples * T * 2048),
+                        "events_per_line_step": spikes.n_spikes() / (samples * T * 2048)}
+            del spikes
+            for n_threads in thread_counts:
+                common = ["--data", str(path), "--steps", str(T), "--samples", str(samples), "--batch", "32",
+                          "--threads", str(n_threads), "--epochs", "1" if args.quick else "2", "--warmup", "1",
+                          "--backend", args.backend, "--init-scale", str(args.init_scale), "--lr", str(args.lr)]
+                runs = {t: [] for t in trainers}
+                for k in range(rounds):
+                    for tr in trainers:
+                        res = run_worker(sys.executable, "train_worker.py", ["--trainer", tr, *common],
+                                         threads=n_threads)
+                        runs[tr].append(res)
+                        log.info("realrate T=%d threads=%d round %d %s: %s s/epoch", T, n_threads, k + 1, tr,
+                                 res["epoch_s"])
+                row = {"T": T, "threads": n_threads, **workload}
+                for tr in trainers:
+                    row[tr] = {"epoch_s": float(np.median([np.median(r["epoch_s"]) for r in runs[tr]])),
+                               "training_rss_bytes": int(np.median([r["peak_rss_bytes"] - r["rss_before_bytes"]
+                                                                    for r in runs[tr]])),
+                               "peak_rss_bytes": int(np.median([r["peak_rss_bytes"] for r in runs[tr]])),
+                               "hidden_firing": runs[tr][-1]["hidden_firing"],
+                               "train_accuracy": runs[tr][-1]["train_accuracy"],
+                               "runs_epoch_s": [r["epoch_s"] for r in runs[tr]]}
+                row["gpusnn_over_spikingjelly_time"] = float(np.median(
+                    [np.median(a["epoch_s"]) / np.median(b["epoch_s"]) for a, b in zip(runs["gpusnn"],
+                                                                                       runs["spikingjelly"])]))
+                table.append(row)
+    return {"workload": {"widths": [2048, 500, 11], "batch": 32, "samples": samples, "rate": args.rate,
+                         "generator": "benchmarks/workloads.py realrate_spikes (seed 0)", "gpusnn_init_scale":
+                         args.init_scale, "gpusnn_lr": args.lr, "backend": args.backend, "rounds": rounds,
+                         "peers": "SpikingJelly surrogate-gradient BPTT (ATan), Adam lr 5e-4, count input as float"},
+            "rows": table}
+
+
 def density_suite(args) -> dict:
     from cpu_suites import density_suite as run
     densities = (0.001, 0.01, 0.05, 0.2, 0.5) if args.quick else \
@@ -131,9 +186,17 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1,
                    help="BLAS / OpenMP / torch threads of every training process (default 1: on a shared 2-core "
                         "machine, 2 spinning OpenMP threads per process slow torch down by 10-40x)")
+    p.add_argument("--rate", type=float, default=8.0, help="realrate: events per input line per step (default 8)")
+    p.add_argument("--init-scale", type=float, default=0.03,
+                   help="realrate: gpusnn's network.init_scale, set from the input drive so that the hidden layer "
+                        "fires without saturating (default 0.03)")
+    p.add_argument("--lr", type=float, default=3e-4,
+                   help="realrate: gpusnn's optim.lr (default 3e-4: the gradient grows with the counts; at the "
+                        "default 5e-3 the hidden layer splits into silent and saturated neurons and nothing is learnt)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    suites = {"reader": reader_suite, "training": training_suite, "density": density_suite, "scaling": scaling_suite}
+    suites = {"reader": reader_suite, "training": training_suite, "realrate": realrate_suite,
+              "density": density_suite, "scaling": scaling_suite}
     for name in args.only or SUITES:
         if args.backend == "cuda" and name == "density":
             log.info("density: the numpy backend's event / dense modes are a CPU comparison; skipped on cuda")

@@ -13,7 +13,9 @@ Convention (mirrored exactly by the CUDA event kernel; keep it):
 - time binning "count": event k of N in the sample (time order, k = 0..N-1) goes to bin
   ``(k * T) // N``.
 - mode "binary" (default) keeps one spike per (sample, step, id); mode "count" keeps every
-  event, so an id repeated within a row means several spikes in that step.
+  event, coalesced: one entry per (sample, step, id) with the number of its events in the
+  tensor's counts (data_tools.spikes), so nnz <= S x T x n_inputs whatever the event rate.
+  Ids are sorted within each row in both modes.
 """
 from __future__ import annotations
 
@@ -105,18 +107,18 @@ def _encode(x, y, p, t, offsets, durations, sensor_size, n_steps, downsample, bi
     key = ((sample * T + b) * n_in + ids)[inside]
     cells = S * T * n_in
     if cells <= 2 * key.size + (1 << 20):                   # dense enough: count instead of sorting
-        counts = np.bincount(key, minlength=cells)
-        if mode == "binary":
-            np.minimum(counts, 1, out=counts)
-        per_row = counts.reshape(S * T, n_in).sum(axis=1)
-        hit = np.flatnonzero(counts)
-        ids = np.repeat((hit % n_in).astype(np.int32), counts[hit])
+        per_cell = np.bincount(key, minlength=cells)
+        hit = np.flatnonzero(per_cell)
+        counts = None if mode == "binary" else per_cell[hit].astype(np.int32)
+        key = hit
+    elif mode == "binary":
+        key, counts = np.unique(key), None
     else:
-        key = np.unique(key) if mode == "binary" else np.sort(key)
-        per_row = np.bincount(key // n_in, minlength=S * T)
-        ids = (key % n_in).astype(np.int32)
+        key, counts = np.unique(key, return_counts=True)
+        counts = counts.astype(np.int32)
+    per_row = np.bincount(key // n_in, minlength=S * T)     # coalesced: one entry per (row, id)
     indptr = np.concatenate(([0], np.cumsum(per_row))).astype(np.int64)
-    return SpikeTensor(indptr, ids, S, T, n_in)
+    return SpikeTensor(indptr, (key % n_in).astype(np.int32), S, T, n_in, counts)
 
 
 def apply_transform(samples: SampleSet, transform: Callable[[np.ndarray], np.ndarray]) -> SampleSet:

@@ -5,7 +5,14 @@ Layout (CSR over rows r = b * T + (t - 1), steps t = 1..T):
     indptr : int64 [B * T + 1]   row r's ids are ids[indptr[r]:indptr[r + 1]]
     ids    : int32 [nnz]         input ids in 0..n_inputs-1; a repeated id within a row
                                  means that input spiked more than once in that step
-                                 (count encoding); binary encodings have no repeats
+                                 (count encoding, uncoalesced); binary encodings have no repeats
+    counts : int32 [nnz] or None optional spikes per entry (>= 1); None means all ones.
+                                 A coalesced tensor (``coalesce()``) has each id at most
+                                 once per row and its multiplicity in counts, so
+                                 nnz <= B * T * n_inputs; count encoding emits it so.
+
+Every consumer treats an entry (r, j, c) exactly as c repeated entries (r, j): one synapse
+read times a count.
 
 DVS events and rate-coded images share this one path into the network. LayerRecord, at the
 end, is what one layer of the network made of such spikes (its own spikes and per-neuron
@@ -30,9 +37,10 @@ class SpikeTensor:
     n_samples: int
     n_steps: int
     n_inputs: int
+    counts: np.ndarray | None = None
 
     #: dtype of each array field in the layout of the module docstring (to() converts to it)
-    DTYPES: ClassVar[dict[str, type]] = {"indptr": np.int64, "ids": np.int32}
+    DTYPES: ClassVar[dict[str, type]] = {"indptr": np.int64, "ids": np.int32, "counts": np.int32}
 
     def __post_init__(self):
         if self.n_steps <= 0:
@@ -49,6 +57,10 @@ class SpikeTensor:
         if isinstance(self.indptr, np.ndarray) and (int(self.indptr[-1]) != self.ids.shape[0]
                                                     or int(self.indptr[0]) != 0):
             raise ShapeError("indptr does not describe ids (indptr[0] must be 0 and indptr[-1] == len(ids))")
+        if self.counts is not None and self.counts.shape != self.ids.shape:
+            raise ShapeError(f"counts has shape {self.counts.shape}, expected {self.ids.shape} (one per id)")
+        if self.counts is not None and self.counts.dtype.kind not in "iu":
+            raise ShapeError(f"counts must be integers, got dtype {self.counts.dtype}")
 
     def to(self, xp) -> "SpikeTensor":
         """The same spikes with every array field a C-contiguous array of module xp (numpy
@@ -72,8 +84,43 @@ class SpikeTensor:
 
     @property
     def nnz(self) -> int:
-        """Total number of input spikes."""
+        """Number of entries (ids); the number of spikes when counts is None."""
         return int(self.ids.shape[0])
+
+    def entry_counts(self) -> np.ndarray:
+        """Spikes of every entry, int32 [nnz] (ones when counts is None)."""
+        return np.ones(self.nnz, np.int32) if self.counts is None else np.asarray(self.counts, np.int32)
+
+    def n_spikes(self) -> int:
+        """Total number of input spikes (sum of counts)."""
+        return self.nnz if self.counts is None else int(np.asarray(self.counts, np.int64).sum())
+
+    def coalesce(self) -> "SpikeTensor":
+        """The same spikes with every id at most once per row, sorted, multiplicities in counts.
+
+        Returns self when it already is (ids strictly increasing within every row); O(nnz)
+        for that check, O(nnz log nnz) otherwise.
+        """
+        key = self.rows() * self.n_inputs + self.ids
+        if key.size < 2 or bool(np.all(key[1:] > key[:-1])):
+            return self
+        uniq, inverse = np.unique(key, return_inverse=True)
+        counts = np.bincount(inverse, weights=None if self.counts is None else self.counts,
+                             minlength=uniq.size).astype(np.int32)
+        rows = uniq // self.n_inputs
+        indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=self.n_samples * self.n_steps))))
+        return SpikeTensor(indptr.astype(np.int64), (uniq % self.n_inputs).astype(np.int32),
+                           self.n_samples, self.n_steps, self.n_inputs, counts)
+
+    def expand(self) -> "SpikeTensor":
+        """The same spikes without counts: each entry repeated counts times (uncoalesced)."""
+        if self.counts is None:
+            return self
+        c = np.asarray(self.counts, np.int64)
+        row_len = np.bincount(self.rows(), weights=c, minlength=self.n_samples * self.n_steps).astype(np.int64)
+        indptr = np.concatenate(([0], np.cumsum(row_len))).astype(np.int64)
+        return SpikeTensor(indptr, np.repeat(self.ids, c).astype(np.int32), self.n_samples, self.n_steps,
+                           self.n_inputs)
 
     def rows(self) -> np.ndarray:
         """Row index r = b * T + t - 1 of every spike, int64 [nnz]."""
@@ -87,7 +134,7 @@ class SpikeTensor:
     def to_dense(self) -> np.ndarray:
         """Spike counts as a dense array, int32 [B, T, n_inputs]."""
         out = np.zeros((self.n_samples * self.n_steps, self.n_inputs), np.int32)
-        np.add.at(out, (self.rows(), self.ids.astype(np.int64)), 1)
+        np.add.at(out, (self.rows(), self.ids.astype(np.int64)), self.entry_counts())
         return out.reshape(self.n_samples, self.n_steps, self.n_inputs)
 
     def select(self, samples) -> "SpikeTensor":
@@ -96,16 +143,15 @@ class SpikeTensor:
         if samples.size and (samples.min() < 0 or samples.max() >= self.n_samples):
             raise IndexError(f"sample index out of range 0..{self.n_samples - 1}")
         T = self.n_steps
-        starts = self.indptr[samples * T]
-        stops = self.indptr[(samples + 1) * T]
-        lengths = stops - starts
-        # ids: concatenate the sample slices without a Python loop
-        total = int(lengths.sum())
-        offs = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
-        ids = self.ids[np.arange(total, dtype=np.int64) + offs] if total else self.ids[:0].copy()
+        starts = self.indptr[samples * T].tolist()
+        stops = self.indptr[(samples + 1) * T].tolist()
+        # each sample's entries are one contiguous slice: concatenate the slices (memcpy speed)
+        ids = np.concatenate([self.ids[a:b] for a, b in zip(starts, stops)]) if starts else self.ids[:0].copy()
+        counts = None if self.counts is None else (
+            np.concatenate([self.counts[a:b] for a, b in zip(starts, stops)]) if starts else self.counts[:0].copy())
         row_len = np.diff(self.indptr)[(samples[:, None] * T + np.arange(T)).ravel()]
         indptr = np.concatenate(([0], np.cumsum(row_len))).astype(np.int64)
-        return SpikeTensor(indptr, ids, int(samples.size), T, self.n_inputs)
+        return SpikeTensor(indptr, ids, int(samples.size), T, self.n_inputs, counts)
 
 
 def _array_to(a, xp, dtype):
@@ -136,8 +182,9 @@ def from_coo(sample, step, ids, n_samples: int, n_steps: int, n_inputs: int) -> 
     return SpikeTensor(indptr, ids[order].astype(np.int32), n_samples, n_steps, n_inputs)
 
 
-def from_dense(dense: np.ndarray) -> SpikeTensor:
-    """Build a tensor from spike counts [B, T, n_inputs] (non-negative integers)."""
+def from_dense(dense: np.ndarray, coalesced: bool = False) -> SpikeTensor:
+    """Build a tensor from spike counts [B, T, n_inputs] (non-negative integers): one entry
+    per spike, or with coalesced one entry per nonzero count (ids sorted, counts set)."""
     dense = np.asarray(dense)
     if dense.ndim != 3:
         raise ShapeError(f"dense spikes must be [B, T, n_inputs], got shape {dense.shape}")
@@ -147,6 +194,9 @@ def from_dense(dense: np.ndarray) -> SpikeTensor:
         raise ShapeError("spike counts must be non-negative")
     r, j = np.nonzero(flat)
     reps = flat[r, j]
+    if coalesced:
+        indptr = np.concatenate(([0], np.cumsum(np.bincount(r, minlength=B * T)))).astype(np.int64)
+        return SpikeTensor(indptr, j.astype(np.int32), B, T, N, reps.astype(np.int32))
     return from_coo(np.repeat(r // T, reps), np.repeat(r % T + 1, reps), np.repeat(j, reps), B, T, N)
 
 
@@ -160,7 +210,8 @@ def concatenate(tensors: list[SpikeTensor]) -> SpikeTensor:
     offs = np.cumsum([0] + [t.nnz for t in tensors[:-1]])
     indptr = np.concatenate([[0]] + [t.indptr[1:] + o for t, o in zip(tensors, offs)]).astype(np.int64)
     ids = np.concatenate([t.ids for t in tensors]).astype(np.int32)
-    return SpikeTensor(indptr, ids, sum(t.n_samples for t in tensors), T, N)
+    counts = None if all(t.counts is None for t in tensors) else np.concatenate([t.entry_counts() for t in tensors])
+    return SpikeTensor(indptr, ids, sum(t.n_samples for t in tensors), T, N, counts)
 
 
 @dataclass(frozen=True)

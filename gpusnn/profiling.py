@@ -220,7 +220,7 @@ def _step(backend: Backend, state, cfg: RunConfig, spikes: SpikeTensor, labels, 
     t_last = [backend.asnumpy(r.t_last) for r in records]
     t_prev = [backend.asnumpy(r.t_prev) for r in records]
     inputs = [batch] + [r.spikes.to(np) for r in records[:-1]]
-    return {"input_events": batch.nnz,
+    return {"input_events": batch.n_spikes(),
             "layer_spikes": [int(c.sum()) for c in counts],
             "synaptic_events_forward": [s.nnz * W.shape[1] for s, W in zip(inputs, state.weights)],
             "synaptic_events_backward": [backward_synaptic_events(s, tl, tp)

@@ -18,8 +18,9 @@ from gpusnn.errors import ShapeError
 
 
 def spike_matrix(spikes: SpikeTensor) -> sp.csr_matrix:
-    """The spikes as a float32 CSR matrix [B * T, n_inputs] (row b * T + t - 1)."""
-    data = np.ones(spikes.nnz, np.float32)
+    """The spikes as a float32 CSR matrix [B * T, n_inputs] (row b * T + t - 1) whose entries
+    are the spike counts (1 per entry without counts; repeated entries are summed)."""
+    data = spikes.entry_counts().astype(np.float32)
     return sp.csr_matrix((data, spikes.ids, spikes.indptr),
                          shape=(spikes.n_samples * spikes.n_steps, spikes.n_inputs))
 
@@ -27,7 +28,8 @@ def spike_matrix(spikes: SpikeTensor) -> sp.csr_matrix:
 def input_currents(W: np.ndarray, spikes: SpikeTensor) -> np.ndarray:
     """Event-driven synaptic input: each spike (b, t, j) adds row j of W. float32 [B, T, n_post].
 
-    The sparse product touches only the rows of W named by spikes (work = spikes x fan-out).
+    An entry with count c adds c * W[j] (one synapse read times a count). The sparse product
+    touches only the rows of W named by entries (work = entries x fan-out).
     """
     if W.shape[0] != spikes.n_inputs:
         raise ShapeError(f"weights have {W.shape[0]} presynaptic rows but the input has "
@@ -142,14 +144,16 @@ def weight_gradient(spikes_in: SpikeTensor, rec_post: LayerRecord, delta_post: n
     """G float32 [n_pre, n_post] for one layer, summed over the batch.
 
     timing: G_ji = sum_b delta_bi * c_bj(w_bi, T] / (theta (T - w_bi)), where c_bj(w, T] is
-    the number of spikes of input j after step w (suffix counts; the CUDA kernel computes
-    the same sum event by event). rate: G_ji = sum_b delta_bi * n_bj / (theta T).
+    the number of spikes of input j after step w (suffix counts, every entry weighted by its
+    count; the CUDA kernel computes the same sum entry by entry). rate: G_ji = sum_b delta_bi
+    * n_bj / (theta T).
     """
     B, T = spikes_in.n_samples, spikes_in.n_steps
     if gradient == "rate":
         counts_pre = sp.csr_matrix(
-            (np.ones(spikes_in.nnz, np.float32), spikes_in.ids,
-             spikes_in.indptr[::T].astype(np.int64)), shape=(B, spikes_in.n_inputs))
+            (spikes_in.entry_counts().astype(np.float32), spikes_in.ids,
+             spikes_in.indptr[::T].astype(np.int64)), shape=(B, spikes_in.n_inputs), copy=True)
+        counts_pre.sum_duplicates()              # n_bj exact first, so repeats and counts agree
         G = counts_pre.T @ (delta_post / np.float32(theta * T))
         return np.asarray(G, np.float32)
     w = window_start(rec_post.t_last, rec_post.t_prev, T)                      # [B, n_post]

@@ -100,7 +100,8 @@ extern "C" __global__ void gradient_coeffs(const float* __restrict__ delta,  // 
     }
 }
 
-// G[j, i] = sum over the presynaptic spikes (b, t) of j with w[b, i] < t of a[b, i].
+// G[j, i] = sum over the presynaptic entries (b, t) of j with w[b, i] < t of a[b, i], times the
+// entry's count (one rounded product) for a coalesced tensor (has_counts = 1).
 // Event-driven: the spikes come transposed (CSC over pre neurons: colptr [n_pre + 1], and per
 // spike its sample and step, ordered by row b * T + t - 1 within each j), so work =
 // presynaptic spikes x fan-out.
@@ -111,6 +112,8 @@ extern "C" __global__ void gradient_coeffs(const float* __restrict__ delta,  // 
 extern "C" __global__ void weight_gradient(const long long* __restrict__ colptr,  // [n_pre + 1]
                                            const int* __restrict__ sample,        // [nnz] b
                                            const int* __restrict__ step,          // [nnz] t, 1..T
+                                           const int* __restrict__ entry_counts,  // [nnz] (has_counts)
+                                           int has_counts,
                                            const float* __restrict__ a,           // [B, n_post]
                                            const int* __restrict__ w,             // [B, n_post]
                                            int n_pre, int n_post,
@@ -122,7 +125,7 @@ extern "C" __global__ void weight_gradient(const long long* __restrict__ colptr,
         float g = 0.0f;
         for (long long s = colptr[j]; s < colptr[j + 1]; ++s) {
             const long long bi = (long long)sample[s] * n_post + i;
-            if (w[bi] < step[s]) g += a[bi];
+            if (w[bi] < step[s]) g += has_counts ? __fmul_rn(a[bi], (float)entry_counts[s]) : a[bi];
         }
         G[k] = g;
     }

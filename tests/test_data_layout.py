@@ -101,7 +101,10 @@ def test_encoding_convention():
     assert encode(s, 4, downsample=128).n_inputs == 2          # one pixel per polarity is still an input
     with pytest.raises(ConfigError, match="downsample 129 \\(--downsample\\) leaves no input lines of the 128 x 128"):
         encode(s, 4, downsample=129)
-    assert encode(s, 4, mode="count").nnz == 5                                # repeats kept
+    counted = encode(s, 4, mode="count")                       # repeats kept, coalesced into counts
+    assert (counted.nnz, counted.n_spikes()) == (4, 5)
+    np.testing.assert_array_equal(counted.ids, st.ids)
+    np.testing.assert_array_equal(counted.counts, [1, 1, 1, 2])
     _, step_c, _ = encode(s, 4, binning="count").to_coo()
     assert list(step_c) == [1, 2, 3, 1, 3]                                    # (k * T) // N
 

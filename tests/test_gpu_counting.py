@@ -169,3 +169,27 @@ def test_host_results_is_the_separate_copies_in_one(output_spikes):
     np.testing.assert_array_equal(got[1], want[1])
     assert got[1].dtype == np.float32 and got[0].dtype == np.float64
     assert got[2] == want[2] and min(want[2]) > 0
+
+
+def test_coalesced_batch_adds_only_the_counts_upload_and_its_transpose_calls():
+    """A count-encoded (coalesced) batch: one more upload (counts, int32 per entry), the
+    input layer's transpose argsorts and takes the counts along instead of sorting; the
+    syncs stay one per hidden layer + the packed results."""
+    widths, B, T = (40, 16, 5), 3, 5
+    backend = GpuBackend("emulated")
+    cfg = RunConfig().replace(network={"widths": list(widths), "n_steps": T, "theta": 0.25},
+                              train={"batch_size": B})
+    state = training.new_state(cfg, backend)
+    rng = np.random.default_rng(8)
+    from data_tools.spikes import from_dense
+    spikes = from_dense(rng.poisson(0.6, (B, T, widths[0])), coalesced=True)
+    assert spikes.counts is not None and spikes.counts.max() > 1
+    labels = rng.integers(0, widths[-1], B)
+    traffic = backend.rt.reset_counts()
+    training.train_batch(backend, state, cfg, training.device_spikes(backend, spikes), labels)
+    assert traffic.h2d_copies == 4
+    assert traffic.h2d_bytes == 8 * (B * T + 1) + 4 * spikes.nnz + 4 * spikes.nnz + 8 * B
+    want = expected_library(2)
+    want.update({"sort": -1, "argsort": 1, "take": 2})
+    assert traffic.library == +want
+    assert traffic.syncs == Counter({"compact nnz": 1, "batch results": 1})

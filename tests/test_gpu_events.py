@@ -83,11 +83,15 @@ def test_bin_matches_numpy(gpu_kernel_rt, gpu_kernel_rng, factor, binary, T):
     B = 5
     t0 = rng.integers(lo - 50, hi, B)                     # overlapping windows, some partly outside
     dur = rng.integers(1, max(2, hi - lo), B)
-    want = numpy_bin(events, t0, dur, T, 128, 128, factor, binary)
+    want = numpy_bin(events, t0, dur, T, 128, 128, factor, binary).coalesce()   # count mode: coalesced
     got = aedat_to_spikes(rt, raw, t0, dur, T, factor=factor, binary=binary)
     assert (got.n_samples, got.n_steps, got.n_inputs) == (want.n_samples, want.n_steps, want.n_inputs)
     np.testing.assert_array_equal(rt.asnumpy(got.indptr), want.indptr)
     np.testing.assert_array_equal(rt.asnumpy(got.ids), want.ids)
+    if binary:
+        assert got.counts is None
+    else:
+        np.testing.assert_array_equal(rt.asnumpy(got.counts), want.entry_counts())
 
 
 def test_truncated_file_names_the_offset():

@@ -11,12 +11,13 @@ from gpusnn.backends.gpu.forward import layer_forward
 from data_tools.spikes import from_dense
 
 
-def random_input(rng, B, T, N, density, repeats=False):
-    """Random spikes; with repeats, some (step, id) fire more than once (count encoding)."""
+def random_input(rng, B, T, N, density, repeats=False, coalesced=False):
+    """Random spikes; with repeats, some (step, id) fire more than once (count encoding):
+    as repeated ids, or with coalesced as one entry with a count."""
     counts = rng.random((B, T, N)) < density
     if repeats:
         counts = counts * rng.integers(1, 4, (B, T, N))
-    return from_dense(counts.astype(np.int32))
+    return from_dense(counts.astype(np.int32), coalesced=coalesced)
 
 
 def on_device(rt, s):
@@ -26,13 +27,14 @@ def on_device(rt, s):
 @pytest.mark.parametrize("B, T, n_pre, n_post, density, repeats, theta", [
     (4, 16, 200, 70, 0.08, False, 1.0),
     (3, 5, 33, 32, 0.3, True, 0.5),
+    (3, 7, 40, 45, 0.6, "coalesced", 1.0),   # counts: each entry adds count * W[j]
     (2, 1, 64, 1, 0.5, False, 1.0),
     (5, 12, 50, 97, 0.0, False, 1.0),        # no input at all
     (0, 4, 10, 10, 0.5, False, 1.0),         # empty batch
 ])
 def test_layer_forward_matches_reference(gpu_kernel_rt, gpu_kernel_rng, B, T, n_pre, n_post, density, repeats, theta):
     rt, rng = gpu_kernel_rt, gpu_kernel_rng
-    S = random_input(rng, B, T, n_pre, density, repeats)
+    S = random_input(rng, B, T, n_pre, density, bool(repeats), coalesced=repeats == "coalesced")
     W = rng.uniform(-0.4, 0.8, (n_pre, n_post)).astype(np.float32)
     want = ref.integrate_and_fire(ref.input_currents(W, S), theta)
     got = layer_forward(rt, rt.xp.asarray(W), on_device(rt, S), theta)
@@ -63,10 +65,14 @@ def test_compact_matches_dense_grid(gpu_kernel_rt, gpu_kernel_rng, mode, rows, n
         grid = (padded.reshape(rows, words, 32) << np.arange(32, dtype=np.uint64)).sum(axis=2).astype(np.uint32)
     else:
         grid = dense.astype(np.uint32)
-    indptr, ids = compact(rt, rt.xp.asarray(grid), mode)
-    want = from_dense(dense.reshape(rows, 1, n_ids).astype(np.int32)) if rows else None
+    indptr, ids, counts = compact(rt, rt.xp.asarray(grid), mode)
+    assert (counts is None) == (mode == GRID_BITS)
+    # count mode gives the coalesced tensor: each id once per row, its counter in counts
+    want = from_dense(dense.reshape(rows, 1, n_ids).astype(np.int32), coalesced=True) if rows else None
     if rows:
         np.testing.assert_array_equal(rt.asnumpy(indptr), want.indptr)
         np.testing.assert_array_equal(rt.asnumpy(ids), want.ids)
+        if mode == GRID_COUNTS:
+            np.testing.assert_array_equal(rt.asnumpy(counts), want.counts)
     else:
         assert rt.asnumpy(indptr).tolist() == [0] and rt.asnumpy(ids).size == 0

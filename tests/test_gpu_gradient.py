@@ -71,11 +71,12 @@ def test_backward_delta(gpu_kernel_rt, gpu_kernel_rng, B, T, n_cur, n_next):
 
 @pytest.mark.parametrize("gradient", ["timing", "rate"])
 @pytest.mark.parametrize("B, T, n_pre, n_post, density, repeats", [
-    (4, 16, 90, 40, 0.1, False), (3, 6, 20, 33, 0.4, True), (2, 1, 5, 7, 0.5, False), (3, 8, 10, 4, 0.0, False)])
+    (4, 16, 90, 40, 0.1, False), (3, 6, 20, 33, 0.4, True), (3, 6, 20, 33, 0.4, "coalesced"),
+    (2, 1, 5, 7, 0.5, False), (3, 8, 10, 4, 0.0, False)])
 def test_weight_gradient(gpu_kernel_rt, gpu_kernel_rng, gradient, B, T, n_pre, n_post, density, repeats):
     rt, rng = gpu_kernel_rt, gpu_kernel_rng
     dense = (rng.random((B, T, n_pre)) < density) * (rng.integers(1, 3, (B, T, n_pre)) if repeats else 1)
-    S = from_dense(dense.astype(np.int32))
+    S = from_dense(dense.astype(np.int32), coalesced=repeats == "coalesced")
     rec = random_record(rng, B, T, n_post)
     delta = rng.standard_normal((B, n_post)).astype(np.float32)
     theta = 1.25
@@ -92,9 +93,17 @@ def test_weight_gradient(gpu_kernel_rt, gpu_kernel_rng, gradient, B, T, n_pre, n
 def test_transpose_spikes(gpu_kernel_rt, gpu_kernel_rng):
     rt, rng = gpu_kernel_rt, gpu_kernel_rng
     S = from_dense((rng.random((3, 5, 17)) < 0.3).astype(np.int32) * rng.integers(1, 3, (3, 5, 17)))
-    colptr, sample, step = transpose_spikes(rt, S.to(rt.xp))
+    colptr, sample, step, counts = transpose_spikes(rt, S.to(rt.xp))
+    assert counts is None
     r_all = S.rows()
     order = np.lexsort((r_all, S.ids))
     np.testing.assert_array_equal(rt.asnumpy(sample), r_all[order] // 5)
+    C = S.coalesce()
+    _, c_sample, c_step, c_counts = transpose_spikes(rt, C.to(rt.xp))
+    c_rows = C.rows()
+    c_order = np.lexsort((c_rows, C.ids))
+    np.testing.assert_array_equal(rt.asnumpy(c_sample), c_rows[c_order] // 5)
+    np.testing.assert_array_equal(rt.asnumpy(c_step), c_rows[c_order] % 5 + 1)
+    np.testing.assert_array_equal(rt.asnumpy(c_counts), C.counts[c_order])
     np.testing.assert_array_equal(rt.asnumpy(step), r_all[order] % 5 + 1)
     np.testing.assert_array_equal(rt.asnumpy(colptr), np.concatenate(([0], np.cumsum(np.bincount(S.ids, minlength=17)))))

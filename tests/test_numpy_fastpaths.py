@@ -40,9 +40,13 @@ def assert_same_records(a, b, exact_u=True):
 
 @pytest.mark.parametrize("repeats", [False, True])
 def test_event_forward_equals_reference_bit_for_bit(chunk, repeats):
+    # the fast path coalesces repeats (count x W[j], one rounding), so it equals the
+    # reference of the coalesced tensor bit for bit (tests/test_coalesced_spikes.py: and the
+    # uncoalesced one's with dyadic weights)
     spikes, weights, _ = workload(1, repeats=repeats)
+    assert (spikes.coalesce() is spikes) == (not repeats)
     got = ck.forward(weights, spikes, THETA, "event")
-    for a, b in zip(ref.forward(weights, spikes, THETA), got):
+    for a, b in zip(ref.forward(weights, spikes.coalesce(), THETA), got):
         assert_same_records(a, b)
     assert all(r.counts.sum() > 0 for r in got), "every layer must spike"
 
@@ -147,3 +151,40 @@ def test_working_memory_is_bounded_by_the_chunk(monkeypatch):
     assert ck.chunk_steps(5, 30, 100) == 4
     assert ck.chunk_steps(5, 10 ** 6, 100) == 1
     assert ck.chunk_steps(5, 1, 3) == 3
+
+
+@pytest.mark.parametrize("mode", ["event", "dense"])
+@pytest.mark.parametrize("threads", [2, 3])
+def test_threads_over_sample_ranges_give_the_same_results(chunk, threads, mode):
+    spikes, weights, rng = workload(8, B=7, T=12, repeats=True)
+    one = ck.forward(weights, spikes, THETA, mode, threads=1)
+    many = ck.forward(weights, spikes, THETA, mode, threads=threads)
+    for a, b in zip(one, many):
+        assert_same_records(a, b)                      # same blocks whatever the thread count
+    delta = rng.standard_normal(one[0].counts.shape).astype(np.float32)
+    G1 = ck.weight_gradient(spikes, one[0], delta, THETA, threads=1)
+    Gn = ck.weight_gradient(spikes, one[0], delta, THETA, threads=threads)
+    np.testing.assert_array_equal(Gn, G1)              # same blocks, summed in the same order
+
+
+def test_blocks_cover_every_row_once_within_the_chunk(monkeypatch):
+    monkeypatch.setattr(ck, "CHUNK_ELEMENTS", 3 * 10 * 4)       # 3 samples of T = 4, width 10
+    T = 4
+    blocks = ck.plan_blocks(2, 9, T, 10)
+    assert max(b.b1 - b.b0 for b in blocks) == 2                # 7 samples: at most ceil(7 / MIN_BLOCKS)
+    rows = np.concatenate([np.arange(*b.rows(T)) for b in blocks])
+    np.testing.assert_array_equal(rows, np.arange(2 * T, 9 * T))
+    assert all((b.b1 - b.b0) * (b.t1 - b.t0) * 10 <= ck.CHUNK_ELEMENTS for b in blocks)
+    long = ck.plan_blocks(0, 2, 100, 10)                       # one sample's window exceeds the chunk
+    assert all(b.b1 - b.b0 == 1 and (b.t1 - b.t0) * 10 <= ck.CHUNK_ELEMENTS for b in long)
+    np.testing.assert_array_equal(np.concatenate([np.arange(*b.rows(100)) for b in long]), np.arange(200))
+
+
+def test_default_threads_follow_the_cpus_and_the_blas_setting(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    cpus = ck.default_threads()
+    assert cpus >= 1
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    assert ck.default_threads() == 1 and NumpyBackend().threads == 1
+    assert NumpyBackend(threads=3).threads == 3

@@ -120,3 +120,52 @@ def test_to_moves_every_array_field_of_the_dataclass():
     back = dev.to(np)
     np.testing.assert_array_equal(back.weight, [0.5, 2.0])
     np.testing.assert_array_equal(back.ids, s.ids)
+
+
+def test_to_carries_counts_as_int32():
+    s = from_dense(np.array([[[0, 2, 1], [3, 0, 0]]]), coalesced=True)
+    wide = SpikeTensor(s.indptr, s.ids, 1, 2, 3, s.counts.astype(np.int64))
+    dev = wide.to(fake_device)
+    assert isinstance(dev.counts, FakeDeviceArray) and dev.counts.dtype == np.int32
+    back = dev.to(np)
+    np.testing.assert_array_equal(back.counts, [2, 1, 3])
+    np.testing.assert_array_equal(back.to_dense(), s.to_dense())
+
+
+def test_coalesce_merges_repeats_into_counts_and_expand_undoes_it():
+    rng = np.random.default_rng(5)
+    d = rng.poisson(1.5, (3, 4, 9)) * (rng.random((3, 4, 9)) < 0.6)
+    s = from_dense(d)                                      # one entry per spike
+    c = s.coalesce()
+    assert c.nnz == np.count_nonzero(d) and c.n_spikes() == s.nnz == d.sum()
+    # ids unique and sorted within every row; counts are the multiplicities
+    for r in range(c.n_samples * c.n_steps):
+        row = c.ids[c.indptr[r]:c.indptr[r + 1]]
+        assert np.all(np.diff(row) > 0)
+    np.testing.assert_array_equal(c.counts, d[d > 0])                  # row-major = CSR order
+    np.testing.assert_array_equal(c.to_dense(), d)
+    assert c.coalesce() is c                               # already coalesced
+    e = c.expand()
+    np.testing.assert_array_equal(e.indptr, s.indptr)
+    np.testing.assert_array_equal(e.ids, s.ids)
+    assert e.counts is None
+    direct = from_dense(d, coalesced=True)
+    for f in ("indptr", "ids", "counts"):
+        np.testing.assert_array_equal(getattr(direct, f), getattr(c, f))
+
+
+def test_counts_survive_select_and_concatenate():
+    rng = np.random.default_rng(6)
+    d = rng.integers(0, 4, (4, 3, 5))
+    c = from_dense(d, coalesced=True)
+    np.testing.assert_array_equal(c.select([2, 0, 2]).to_dense(), d[[2, 0, 2]])
+    binary = from_dense((d > 2).astype(int))               # no counts: all ones
+    both = concatenate([c, binary])
+    np.testing.assert_array_equal(both.to_dense(), np.concatenate([d, (d > 2).astype(int)]))
+
+
+def test_counts_must_match_ids():
+    with pytest.raises(ShapeError, match="counts has shape"):
+        SpikeTensor(np.array([0, 2], np.int64), np.array([0, 1], np.int32), 1, 1, 4, np.ones(3, np.int32))
+    with pytest.raises(ShapeError, match="counts must be integers"):
+        SpikeTensor(np.array([0, 2], np.int64), np.array([0, 1], np.int32), 1, 1, 4, np.ones(2, np.float32))

@@ -68,7 +68,7 @@ def layer_events(backend: Backend, weights, spikes: SpikeTensor, theta: float) -
     """Run the network on spikes (host tensor, B samples) and return, for layer 0 (input)
     to L, the (sample 0..B-1, step 1..T, neuron) int arrays of its spikes."""
     records = backend.forward(weights, training.device_spikes(backend, spikes), theta)
-    return [spikes.to_coo()] + [r.spikes.to(np).to_coo() for r in records]
+    return [spikes.expand().to_coo()] + [r.spikes.to(np).to_coo() for r in records]
 
 
 def _create(f: h5py.File, head: dict) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from data_tools.spikes import SpikeTensor
+from gpusnn.backends.gpu import encode
 from gpusnn.backends.gpu.forward import check_weights, layer_forward
 from gpusnn.backends.gpu.gradient import backward_delta, readout_loss, weight_gradient
 from gpusnn.backends.gpu.runtime import KernelRuntime
@@ -47,6 +48,19 @@ class GpuBackend:
 
     def asnumpy(self, a):
         return self.rt.to_host(a, "asnumpy")
+
+    def encode_batch(self, events, offsets, durations, n_steps: int, **encoding) -> SpikeTensor:
+        """A batch's raw events (host EVENT_DTYPE [N], offsets [B + 1], durations [B] us) binned
+        into its spike tensor on the device (gpusnn.backends.gpu.encode.encode_batch)."""
+        return encode.encode_batch(self.rt, events, offsets, durations, n_steps, **encoding)
+
+    def upload_events(self, events, offsets, durations, sensor_size) -> encode.DeviceEvents:
+        """Every sample's events to the device once (then encode_samples per batch)."""
+        return encode.upload_events(self.rt, events, offsets, durations, sensor_size)
+
+    def encode_samples(self, store: encode.DeviceEvents, samples, n_steps: int, **encoding) -> SpikeTensor:
+        """The spike tensor of samples of an uploaded store; only the indices travel."""
+        return encode.encode_samples(self.rt, store, samples, n_steps, **encoding)
 
     def forward(self, weights, spikes: SpikeTensor, theta: float, output_spikes: bool = True):
         """LayerRecords of every layer; output_spikes=False leaves the last layer's spikes None

@@ -13,7 +13,8 @@ def grid_words(n_ids: int, mode: int) -> int:
 
 
 def compact(rt: KernelRuntime, grid, mode: int):
-    """(indptr int64 [n_rows + 1], ids int32 [nnz]) of an occupancy grid, ids sorted per row.
+    """(indptr int64 [n_rows + 1], ids int32 [nnz], counts) of an occupancy grid, ids sorted
+    per row; counts int32 [nnz] in GRID_COUNTS mode (the coalesced tensor), None in GRID_BITS.
 
     One device-to-host read (nnz, to size ids: a synchronisation); everything else stays on
     the device.
@@ -24,5 +25,7 @@ def compact(rt: KernelRuntime, grid, mode: int):
     rt.launch("compact", "grid_row_nnz", n_rows, (grid, i64(n_rows), i32(words), i32(mode), row_nnz))
     indptr = rt.exclusive_scan(row_nnz)
     ids = rt.empty(rt.scalar(indptr[-1], "compact nnz"), xp.int32)
-    rt.launch("compact", "grid_compact", n_rows, (grid, i64(n_rows), i32(words), i32(mode), indptr, ids))
-    return indptr, ids
+    counts = rt.empty(ids.shape[0], xp.int32) if mode == GRID_COUNTS else None
+    rt.launch("compact", "grid_compact", n_rows,
+              (grid, i64(n_rows), i32(words), i32(mode), indptr, ids, ids if counts is None else counts))
+    return indptr, ids, counts

@@ -6,8 +6,9 @@ polarity event is decoded, downsampled and binned by a kernel.
 Encoding convention (same as data_tools.encode): input id = (p * H' + y') * W' + x' with
 x' = x // f, y' = y // f, W' = W // f, H' = H // f; sample b's window [t0, t0 + D) is cut
 into T steps, step = ((t - t0) * T) // D + 1; invalid events and events outside the window
-are dropped. Binary mode keeps one spike per (sample, step, id), count mode keeps repeats;
-ids are sorted within each row either way.
+are dropped. Binary mode keeps one spike per (sample, step, id), count mode keeps every
+event as a coalesced tensor (one entry per (sample, step, id) with its count); ids are
+sorted within each row either way.
 """
 from __future__ import annotations
 
@@ -98,5 +99,5 @@ def aedat_to_spikes(rt: KernelRuntime, raw, t0, duration, n_steps: int, *, width
     rt.launch("events", "aedat_bin", table.n_events,
               _upload(rt, raw, table) + (rt.to_device(t0), rt.to_device(duration), i32(B), i32(T), i32(width),
                                          i32(height), i32(factor), i32(mode), grid, i32(words)))
-    indptr, ids = compact(rt, grid, mode)
-    return SpikeTensor(indptr, ids, B, T, n_in)
+    indptr, ids, counts = compact(rt, grid, mode)
+    return SpikeTensor(indptr, ids, B, T, n_in, counts)

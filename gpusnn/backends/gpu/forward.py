@@ -17,12 +17,19 @@ def check_weights(rt: KernelRuntime, W, n_pre: int | None = None) -> None:
         raise ShapeError(f"weights have {W.shape[0]} presynaptic rows but the input has {n_pre} lines")
 
 
+def count_args(ids, counts) -> tuple:
+    """The (entry_counts, has_counts) kernel arguments: counts, or ids as an unread
+    placeholder with has_counts = 0 (all ones)."""
+    return (ids, i32(0)) if counts is None else (counts, i32(1))
+
+
 def layer_forward(rt: KernelRuntime, W, spikes: SpikeTensor, theta: float,
                   compact_output: bool = True) -> LayerRecord:
     """Integrate-and-fire of the layer with weights W [n_pre, n_post] driven by spikes
-    (B x T x n_pre, arrays on the device); returns the LayerRecord with device arrays.
-    compact_output=False leaves its spikes None (no compaction: one host read and three
-    launches fewer, for a last layer whose spike list nobody reads)."""
+    (B x T x n_pre, arrays on the device; entries with counts add count * W[j]); returns
+    the LayerRecord with device arrays. compact_output=False leaves its spikes None (no
+    compaction: one host read and three launches fewer, for a last layer whose spike list
+    nobody reads)."""
     xp = rt.xp
     check_weights(rt, W, spikes.n_inputs)
     B, T, n_post = spikes.n_samples, spikes.n_steps, W.shape[1]
@@ -31,7 +38,9 @@ def layer_forward(rt: KernelRuntime, W, spikes: SpikeTensor, theta: float,
     counts, t_first, t_last, t_prev = (rt.empty((B, n_post), xp.int32) for _ in range(4))
     u_final = rt.empty((B, n_post), xp.float32)
     rt.launch("forward", "if_forward", B * n_post,
-              (spikes.indptr, spikes.ids, W, i32(B), i32(T), i32(n_post), f32(theta),
+              (spikes.indptr, spikes.ids, *count_args(spikes.ids, spikes.counts), W, i32(B), i32(T), i32(n_post), f32(theta),
                counts, t_first, t_last, t_prev, u_final, grid, i32(words)))
-    out = SpikeTensor(*compact(rt, grid, GRID_BITS), B, T, n_post) if compact_output else None
-    return LayerRecord(counts, t_first, t_last, t_prev, u_final, out)
+    if not compact_output:
+        return LayerRecord(counts, t_first, t_last, t_prev, u_final, None)
+    indptr, ids, _ = compact(rt, grid, GRID_BITS)
+    return LayerRecord(counts, t_first, t_last, t_prev, u_final, SpikeTensor(indptr, ids, B, T, n_post))

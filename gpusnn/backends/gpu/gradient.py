@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from data_tools.spikes import LayerRecord, SpikeTensor
+from gpusnn.backends.gpu.forward import count_args
 from gpusnn.backends.gpu.runtime import KernelRuntime, f32, f64, i32, i64
 from gpusnn.config import MethodConfig
 from gpusnn.errors import ShapeError
@@ -48,20 +49,29 @@ def backward_delta(rt: KernelRuntime, delta_next, W_next, rec: LayerRecord, T: i
 
 
 def transpose_spikes(rt: KernelRuntime, spikes: SpikeTensor):
-    """The spikes grouped by input: (colptr int64 [n_inputs + 1], sample int32 [nnz],
-    step int32 [nnz], 1..T), rows b * T + t - 1 increasing within each input (a device
-    sort of (id, row) keys; colptr by a search of the sorted keys, no host synchronisation)."""
+    """The entries grouped by input: (colptr int64 [n_inputs + 1], sample int32 [nnz],
+    step int32 [nnz], 1..T, counts int32 [nnz] or None), rows b * T + t - 1 increasing
+    within each input (a device sort of (id, row) keys, or an argsort when counts must
+    follow their entries; colptr by a search of the sorted keys, no host synchronisation)."""
     xp = rt.xp
     T = spikes.n_steps
     BT = spikes.n_samples * T
     if BT == 0:  # no samples (a data-parallel rank's empty share of a short batch)
         none = xp.zeros(0, dtype=xp.int32)
-        return xp.zeros(spikes.n_inputs + 1, dtype=xp.int64), none, none
+        return xp.zeros(spikes.n_inputs + 1, dtype=xp.int64), none, none, None if spikes.counts is None else none
     rows = xp.searchsorted(spikes.indptr[1:], xp.arange(spikes.nnz, dtype=xp.int64), side="right")
-    keys = xp.sort(xp.add(xp.multiply(spikes.ids, BT, dtype=xp.int64), rows))
+    keys = xp.add(xp.multiply(spikes.ids, BT, dtype=xp.int64), rows)
+    counts = None
+    if spikes.counts is None:
+        keys = xp.sort(keys)
+    else:
+        order = xp.argsort(keys)                 # keys are unique in a coalesced tensor
+        keys = xp.take(keys, order)
+        counts = xp.take(spikes.counts, order).astype(xp.int32, copy=False)
     colptr = xp.searchsorted(keys, xp.arange(0, (spikes.n_inputs + 1) * BT, BT, dtype=xp.int64), side="left")
     rows = xp.remainder(keys, BT)
-    return colptr, xp.floor_divide(rows, T, dtype=xp.int32), xp.add(xp.remainder(rows, T, dtype=xp.int32), 1)
+    return (colptr, xp.floor_divide(rows, T, dtype=xp.int32), xp.add(xp.remainder(rows, T, dtype=xp.int32), 1),
+            counts)
 
 
 def weight_gradient(rt: KernelRuntime, spikes_in: SpikeTensor, rec: LayerRecord, delta, theta: float,
@@ -75,7 +85,8 @@ def weight_gradient(rt: KernelRuntime, spikes_in: SpikeTensor, rec: LayerRecord,
     rt.launch("gradient", "gradient_coeffs", B * n_post,
               (delta, rec.t_last, rec.t_prev, i64(B * n_post), i32(T), f32(theta), f32(theta * T),
                i32(gradient == "timing"), a, w))
-    colptr, sample, step = transpose_spikes(rt, spikes_in)
+    colptr, sample, step, counts = transpose_spikes(rt, spikes_in)
     G = rt.empty((n_pre, n_post), xp.float32)
-    rt.launch("gradient", "weight_gradient", n_pre * n_post, (colptr, sample, step, a, w, i32(n_pre), i32(n_post), G))
+    rt.launch("gradient", "weight_gradient", n_pre * n_post,
+              (colptr, sample, step, *count_args(sample, counts), a, w, i32(n_pre), i32(n_post), G))
     return G

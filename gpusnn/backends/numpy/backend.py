@@ -18,16 +18,20 @@ class NumpyBackend:
     """NumPy + scipy.sparse on the CPU, a gpusnn.backends.protocol.Backend. The oracle of the
     GPU backends.
 
-    mode: how a layer's synaptic input is computed, "event" (sparse, work = spikes x
+    mode: how a layer's synaptic input is computed, "event" (sparse, work = entries x
     fan-out), "dense" (BLAS per chunk of steps) or "auto" (dense above the measured
-    crossover density, fastpaths.DENSE_ABOVE).
+    crossover density, fastpaths.DENSE_ABOVE). The input is coalesced first (repeated ids
+    of a step become one entry with a count), so the choice and the gradient's cost follow
+    the coalesced tensor. threads: sample ranges computed in parallel (None: every CPU this
+    process may use, capped by OMP_NUM_THREADS / OPENBLAS_NUM_THREADS; fastpaths.default_threads).
     """
 
     name = "numpy"
     xp = np
 
-    def __init__(self, mode: str = "auto"):
+    def __init__(self, mode: str = "auto", threads: int | None = None):
         self.mode = ck.check_mode(mode)
+        self.threads = ck.default_threads() if threads is None else max(1, int(threads))
         self._scratch: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
     @staticmethod
@@ -40,7 +44,7 @@ class NumpyBackend:
 
     def forward(self, weights, spikes: SpikeTensor, theta: float, output_spikes: bool = True):
         """output_spikes is accepted for the interface; the CPU paths always keep them."""
-        return ck.forward(weights, spikes, theta, self.mode)
+        return ck.forward(weights, ck.coalesced(spikes), theta, self.mode, self.threads)
 
     def gradients(self, weights, spikes: SpikeTensor, records, labels, T: int, theta: float,
                   method: MethodConfig, batch_norm: int | None = None):
@@ -48,8 +52,8 @@ class NumpyBackend:
         rho = ref.readout(out.counts, out.u_final, theta, T)
         loss, delta = ref.loss_and_delta(rho, np.asarray(labels), method, T, batch_norm)
         deltas = ref.backward_deltas(weights, records, delta, theta, T)
-        inputs = [spikes] + [r.spikes for r in records[:-1]]
-        grads = [ck.weight_gradient(s, r, d, theta, method.gradient)
+        inputs = [ck.coalesced(spikes)] + [r.spikes for r in records[:-1]]
+        grads = [ck.weight_gradient(s, r, d, theta, method.gradient, self.threads)
                  for s, r, d in zip(inputs, records, deltas)]
         return loss, rho, grads
 

@@ -2,21 +2,31 @@
 
 Shapes: B samples, T steps, n_pre / n_post neurons; weights float32 [n_pre, n_post].
 
-- The time window is processed in chunks of steps, so the working memory of a layer
-  (currents, spike flags, prefix counts) is bounded by CHUNK_ELEMENTS float32 values,
-  whatever T is; only the spike lists themselves grow with T.
-- The synaptic input of a chunk is either event-driven (a scipy CSR product: work =
-  spikes x fan-out) or dense (the chunk's spikes as a 0/1 matrix times W in BLAS: work =
-  B x steps x n_pre x n_post). ``mode="auto"`` picks dense above DENSE_ABOVE, the
+- The input is coalesced first (repeated ids of a step become one entry with a count,
+  data_tools.spikes), so every cost below follows the coalesced entries, not the events.
+- A layer is processed in blocks of samples (plan_blocks: contiguous CSR rows; one long
+  window is cut into runs of steps), so the working memory of a layer (currents, spike
+  flags, prefix counts) is bounded by CHUNK_ELEMENTS float32 values, whatever T and B are;
+  only the spike lists themselves grow.
+- The synaptic input of a block is either event-driven (a scipy CSR product: work =
+  entries x fan-out) or dense (the block's counts as a dense matrix times W in BLAS: work =
+  samples x steps x n_pre x n_post). ``mode="auto"`` picks dense above DENSE_ABOVE, the
   crossover density measured by benchmarks/run.py (suite "density", BENCHMARKS.md).
 - The timing gradient sums delta_bi c_bj(w_bi, T] / (theta (T - w_bi)) as the reference
-  does, but forms the suffix counts c one chunk of steps at a time (no [B, T + 1, n_pre]
-  array) and multiplies them by a sparse matrix of the window starts (scipy, no BLAS).
+  does, as a^T n - M P: the prefix counts P of a block (no [B, T + 1, n_pre] array) times a
+  sparse matrix M of the window starts.
+- threads > 1: dense products run ahead on a thread pool while the calling thread runs the
+  IF recursion; the gradient runs sample ranges in parallel (docs/performance.md).
 
-Event mode gives spike trains equal to the reference's bit for bit (same sums in the same
-order); dense mode and the gradient differ only by float32 rounding.
+Event mode gives spike trains equal to the reference's on the same (coalesced) tensor bit
+for bit (same sums in the same order); dense mode and the gradient differ only by float32
+rounding.
 """
 from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,22 +36,36 @@ from gpusnn import reference as ref
 from gpusnn.config import OptimConfig
 from gpusnn.errors import ConfigError, ShapeError
 
-#: Input density (spikes / (B x T x n_pre)) above which auto runs the dense product: the
+#: Coalesced input density (entries / (B x T x n_pre)) above which auto runs the dense product: the
 #: crossover of the benchmarks' "density" suite on the 2-core development machine with one
 #: BLAS thread (15 % event-driven faster, 20 % dense faster). With 2 idle BLAS threads the
 #: crossover is lower (10 %), but 2 threads on a busy machine made the dense product up to
 #: 100x slower (measured), so auto keeps the one-thread crossover. Both modes give the same
 #: spikes up to threshold ties.
 DENSE_ABOVE = 0.2
-#: Float32 values one chunk of steps may hold per layer (4 MiB).
+#: Float32 values one block may hold per layer (4 MiB).
 CHUNK_ELEMENTS = 1 << 20
 MODES = ("auto", "event", "dense")
 
 
 def density(spikes: SpikeTensor) -> float:
-    """Fraction of (sample, step, input) slots that hold a spike (repeats counted)."""
+    """Fraction of (sample, step, input) slots that hold an entry: of a coalesced tensor
+    (SpikeTensor.coalesce, what count encoding emits) the coalesced density, whatever the
+    counts; the backend coalesces its input before choosing (see NumpyBackend.forward)."""
     slots = spikes.n_samples * spikes.n_steps * spikes.n_inputs
     return spikes.nnz / slots if slots else 0.0
+
+
+def coalesced(spikes: SpikeTensor) -> SpikeTensor:
+    """spikes with repeated ids merged into counts (SpikeTensor.coalesce) when it has adjacent
+    repeats; else spikes itself (O(nnz) check; tensors with counts are taken as they are).
+
+    Every producer here sorts ids within rows, so repeats are adjacent; a tensor with
+    unsorted repeats is still computed correctly, only on its uncoalesced entries.
+    """
+    if spikes.counts is not None or spikes.nnz < 2 or not np.any(spikes.ids[1:] == spikes.ids[:-1]):
+        return spikes
+    return spikes.coalesce()
 
 
 def check_mode(mode: str) -> str:
@@ -62,14 +86,99 @@ def chunk_steps(n_samples: int, width: int, n_steps: int) -> int:
     return int(np.clip(CHUNK_ELEMENTS // max(n_samples * width, 1), 1, n_steps))
 
 
-def time_major(spikes: SpikeTensor) -> sp.csr_matrix:
-    """The spikes as a float32 CSR matrix [T * B, n_inputs] with row (t - 1) * B + b.
+@dataclass(frozen=True)
+class Block:
+    """A contiguous range of CSR rows: samples b0..b1-1 over steps t0..t1-1 (0-based).
 
-    Rows of a run of steps are then contiguous; ids keep their order within each row.
+    Several samples only over the whole window (t0 = 0, t1 = T); one sample may be cut
+    into runs of steps when its window alone exceeds CHUNK_ELEMENTS.
     """
-    B, T = spikes.n_samples, spikes.n_steps
-    perm = (np.arange(T)[:, None] + np.arange(B)[None, :] * T).ravel()
-    return ref.spike_matrix(spikes)[perm]
+
+    b0: int
+    b1: int
+    t0: int
+    t1: int
+
+    def rows(self, T: int) -> tuple[int, int]:
+        """First and one-past-last CSR row r = b * T + t."""
+        return self.b0 * T + self.t0, (self.b1 - 1) * T + self.t1
+
+
+#: A batch's forward is cut into at least this many blocks where its samples allow, so that
+#: threads have work to share (the gradient into GRADIENT_MIN_BLOCKS: each of its blocks
+#: costs an n_post x n_pre accumulation); constants, not the thread count, so that the
+#: blocks and with them every float32 sum are the same whatever the number of threads.
+MIN_BLOCKS = 4
+GRADIENT_MIN_BLOCKS = 2
+
+
+def plan_blocks(s0: int, s1: int, T: int, width: int, min_blocks: int = MIN_BLOCKS) -> list[Block]:
+    """Blocks covering samples s0..s1-1 over all T steps, each holding at most
+    CHUNK_ELEMENTS float32 values of `width` per row (at least one step of one sample) and
+    at most a min_blocks-th of the samples (rounded up)."""
+    per_sample = T * max(width, 1)
+    if per_sample <= CHUNK_ELEMENTS:
+        sb = max(1, min(CHUNK_ELEMENTS // per_sample, -(-(s1 - s0) // min_blocks)))
+        return [Block(b, min(s1, b + sb), 0, T) for b in range(s0, s1, sb)]
+    c = chunk_steps(1, width, T)
+    return [Block(b, b + 1, t, min(T, t + c)) for b in range(s0, s1) for t in range(0, T, c)]
+
+
+def pipelined(fn, items: list, threads: int):
+    """Yield fn(x) for x in items in order; with threads > 1 up to 2 x threads of them are
+    computed ahead on the thread pool. NumPy's loops, BLAS and scipy's products release the
+    GIL. Meanwhile BLAS runs one thread per call: the threads are ours, which block instead
+    of spinning (two spinning BLAS threads per call on a busy 2-core machine made products
+    up to 100x slower)."""
+    if threads <= 1 or len(items) <= 1:
+        yield from (fn(x) for x in items)
+        return
+    pool, ahead = _pool(threads), 2 * threads
+    with _blas().limit(limits=1, user_api="blas"):
+        futures = [pool.submit(fn, x) for x in items[:ahead]]
+        for k in range(len(items)):
+            if k + ahead < len(items):
+                futures.append(pool.submit(fn, items[k + ahead]))
+            yield futures[k].result()
+            futures[k] = None
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_BLAS: list = []
+
+
+def _blas():
+    """The process's threadpoolctl controller (made once: inspecting the libraries is slow)."""
+    if not _BLAS:
+        from threadpoolctl import ThreadpoolController
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0]
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    if threads not in _POOLS:
+        _POOLS[threads] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gpusnn")
+    return _POOLS[threads]
+
+
+def default_threads() -> int:
+    """Threads of the numpy backend: the CPUs this process may use, capped by
+    OMP_NUM_THREADS / OPENBLAS_NUM_THREADS when set (the BLAS thread setting)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n = os.cpu_count() or 1
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        if os.environ.get(var, "").isdigit() and int(os.environ[var]) > 0:
+            n = min(n, int(os.environ[var]))
+    return max(1, n)
+
+
+def row_block(spikes: SpikeTensor, data: np.ndarray, r0: int, r1: int) -> sp.csr_matrix:
+    """Rows r0..r1-1 of the spikes as a float32 CSR matrix (entries = counts), no copy of ids."""
+    lo, hi = int(spikes.indptr[r0]), int(spikes.indptr[r1])
+    return sp.csr_matrix((data[lo:hi], spikes.ids[lo:hi], spikes.indptr[r0:r1 + 1] - lo),
+                         shape=(r1 - r0, spikes.n_inputs))
 
 
 def records_from_spikes(b: np.ndarray, t: np.ndarray, i: np.ndarray, B: int, T: int, N: int):
@@ -91,105 +200,147 @@ def records_from_spikes(b: np.ndarray, t: np.ndarray, i: np.ndarray, B: int, T: 
     twice = counts > 1
     t_prev[twice] = t_sorted[ends[twice] - 1]
     rows = b.astype(np.int64) * T + t - 1
-    order = np.argsort(rows * N + i, kind="stable")
+    key = rows * N + i
+    if key.size > 1 and not np.all(key[1:] > key[:-1]):                # blocks give CSR order already
+        i = i[np.argsort(key, kind="stable")]
     indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=B * T)))).astype(np.int64)
-    spikes = SpikeTensor(indptr, i[order].astype(np.int32), B, T, N)
+    spikes = SpikeTensor(indptr, i.astype(np.int32), B, T, N)
     shape = (B, N)
     return counts.reshape(shape), t_first.reshape(shape), t_last.reshape(shape), t_prev.reshape(shape), spikes
 
 
-def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = "auto") -> ref.LayerRecord:
-    """Nonleaky IF layer over the whole window (method.md section 1), chunked over steps.
+def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = "auto",
+                  threads: int = 1) -> ref.LayerRecord:
+    """Nonleaky IF layer over the whole window (method.md section 1), in blocks of samples.
 
-    W float32 [n_pre, n_post]; spikes B x T x n_pre. Returns the reference's LayerRecord.
+    W float32 [n_pre, n_post]; spikes B x T x n_pre (entries with counts add count x W[j]).
+    Block by block (plan_blocks): the block's currents as one product (CSR x W, or dense x W
+    in BLAS), then the IF recursion over its steps. With threads > 1 the dense products of
+    the next blocks run on the thread pool (each one long BLAS call without the GIL) while
+    this thread runs the recursion of the current block, so no two threads contend for the
+    GIL step by step. Event-driven products stay on this thread (scipy's sparse product
+    gained under 10 % from a second thread when measured). Returns the reference's
+    LayerRecord.
     """
     B, T, n_post = spikes.n_samples, spikes.n_steps, W.shape[1]
     if W.shape[0] != spikes.n_inputs:
         raise ShapeError(f"weights have {W.shape[0]} presynaptic rows but the input has "
                          f"{spikes.n_inputs} lines")
+    spikes = coalesced(spikes)
     dense = use_dense(spikes, mode)
-    S = time_major(spikes)
-    c = chunk_steps(B, n_post + (W.shape[0] if dense else 0), T)
+    data = spikes.entry_counts().astype(np.float32)
+    blocks = plan_blocks(0, B, T, n_post + (W.shape[0] if dense else 0))
     th = np.float32(theta)
+
+    def currents(blk: Block) -> np.ndarray:
+        X = row_block(spikes, data, *blk.rows(T))
+        I = (X.toarray() @ W) if dense else np.asarray(X @ W)
+        return I.reshape(blk.b1 - blk.b0, blk.t1 - blk.t0, n_post)
+
     u = np.zeros((B, n_post), np.float32)
     parts = []
-    for t0 in range(0, T, c):
-        t1 = min(T, t0 + c)
-        block = S[t0 * B:t1 * B]
-        I = (block.toarray() @ W) if dense else np.asarray(block @ W)
-        I = I.reshape(t1 - t0, B, n_post)
+    for blk, I in zip(blocks, pipelined(currents, blocks, threads if dense else 1)):
+        nb, nt = I.shape[:2]
+        ub = u[blk.b0:blk.b1]
         fired = np.empty(I.shape, bool)
-        for k in range(t1 - t0):
-            np.add(u, I[k], out=u)
-            np.greater_equal(u, th, out=fired[k])
-            np.putmask(u, fired[k], np.float32(0))
+        for k in range(nt):
+            np.add(ub, I[:, k], out=ub)
+            np.greater_equal(ub, th, out=fired[:, k])
+            np.putmask(ub, fired[:, k], np.float32(0))
         flat = np.flatnonzero(fired)                                   # cheaper than 3-d nonzero
-        k, rest = np.divmod(flat, B * n_post)
-        b, i = np.divmod(rest, n_post)
-        parts.append((b, k + t0 + 1, i))
-    b, t, i = (np.concatenate(p) for p in zip(*parts))
+        b, rest = np.divmod(flat, nt * n_post)
+        k, i = np.divmod(rest, n_post)
+        parts.append((b + blk.b0, k + blk.t0 + 1, i))
+    b, t, i = (np.concatenate(p) for p in zip(*parts)) if parts else (np.zeros(0, np.int64),) * 3
     counts, t_first, t_last, t_prev, out = records_from_spikes(b, t, i, B, T, n_post)
     return ref.LayerRecord(counts, t_first, t_last, t_prev, u, out)
 
 
-def forward(weights: list[np.ndarray], spikes: SpikeTensor, theta: float, mode: str = "auto") -> list[ref.LayerRecord]:
+def forward(weights: list[np.ndarray], spikes: SpikeTensor, theta: float, mode: str = "auto",
+            threads: int = 1) -> list[ref.LayerRecord]:
     """Every layer in turn, like reference.forward; mode is chosen per layer from its input."""
     records = []
     for W in weights:
-        rec = layer_forward(W, spikes, theta, mode)
+        rec = layer_forward(W, spikes, theta, mode, threads)
         records.append(rec)
         spikes = rec.spikes
     return records
 
 
-def sample_counts(spikes: SpikeTensor) -> np.ndarray:
-    """n[b, j] = spikes of input j over the whole window of sample b. float32 [B, n_inputs]."""
-    b = np.repeat(np.arange(spikes.n_samples), np.diff(spikes.indptr[::spikes.n_steps]))
-    flat = np.bincount(b * spikes.n_inputs + spikes.ids, minlength=spikes.n_samples * spikes.n_inputs)
-    return flat.reshape(spikes.n_samples, spikes.n_inputs).astype(np.float32)
-
-
 def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_post: np.ndarray,
-                    theta: float, gradient: str = "timing") -> np.ndarray:
-    """G float32 [n_pre, n_post], the reference's weight_gradient computed chunk by chunk.
+                    theta: float, gradient: str = "timing", threads: int = 1) -> np.ndarray:
+    """G float32 [n_pre, n_post], the reference's weight_gradient computed block by block.
 
-    G^T = sum_chunks M_chunk @ c_chunk, where a = delta / (theta (T - w)) [B, n_post],
-    M_chunk [n_post, c * B] holds a_bi at column (w_bi - t0) * B + b for the windows
-    starting at a step w_bi in t0..t0+c-1, and c_chunk [c * B, n_pre] are the suffix
-    counts n - prefix(w) there (prefix(0) = 0). Work: B x n_post x n_pre multiply-adds
-    plus B x T x n_pre additions, whatever the density.
+    With a = delta / (theta (T - w)) [B, n_post], n_b the window's counts and P_b(w) the
+    counts of steps 1..w of sample b (prefix sums, every entry weighted by its count):
+    G^T = sum_b a_b^T n_b - sum_b M_b P_b, M_b holding a_bi at column w_bi (w_bi >= 1).
+    Per block (plan_blocks) the prefix sums are a cumulative sum of the block's dense
+    counts (made from its coalesced entries) and M_b P_b a sparse-times-dense product, so
+    the work is B x n_post x n_pre multiply-adds (twice) plus B x T x n_pre additions. With
+    threads > 1 the blocks' terms are computed ahead on the thread pool; they are summed in
+    block order with blocks that do not depend on the thread count, so G is the same bit
+    for bit whatever the number of threads.
     """
     if gradient == "rate":
         return ref.weight_gradient(spikes_in, rec_post, delta_post, theta, gradient)
     B, T, n_pre = spikes_in.n_samples, spikes_in.n_steps, spikes_in.n_inputs
     n_post = delta_post.shape[1]
-    w = ref.window_start(rec_post.t_last, rec_post.t_prev, T)
-    a = delta_post / (np.float32(theta) * (T - w).astype(np.float32))
-    n = sample_counts(spikes_in)
-    if w.size == 0:
+    if B == 0:
         return np.zeros((n_pre, n_post), np.float32)
-    S = time_major(spikes_in)
-    c = chunk_steps(B, n_pre, T)
-    # pad the rows of G^T off a power-of-two stride: the final transpose is then cache friendly
-    G_T = np.zeros((n_post, n_pre + 16), np.float32)[:, :n_pre]
-    carry = np.zeros((B, n_pre), np.float32)                           # prefix(t0 - 1)
-    for t0 in range(0, int(w.max()) + 1, c):
-        t1 = min(T, t0 + c)
-        block = np.zeros((t1 - t0, B, n_pre), np.float32)              # spikes at steps t0..t1-1
-        first = max(t0, 1)
-        if first < t1:
-            S[(first - 1) * B:(t1 - 1) * B].toarray(out=block[first - t0:].reshape((t1 - first) * B, n_pre))
-        block[0] += carry
-        for k in range(1, t1 - t0):                                    # prefix(w) = c(0, w]
-            block[k] += block[k - 1]
-        carry = block[-1].copy()
-        np.subtract(n, block, out=block)                               # suffix c(w, T]
-        inside = ((w >= t0) & (w < t1)).T                              # [n_post, B]
+    spikes_in = coalesced(spikes_in)
+    w = ref.window_start(rec_post.t_last, rec_post.t_prev, T)
+    a = (delta_post / (np.float32(theta) * (T - w).astype(np.float32))).astype(np.float32)
+    data = spikes_in.entry_counts().astype(np.float32)
+
+    def prefix(blk: Block) -> np.ndarray:
+        """The block's prefix counts P_b(t0 + 1 .. t1) - P_b(t0), float32 [nb, nt, n_pre]."""
+        nb, nt = blk.b1 - blk.b0, blk.t1 - blk.t0
+        P = row_block(spikes_in, data, *blk.rows(T)).toarray().reshape(nb, nt, n_pre)
+        for k in range(1, nt):
+            np.add(P[:, k], P[:, k - 1], out=P[:, k])                   # (cumsum over axis 1 is strided: slower)
+        return P
+
+    def contribution(blk: Block, P: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(M_b P_b, n_b [nb, n_pre] or None before the window's end) of one block."""
+        nb, nt = P.shape[:2]
+        wb, ab = w[blk.b0:blk.b1], a[blk.b0:blk.b1]
+        inside = ((wb > blk.t0) & (wb <= blk.t1)).T                    # [n_post, nb]: P_b(w) in this block
         i, b = np.nonzero(inside)                                      # row-major: CSR order
         indptr = np.concatenate(([0], np.cumsum(inside.sum(axis=1))))
-        M = sp.csr_matrix((a[b, i], (w[b, i] - t0) * B + b, indptr), shape=(n_post, (t1 - t0) * B))
-        G_T += M @ block.reshape((t1 - t0) * B, n_pre)
+        M = sp.csr_matrix((ab[b, i], b * nt + (wb[b, i] - 1 - blk.t0), indptr), shape=(n_post, nb * nt))
+        return M @ P.reshape(nb * nt, n_pre), P[:, -1].copy() if blk.t1 == T else None   # P_b(T) = n_b
+
+    blocks = plan_blocks(0, B, T, n_pre, GRADIENT_MIN_BLOCKS)
+    single = all(b.t0 == 0 and b.t1 == T for b in blocks)
+
+    def block_terms(blk: Block):
+        return contribution(blk, prefix(blk))
+
+    # pad the rows of G^T off a power-of-two stride: the final transpose is then cache friendly
+    G_T = np.zeros((n_post, n_pre + 16), np.float32)[:, :n_pre]
+    if single:                                  # whole-window blocks: independent, computed ahead in parallel
+        terms = pipelined(block_terms, blocks, threads)
+    else:                                       # runs of steps of one sample carry the prefix: in order
+        terms = _carried_terms(blocks, prefix, contribution, T)
+    n = np.empty((B, n_pre), np.float32)
+    for blk, (MP, n_blk) in zip(blocks, terms):
+        G_T -= MP                               # summed in block order: the same for any thread count
+        if n_blk is not None:
+            n[blk.b0:blk.b1] = n_blk
+    G_T += a.T @ n
     return np.ascontiguousarray(G_T.T)
+
+
+def _carried_terms(blocks, prefix, contribution, T: int):
+    """The (M P, a^T n) terms of blocks that cut one sample's window into runs of steps:
+    each run's prefix counts continue from the previous run's last step."""
+    carry = None
+    for blk in blocks:
+        P = prefix(blk)
+        if blk.t0 > 0:
+            P += carry[:, None, :]
+        carry = P[:, -1].copy() if blk.t1 < T else None
+        yield contribution(blk, P)
 
 
 def fractional_update(W: np.ndarray, *, W_prev: np.ndarray, G: np.ndarray, G_prev: np.ndarray | None,
