@@ -137,10 +137,10 @@ def spikes_per_step(source: BatchSource, probe: int = PROBE_SAMPLES) -> float:
     """Mean input spikes per sample and step: exact for a SpikeTensor, over the first `probe`
     samples for another source (read PROBE_CHUNK samples at a time, so memory stays below a batch)."""
     if isinstance(source, SpikeTensor):
-        return source.nnz / max(source.n_samples * source.n_steps, 1)
+        return source.n_spikes() / max(source.n_samples * source.n_steps, 1)
     n = min(probe, source.n_samples)
-    nnz = sum(source.select(np.arange(a, min(a + PROBE_CHUNK, n))).nnz for a in range(0, n, PROBE_CHUNK))
-    return nnz / max(n * source.n_steps, 1)
+    spikes = sum(source.select(np.arange(a, min(a + PROBE_CHUNK, n))).n_spikes() for a in range(0, n, PROBE_CHUNK))
+    return spikes / max(n * source.n_steps, 1)
 
 
 def take(source: BatchSource, index) -> BatchSource:

@@ -189,7 +189,7 @@ def test_loader_pass_keeps_memory_proportional_to_the_batch(tmp_path):
     tracemalloc.start()
     n = 0
     for t in prefetch((split.select(order[i:i + batch]) for i in range(0, S, batch)), 2):
-        n += t.nnz
+        n += t.n_spikes()
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert n == S * per and peak < bound, (peak, bound)
