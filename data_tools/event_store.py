@@ -34,7 +34,14 @@ import numpy as np
 
 from data_tools.errors import DataFormatError
 from data_tools.events import EVENT_DTYPE, GESTURE_CLASSES
-from data_tools.samples import COLUMN_DTYPES, FIELDS, SampleColumns, SampleSet, to_columns
+from data_tools.processes import alive
+from data_tools.samples import (
+    COLUMN_DTYPES,
+    FIELDS,
+    SampleColumns,
+    SampleSet,
+    to_columns,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,20 +67,12 @@ def remove_stale_partials(path) -> int:
     removed = 0
     for p in path.parent.glob(f"{path.name}.partial-*"):
         pid = p.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not alive(int(pid)):
             p.unlink(missing_ok=True)
             removed += 1
     return removed
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class StoreWriter:

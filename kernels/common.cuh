@@ -19,3 +19,16 @@ __device__ __forceinline__ int gpusnn_window_start(int t_last, int t_prev, int T
 {
     return t_last == T ? t_prev : t_last;
 }
+
+// Mark spike `id` in row r = b * T + bin of an occupancy grid of `words` uint32 per row, after
+// clipping bin to 0..T-1 (events exactly at the window's end land in the last step).
+__device__ __forceinline__ void gpusnn_grid_mark(unsigned int* grid, long long row0, long long bin, int T,
+                                                 long long words, int id, int mode)
+{
+    bin = bin < 0 ? 0 : (bin >= T ? T - 1 : bin);
+    const long long r = row0 + bin;
+    if (mode == GPUSNN_GRID_BITS)
+        atomicOr(&grid[r * words + (id >> 5)], 1u << (id & 31));
+    else
+        atomicAdd(&grid[r * words + id], 1u);
+}

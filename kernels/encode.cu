@@ -54,11 +54,6 @@ extern "C" __global__ void bin_events(const short* __restrict__ x, const short* 
         } else {
             bin = k * T / (batch_offsets[lo + 1] - batch_offsets[lo]);
         }
-        bin = bin < 0 ? 0 : (bin >= T ? T - 1 : bin);
-        const long long r = (long long)lo * T + bin;
-        if (mode == GPUSNN_GRID_BITS)
-            atomicOr(&grid[r * words + (id >> 5)], 1u << (id & 31));
-        else
-            atomicAdd(&grid[r * words + id], 1u);
+        gpusnn_grid_mark(grid, (long long)lo * T, bin, T, words, id, mode);
     }
 }

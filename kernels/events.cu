@@ -84,13 +84,7 @@ extern "C" __global__ void aedat_bin(const unsigned char* __restrict__ bytes,
         const int id = ((int)((data >> 1) & 1u) * Hd + yd) * Wd + xd;
         for (int b = 0; b < B; ++b) {
             if (ts < t0[b] || ts >= t0[b] + dur[b]) continue;
-            long long bin = (ts - t0[b]) * T / dur[b];
-            bin = bin < 0 ? 0 : (bin >= T ? T - 1 : bin);
-            const long long r = (long long)b * T + bin;
-            if (mode == GPUSNN_GRID_BITS)
-                atomicOr(&grid[r * words + (id >> 5)], 1u << (id & 31));
-            else
-                atomicAdd(&grid[r * words + id], 1u);
+            gpusnn_grid_mark(grid, (long long)b * T, (ts - t0[b]) * T / dur[b], T, words, id, mode);
         }
     }
 }

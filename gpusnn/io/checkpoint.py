@@ -47,6 +47,7 @@ from typing import Callable
 import h5py
 import numpy as np
 
+from data_tools.processes import alive
 from gpusnn import __version__
 from gpusnn.backends import Backend
 from gpusnn.config import RunConfig
@@ -264,22 +265,12 @@ def remove_stale_temps(run_dir: str | os.PathLike) -> list[Path]:
     pat = re.compile(rf"^\..+\.h5{re.escape(TMP_MARK)}(\d+)$")
     for p in Path(run_dir).glob(".*"):
         m = pat.match(p.name)
-        if m and not _alive(int(m.group(1))):
+        if m and not alive(int(m.group(1))):
             p.unlink(missing_ok=True)
             gone.append(p)
     return gone
 
 
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # ----------------------------------------------------------------------------- reading
