@@ -15,6 +15,9 @@ The splits of the EncodedDataset are batch sources (data_tools.loader.BatchSourc
 SpikeTensor held in memory or a StoreSplit that reads and encodes each batch from the event
 store. Either way the next PREFETCH batches are made in a background thread
 (data_tools.prefetch) while the current one trains; the batches and their order are the same.
+On the cuda and emulated backends a StoreSplit's batches are encoded on the device: the
+thread reads the raw events (StoreSplit.read) and the trainer bins them with
+backend.encode_batch, giving the host encoder's spike tensors (see batches).
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from data_tools.loader import BatchSource, spikes_per_step
+from data_tools.loader import BatchSource, StoreSplit, spikes_per_step
 from data_tools.prefetch import prefetch
 from data_tools.progress import PROGRESS, progress_bar
 from data_tools.spikes import EncodedDataset, SpikeTensor
@@ -136,10 +139,28 @@ def device_spikes(backend: Backend, spikes: SpikeTensor) -> SpikeTensor:
     return spikes.to(np).map_arrays(lambda name, a: backend.asarray(a))
 
 
-def batches(source: BatchSource, index_lists, depth: int = PREFETCH):
-    """(index, spike tensor) of each index array in index_lists, in order, made ahead by a
-    background thread (depth batches; 0 = in this thread)."""
-    return prefetch(((idx, source.select(idx)) for idx in index_lists), depth)
+def encodes_on_device(backend: Backend, source: BatchSource) -> bool:
+    """Whether the batches of source are encoded by the backend (a backend with encode_batch,
+    the cuda and emulated ones, and a source of raw events, a StoreSplit) rather than on the host."""
+    return hasattr(backend, "encode_batch") and isinstance(source, StoreSplit)
+
+
+def batches(backend: Backend, source: BatchSource, index_lists, depth: int = PREFETCH):
+    """(index, spike tensor as the backend's arrays) of each index array in index_lists, in order.
+
+    The batches are read ahead by a background thread (depth batches; 0 = in this thread): a
+    StoreSplit's raw events when the backend encodes them (encodes_on_device; then this thread
+    uploads them and bins them on the device), else the host's spike tensors (then uploaded
+    by device_spikes). Either way the spike tensors are the same.
+    """
+    if encodes_on_device(backend, source):
+        raws = prefetch(((idx, source.read(idx)) for idx in index_lists), depth)
+        for idx, raw in raws:
+            yield idx, backend.encode_batch(raw.columns, raw.offsets, raw.durations, source.n_steps,
+                                            sensor_size=raw.sensor_size, **source.encoding)
+    else:
+        for idx, host in prefetch(((idx, source.select(idx)) for idx in index_lists), depth):
+            yield idx, device_spikes(backend, host)
 
 
 def train_epoch(backend: Backend, state: TrainState, cfg: RunConfig, data: EncodedDataset,
@@ -159,8 +180,7 @@ def train_epoch(backend: Backend, state: TrainState, cfg: RunConfig, data: Encod
     t0 = time.perf_counter()
     todo = [order[s:s + bs] for s in starts[cur.batches_done:]]
     shares = [distributed.part(idx, comm.rank, comm.size) for idx in todo]
-    for (mine, host), idx in zip(batches(data.train, shares), todo):
-        spikes = device_spikes(backend, host)
+    for (mine, spikes), idx in zip(batches(backend, data.train, shares), todo):
         labels = data.train_labels[mine]
         loss, pred, layer_spikes = train_batch(backend, state, cfg, spikes, labels, comm, len(idx))
         totals = comm.allreduce_sum([np.array([loss.sum(), (pred == labels).sum(), *layer_spikes], np.float64)])[0]
@@ -190,8 +210,8 @@ def predict(backend: Backend, weights, spikes: BatchSource, cfg: RunConfig, batc
     out = []
     ids = np.arange(spikes.n_samples) if indices is None else np.asarray(indices, np.int64)
     index_lists = [ids[s:s + bs] for s in range(0, ids.size, bs)]
-    for _, host in batches(spikes, index_lists):
-        recs = backend.forward(weights, device_spikes(backend, host), cfg.network.theta, output_spikes=False)
+    for _, batch in batches(backend, spikes, index_lists):
+        recs = backend.forward(weights, batch, cfg.network.theta, output_spikes=False)
         counts = np.asarray(backend.asnumpy(recs[-1].counts))
         u = np.asarray(backend.asnumpy(recs[-1].u_final))
         out.append(ref.readout(counts, u, cfg.network.theta, cfg.network.n_steps))

@@ -50,7 +50,7 @@ class GpuBackend:
         return self.rt.to_host(a, "asnumpy")
 
     def encode_batch(self, events, offsets, durations, n_steps: int, **encoding) -> SpikeTensor:
-        """A batch's raw events (host EVENT_DTYPE [N], offsets [B + 1], durations [B] us) binned
+        """A batch's raw events (host EVENT_DTYPE [N] or its columns, offsets [B + 1], durations [B] us) binned
         into its spike tensor on the device (gpusnn.backends.gpu.encode.encode_batch)."""
         return encode.encode_batch(self.rt, events, offsets, durations, n_steps, **encoding)
 
