@@ -94,6 +94,11 @@ class StoreSplit:
     def n_samples(self) -> int:
         return int(self.index.size)
 
+    def n_events(self) -> int:
+        """Events of the split's samples in the store (before any transform)."""
+        offsets = self._opened().offsets
+        return int((offsets[self.index + 1] - offsets[self.index]).sum())
+
     def _opened(self) -> EventStore:
         if self._open_in != os.getpid():           # a forked worker opens its own handle
             self._store = EventStore(self.path)

@@ -13,6 +13,7 @@ from data_tools.loader import StoreSplit, take
 from data_tools.synth import SynthConfig, generate
 from gpusnn import training
 from gpusnn.backends import get_backend
+from gpusnn.backends.gpu import encode as gpu_encode
 from gpusnn.config import RunConfig
 
 T, DOWNSAMPLE = 6, 16           # 2 x 8 x 8 = 128 input lines: small enough for the emulator
@@ -44,18 +45,45 @@ def assert_same_tensor(backend, got, want):
         np.testing.assert_array_equal(backend.asnumpy(got.counts), want.counts)
 
 
+@pytest.fixture(params=["resident", "per-batch"])
+def placement(request, monkeypatch):
+    """Device encoding from a split uploaded once (the small store fits RESIDENT_BYTES) or with
+    each batch's events uploaded (RESIDENT_BYTES 0); counts the uploads of event columns."""
+    if request.param == "per-batch":
+        monkeypatch.setattr(training, "RESIDENT_BYTES", {})
+    return request.param, counted_uploads(monkeypatch)
+
+
+def counted_uploads(monkeypatch) -> list:
+    """The samples of each upload_events call (event columns to the device) from now on."""
+    uploads = []
+    real = gpu_encode.upload_events
+
+    def counted(rt, events, offsets, *args):
+        uploads.append(len(offsets) - 1)
+        return real(rt, events, offsets, *args)
+    monkeypatch.setattr(gpu_encode, "upload_events", counted)
+    return uploads
+
+
 @pytest.mark.parametrize("mode", ["count", "binary"])
-def test_device_encoded_batches_equal_the_host_encoder(small_dir, tmp_path, mode):
+def test_device_encoded_batches_equal_the_host_encoder(small_dir, tmp_path, mode, placement):
+    kind, uploads = placement
     data = store_data(small_dir, tmp_path, mode)
     backend = get_backend("emulated")
-    idx = np.random.default_rng(3).permutation(data.train.n_samples)[:7]
-    (got_idx, spikes), = list(training.batches(backend, data.train, [idx], depth=0))
-    np.testing.assert_array_equal(got_idx, idx)
-    want = data.train.select(idx)
-    if mode == "count":
-        assert want.counts is not None and want.nnz < want.n_spikes()      # coalesced, with repeats
-    assert_same_tensor(backend, spikes, want)
-    assert backend.rt.traffic.kernels["encode.bin_events"] == 1
+    rng = np.random.default_rng(3)
+    index_lists = [rng.permutation(data.train.n_samples)[:7], np.arange(3), rng.permutation(data.train.n_samples)]
+    got = list(training.batches(backend, data.train, index_lists, depth=0))
+    assert len(got) == len(index_lists)
+    for idx, (got_idx, spikes) in zip(index_lists, got):
+        np.testing.assert_array_equal(got_idx, idx)
+        want = data.train.select(idx)
+        if mode == "count":
+            assert want.counts is not None and want.nnz < want.n_spikes()      # coalesced, with repeats
+        assert_same_tensor(backend, spikes, want)
+    assert backend.rt.traffic.kernels["encode.bin_events"] == len(index_lists)
+    # resident: the split's events went up once (one chunk); per batch: once per batch
+    assert uploads == ([data.train.n_samples] if kind == "resident" else [len(i) for i in index_lists])
 
 
 def train_one_epoch(backend, data):
@@ -67,21 +95,38 @@ def train_one_epoch(backend, data):
     return [backend.asnumpy(W) for W in state.weights], state.history[0], backend.rt.traffic.kernels["encode.bin_events"]
 
 
-def test_training_with_device_encoding_equals_host_encoding(small_dir, tmp_path, monkeypatch):
+def test_training_with_device_encoding_equals_host_encoding(small_dir, tmp_path, monkeypatch, placement):
+    kind, uploads = placement
     data = store_data(small_dir, tmp_path, "count")
     backend = get_backend("emulated")
     assert training.encodes_on_device(backend, data.train)
     w_dev, hist_dev, launches = train_one_epoch(backend, data)
-    n_batches = -(-data.train.n_samples // 6) + -(-data.test.n_samples // 6)     # train + evaluation batches
-    assert launches == n_batches
+    n_train, n_test = -(-data.train.n_samples // 6), -(-data.test.n_samples // 6)      # batches of 6
+    assert launches == n_train + n_test
+    assert len(uploads) == (2 if kind == "resident" else n_train + n_test)        # resident: train + test, once
     monkeypatch.setattr(training, "encodes_on_device", lambda backend, source: False)
-    w_host, hist_host, host_launches = train_one_epoch(backend, data)
+    w_host, hist_host, host_launches = train_one_epoch(get_backend("emulated"), data)
     assert host_launches == 0
     for a, b in zip(w_dev, w_host):
         np.testing.assert_array_equal(a, b)
     assert hist_dev["train_loss"] == hist_host["train_loss"] and hist_dev["test_accuracy"] == hist_host["test_accuracy"]
     assert not np.array_equal(w_dev[0], training.init_weights(
         (data.train.n_inputs, 12, data.n_classes), RunConfig().network.init_scale, 4)[0])        # it did train
+
+
+def test_a_resident_split_is_uploaded_in_chunks_once_per_backend(small_dir, tmp_path, monkeypatch):
+    uploads = counted_uploads(monkeypatch)
+    monkeypatch.setattr(training, "UPLOAD_SAMPLES", 8)
+    data = store_data(small_dir, tmp_path, "count")
+    backend = get_backend("emulated")
+    a = training.resident_events(backend, data.train)
+    assert training.resident_events(backend, data.train) is a and uploads == [8, 8, 4]     # 20 samples, chunks of 8
+    assert a.n_samples == data.train.n_samples and int(backend.asnumpy(a.offsets)[-1]) == data.train.n_events()
+    idx = np.random.default_rng(5).permutation(data.train.n_samples)
+    assert_same_tensor(backend, backend.encode_samples(a, idx, T, **data.train.encoding), data.train.select(idx))
+    assert training.resident_events(get_backend("emulated"), data.train) is not a and len(uploads) == 6
+    monkeypatch.setattr(training, "RESIDENT_BYTES", {"emulated": data.train.n_events() * training.EVENT_BYTES - 1})
+    assert training.resident_events(get_backend("emulated"), take(data.train, np.arange(20))) is None  # too big
 
 
 def test_numpy_backend_keeps_host_encoding(small_dir, tmp_path):

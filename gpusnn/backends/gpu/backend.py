@@ -58,6 +58,10 @@ class GpuBackend:
         """Every sample's events to the device once (then encode_samples per batch)."""
         return encode.upload_events(self.rt, events, offsets, durations, sensor_size)
 
+    def concat_events(self, parts) -> encode.DeviceEvents:
+        """Device stores of consecutive sample chunks as one (gpusnn.backends.gpu.encode.concat_events)."""
+        return encode.concat_events(self.rt, parts)
+
     def encode_samples(self, store: encode.DeviceEvents, samples, n_steps: int, **encoding) -> SpikeTensor:
         """The spike tensor of samples of an uploaded store; only the indices travel."""
         return encode.encode_samples(self.rt, store, samples, n_steps, **encoding)

@@ -5,7 +5,8 @@ emulated). Two ways in:
 
 - ``encode_batch(rt, events, offsets, durations, n_steps, ...)``: one batch's events (host
   arrays, as the loader hands them over) go to the device and are binned there;
-- ``upload_events(rt, events, offsets, durations, sensor_size)`` once per run, then
+- ``upload_events(rt, events, offsets, durations, sensor_size)`` once per run (or per chunk
+  of samples, joined by ``concat_events``), then
   ``encode_samples(rt, store, samples, n_steps, ...)`` per batch: only the B sample indices
   go to the device, the events never move again.
 
@@ -75,6 +76,18 @@ def upload_events(rt: KernelRuntime, events, offsets, durations, sensor_size) ->
     return DeviceEvents(col(events["x"], np.int16), col(events["y"], np.int16), col(events["p"], np.uint8),
                         col(events["t"], np.int64), col(offsets, np.int64), col(np.diff(offsets), np.int64),
                         col(durations, np.int64), tuple(int(v) for v in sensor_size))
+
+
+def concat_events(rt: KernelRuntime, parts: list[DeviceEvents]) -> DeviceEvents:
+    """The samples of the device stores parts, one after another, as one device store (so a
+    store can be uploaded a chunk of samples at a time, without its whole events on the host)."""
+    xp = rt.xp
+    if len(parts) == 1:
+        return parts[0]
+    cat = {name: xp.concatenate([getattr(q, name) for q in parts]) for name in ("x", "y", "p", "t", "lengths",
+                                                                                "durations")}
+    return DeviceEvents(cat["x"], cat["y"], cat["p"], cat["t"], rt.exclusive_scan(cat["lengths"]), cat["lengths"],
+                        cat["durations"], parts[0].sensor_size)
 
 
 def encode_samples(rt: KernelRuntime, store: DeviceEvents, samples, n_steps: int, *, downsample: int = 4,
