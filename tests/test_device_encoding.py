@@ -1,4 +1,4 @@
-"""Training from an event store with the batches encoded on the device (emulated backend):
+"""Training from an event store with the batches encoded on the device (emulated, and cuda on a GPU):
 the spike tensors and the trained weights equal those of host encoding, and the device
 encoder really ran (launches of encode.bin_events counted by the kernel runtime)."""
 from __future__ import annotations
@@ -45,6 +45,12 @@ def assert_same_tensor(backend, got, want):
         np.testing.assert_array_equal(backend.asnumpy(got.counts), want.counts)
 
 
+@pytest.fixture(params=["emulated", pytest.param("cuda", marks=pytest.mark.gpu)])
+def device(request):
+    """The name of a backend that encodes on the device: emulated, and cuda where a GPU exists."""
+    return request.param
+
+
 @pytest.fixture(params=["resident", "per-batch"])
 def placement(request, monkeypatch):
     """Device encoding from a split uploaded once (the small store fits RESIDENT_BYTES) or with
@@ -67,10 +73,10 @@ def counted_uploads(monkeypatch) -> list:
 
 
 @pytest.mark.parametrize("mode", ["count", "binary"])
-def test_device_encoded_batches_equal_the_host_encoder(small_dir, tmp_path, mode, placement):
+def test_device_encoded_batches_equal_the_host_encoder(small_dir, tmp_path, mode, placement, device):
     kind, uploads = placement
     data = store_data(small_dir, tmp_path, mode)
-    backend = get_backend("emulated")
+    backend = get_backend(device)
     rng = np.random.default_rng(3)
     index_lists = [rng.permutation(data.train.n_samples)[:7], np.arange(3), rng.permutation(data.train.n_samples)]
     got = list(training.batches(backend, data.train, index_lists, depth=0))
@@ -95,17 +101,17 @@ def train_one_epoch(backend, data):
     return [backend.asnumpy(W) for W in state.weights], state.history[0], backend.rt.traffic.kernels["encode.bin_events"]
 
 
-def test_training_with_device_encoding_equals_host_encoding(small_dir, tmp_path, monkeypatch, placement):
+def test_training_with_device_encoding_equals_host_encoding(small_dir, tmp_path, monkeypatch, placement, device):
     kind, uploads = placement
     data = store_data(small_dir, tmp_path, "count")
-    backend = get_backend("emulated")
+    backend = get_backend(device)
     assert training.encodes_on_device(backend, data.train)
     w_dev, hist_dev, launches = train_one_epoch(backend, data)
     n_train, n_test = -(-data.train.n_samples // 6), -(-data.test.n_samples // 6)      # batches of 6
     assert launches == n_train + n_test
     assert len(uploads) == (2 if kind == "resident" else n_train + n_test)        # resident: train + test, once
     monkeypatch.setattr(training, "encodes_on_device", lambda backend, source: False)
-    w_host, hist_host, host_launches = train_one_epoch(get_backend("emulated"), data)
+    w_host, hist_host, host_launches = train_one_epoch(get_backend(device), data)
     assert host_launches == 0
     for a, b in zip(w_dev, w_host):
         np.testing.assert_array_equal(a, b)
@@ -114,19 +120,19 @@ def test_training_with_device_encoding_equals_host_encoding(small_dir, tmp_path,
         (data.train.n_inputs, 12, data.n_classes), RunConfig().network.init_scale, 4)[0])        # it did train
 
 
-def test_a_resident_split_is_uploaded_in_chunks_once_per_backend(small_dir, tmp_path, monkeypatch):
+def test_a_resident_split_is_uploaded_in_chunks_once_per_backend(small_dir, tmp_path, monkeypatch, device):
     uploads = counted_uploads(monkeypatch)
     monkeypatch.setattr(training, "UPLOAD_SAMPLES", 8)
     data = store_data(small_dir, tmp_path, "count")
-    backend = get_backend("emulated")
+    backend = get_backend(device)
     a = training.resident_events(backend, data.train)
     assert training.resident_events(backend, data.train) is a and uploads == [8, 8, 4]     # 20 samples, chunks of 8
     assert a.n_samples == data.train.n_samples and int(backend.asnumpy(a.offsets)[-1]) == data.train.n_events()
     idx = np.random.default_rng(5).permutation(data.train.n_samples)
     assert_same_tensor(backend, backend.encode_samples(a, idx, T, **data.train.encoding), data.train.select(idx))
-    assert training.resident_events(get_backend("emulated"), data.train) is not a and len(uploads) == 6
-    monkeypatch.setattr(training, "RESIDENT_BYTES", {"emulated": data.train.n_events() * training.EVENT_BYTES - 1})
-    assert training.resident_events(get_backend("emulated"), take(data.train, np.arange(20))) is None  # too big
+    assert training.resident_events(get_backend(device), data.train) is not a and len(uploads) == 6
+    monkeypatch.setattr(training, "RESIDENT_BYTES", {device: data.train.n_events() * training.EVENT_BYTES - 1})
+    assert training.resident_events(get_backend(device), take(data.train, np.arange(20))) is None  # too big
 
 
 def test_numpy_backend_keeps_host_encoding(small_dir, tmp_path):
