@@ -5,7 +5,9 @@ A *batch source* is anything with ``n_samples``, ``n_steps``, ``n_inputs`` and
 implement it: :class:`data_tools.spikes.SpikeTensor` (a split encoded whole, in memory) and
 :class:`StoreSplit` (a split of an event store: ``select`` reads those samples' events by
 random access through the offsets index and encodes them then, with the same encoder, so
-the spike tensors are exactly those of whole-set encoding). Memory of a StoreSplit is its
+the spike tensors are exactly those of whole-set encoding; ``select = encode(read(index))``,
+where ``read`` gives the batch's raw events, a :class:`RawBatch`, which gpusnn's cuda and
+emulated backends bin on the device instead). Memory of a StoreSplit is its
 index (8 bytes per sample) plus one batch's events and spikes.
 
 The trainer pulls batches through :func:`data_tools.prefetch.prefetch`, so the next batch is
@@ -22,8 +24,8 @@ from typing import Protocol
 
 import numpy as np
 
-from data_tools.encode import apply_transform, encode, encode_columns, n_inputs
-from data_tools.event_store import EventStore
+from data_tools.encode import apply_transform, encode_columns, n_inputs
+from data_tools.event_store import EVENT_FIELDS, EventStore
 from data_tools.samples import SampleSet
 from data_tools.spikes import SpikeTensor
 
@@ -36,6 +38,22 @@ class BatchSource(Protocol):
     n_inputs: int
 
     def select(self, index) -> SpikeTensor: ...
+
+
+@dataclass(frozen=True)
+class RawBatch:
+    """A batch's events before encoding: columns x, y, p, t [N] (data_tools.event_store's
+    EVENT_FIELDS dtypes; sample k is offsets[k]:offsets[k + 1], t in us re-based to its window),
+    offsets int64 [B + 1], durations int64 [B] (us) and the sensor_size (W, H, P)."""
+
+    columns: dict
+    offsets: np.ndarray
+    durations: np.ndarray
+    sensor_size: tuple
+
+    @property
+    def n_events(self) -> int:
+        return int(self.offsets[-1])
 
 
 @dataclass
@@ -76,6 +94,11 @@ class StoreSplit:
     def n_samples(self) -> int:
         return int(self.index.size)
 
+    def n_events(self) -> int:
+        """Events of the split's samples in the store (before any transform)."""
+        offsets = self._opened().offsets
+        return int((offsets[self.index + 1] - offsets[self.index]).sum())
+
     def _opened(self) -> EventStore:
         if self._open_in != os.getpid():           # a forked worker opens its own handle
             self._store = EventStore(self.path)
@@ -94,29 +117,42 @@ class StoreSplit:
             raise IndexError(f"sample index out of range 0..{self.n_samples - 1}")
         return index
 
-    def select(self, index) -> SpikeTensor:
-        """Spike tensor of the split's samples at index, in that order."""
+    @property
+    def encoding(self) -> dict:
+        """The encoder's options of this split: downsample, binning and mode."""
+        return {"downsample": self.downsample, "binning": self.binning, "mode": self.mode}
+
+    def read(self, index) -> RawBatch:
+        """The raw events of the split's samples at index, in that order (after the transform,
+        if any): what :meth:`encode` turns into the batch's spike tensor on the host, or a
+        device encoder (gpusnn's GpuBackend.encode_batch) on the device."""
         t0 = time.perf_counter()
-        opts = {"downsample": self.downsample, "binning": self.binning, "mode": self.mode}
         if self.transform is not None:
             s = apply_transform(self.samples(index), self.transform)
-            t1 = time.perf_counter()
-            out, n = encode(s, self.n_steps, **opts), s.events.size
+            raw = RawBatch({name: s.events[name] for name in EVENT_FIELDS}, np.asarray(s.offsets, np.int64),
+                           np.asarray(s.durations, np.int64), tuple(s.sensor_size))
         else:
             ids = self.index[self._check(index)]
             cols, offsets = self._opened().columns(ids)
-            t1 = time.perf_counter()
-            durations = self._meta.durations[ids]
-            out = encode_columns(cols["x"], cols["y"], cols["p"], cols["t"], offsets, durations, self.sensor_size,
-                                 self.n_steps, **opts)
-            n = int(offsets[-1])
+            raw = RawBatch(cols, offsets, np.asarray(self._meta.durations[ids], np.int64), self.sensor_size)
         st = self.stats
-        st.read_s += t1 - t0
-        st.encode_s += time.perf_counter() - t1
+        st.read_s += time.perf_counter() - t0
         st.batches += 1
-        st.events += n
+        st.events += raw.n_events
+        return raw
+
+    def encode(self, raw: RawBatch) -> SpikeTensor:
+        """The spike tensor of a batch read by :meth:`read`, encoded on the host."""
+        t0 = time.perf_counter()
+        c = raw.columns
+        out = encode_columns(c["x"], c["y"], c["p"], c["t"], raw.offsets, raw.durations, raw.sensor_size,
+                             self.n_steps, **self.encoding)
+        self.stats.encode_s += time.perf_counter() - t0
         return out
 
+    def select(self, index) -> SpikeTensor:
+        """Spike tensor of the split's samples at index, in that order: encode(read(index))."""
+        return self.encode(self.read(index))
 
     def view(self, index) -> "StoreSplit":
         """The split's samples at index as a new split (nothing is read)."""

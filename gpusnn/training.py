@@ -15,16 +15,21 @@ The splits of the EncodedDataset are batch sources (data_tools.loader.BatchSourc
 SpikeTensor held in memory or a StoreSplit that reads and encodes each batch from the event
 store. Either way the next PREFETCH batches are made in a background thread
 (data_tools.prefetch) while the current one trains; the batches and their order are the same.
+On the cuda and emulated backends a StoreSplit's batches are encoded on the device: the
+thread reads the raw events (StoreSplit.read) and the trainer bins them with
+backend.encode_batch, giving the host encoder's spike tensors; a split small enough for the
+device (RESIDENT_BYTES) is uploaded once per run and binned per batch from there (see batches).
 """
 from __future__ import annotations
 
 import logging
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from data_tools.loader import BatchSource, spikes_per_step
+from data_tools.loader import BatchSource, StoreSplit, spikes_per_step
 from data_tools.prefetch import prefetch
 from data_tools.progress import PROGRESS, progress_bar
 from data_tools.spikes import EncodedDataset, SpikeTensor
@@ -136,10 +141,63 @@ def device_spikes(backend: Backend, spikes: SpikeTensor) -> SpikeTensor:
     return spikes.to(np).map_arrays(lambda name, a: backend.asarray(a))
 
 
-def batches(source: BatchSource, index_lists, depth: int = PREFETCH):
-    """(index, spike tensor) of each index array in index_lists, in order, made ahead by a
-    background thread (depth batches; 0 = in this thread)."""
-    return prefetch(((idx, source.select(idx)) for idx in index_lists), depth)
+# A store-backed split whose events take at most this many device bytes (13 per event: x, y
+# int16, p uint8, t int64) is uploaded once per run and binned per batch from the device copy;
+# on emulated the "device" is host memory, so its bound stays small.
+RESIDENT_BYTES = {"cuda": 8 * 2**30, "emulated": 256 * 2**20}
+EVENT_BYTES = 13
+UPLOAD_SAMPLES = 256          # samples read and uploaded at a time when a split is made resident
+_resident: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # StoreSplit -> {backend: DeviceEvents}
+
+
+def encodes_on_device(backend: Backend, source: BatchSource) -> bool:
+    """Whether the batches of source are encoded by the backend (a backend with encode_batch,
+    the cuda and emulated ones, and a source of raw events, a StoreSplit) rather than on the host."""
+    return hasattr(backend, "encode_batch") and isinstance(source, StoreSplit)
+
+
+def resident_events(backend, source: StoreSplit):
+    """The device copy of all of source's events (a DeviceEvents), uploaded on the first call for
+    this (source, backend) pair and kept while source lives; None when the split is larger than
+    RESIDENT_BYTES[backend.name]. The upload reads UPLOAD_SAMPLES samples at a time, so host
+    memory stays O(chunk)."""
+    per_backend = _resident.setdefault(source, weakref.WeakKeyDictionary())
+    if backend in per_backend:
+        return per_backend[backend]
+    if source.n_events() * EVENT_BYTES > RESIDENT_BYTES.get(getattr(backend, "name", ""), 0):
+        return None
+    parts = []
+    for a in range(0, source.n_samples, UPLOAD_SAMPLES):
+        raw = source.read(np.arange(a, min(a + UPLOAD_SAMPLES, source.n_samples)))
+        parts.append(backend.upload_events(raw.columns, raw.offsets, raw.durations, raw.sensor_size))
+    store = backend.concat_events(parts) if parts else None
+    log.info("%d samples' events held on the %s device (%d events)", source.n_samples, backend.name,
+             source.n_events())
+    per_backend[backend] = store
+    return store
+
+
+def batches(backend: Backend, source: BatchSource, index_lists, depth: int = PREFETCH):
+    """(index, spike tensor as the backend's arrays) of each index array in index_lists, in order.
+
+    When the backend encodes (encodes_on_device): from the split's device copy when it fits
+    (resident_events: only the B indices go up per batch), else the split's raw events read
+    ahead by a background thread (depth batches; 0 = in this thread), uploaded and binned on
+    the device by this thread. Otherwise the host's spike tensors made ahead the same way and
+    uploaded by device_spikes. Either way the spike tensors are the same.
+    """
+    if not encodes_on_device(backend, source):
+        for idx, host in prefetch(((idx, source.select(idx)) for idx in index_lists), depth):
+            yield idx, device_spikes(backend, host)
+        return
+    store = resident_events(backend, source)
+    if store is not None:
+        for idx in index_lists:
+            yield idx, backend.encode_samples(store, idx, source.n_steps, **source.encoding)
+        return
+    for idx, raw in prefetch(((idx, source.read(idx)) for idx in index_lists), depth):
+        yield idx, backend.encode_batch(raw.columns, raw.offsets, raw.durations, source.n_steps,
+                                        sensor_size=raw.sensor_size, **source.encoding)
 
 
 def train_epoch(backend: Backend, state: TrainState, cfg: RunConfig, data: EncodedDataset,
@@ -159,8 +217,7 @@ def train_epoch(backend: Backend, state: TrainState, cfg: RunConfig, data: Encod
     t0 = time.perf_counter()
     todo = [order[s:s + bs] for s in starts[cur.batches_done:]]
     shares = [distributed.part(idx, comm.rank, comm.size) for idx in todo]
-    for (mine, host), idx in zip(batches(data.train, shares), todo):
-        spikes = device_spikes(backend, host)
+    for (mine, spikes), idx in zip(batches(backend, data.train, shares), todo):
         labels = data.train_labels[mine]
         loss, pred, layer_spikes = train_batch(backend, state, cfg, spikes, labels, comm, len(idx))
         totals = comm.allreduce_sum([np.array([loss.sum(), (pred == labels).sum(), *layer_spikes], np.float64)])[0]
@@ -190,8 +247,8 @@ def predict(backend: Backend, weights, spikes: BatchSource, cfg: RunConfig, batc
     out = []
     ids = np.arange(spikes.n_samples) if indices is None else np.asarray(indices, np.int64)
     index_lists = [ids[s:s + bs] for s in range(0, ids.size, bs)]
-    for _, host in batches(spikes, index_lists):
-        recs = backend.forward(weights, device_spikes(backend, host), cfg.network.theta, output_spikes=False)
+    for _, batch in batches(backend, spikes, index_lists):
+        recs = backend.forward(weights, batch, cfg.network.theta, output_spikes=False)
         counts = np.asarray(backend.asnumpy(recs[-1].counts))
         u = np.asarray(backend.asnumpy(recs[-1].u_final))
         out.append(ref.readout(counts, u, cfg.network.theta, cfg.network.n_steps))

@@ -50,13 +50,17 @@ class GpuBackend:
         return self.rt.to_host(a, "asnumpy")
 
     def encode_batch(self, events, offsets, durations, n_steps: int, **encoding) -> SpikeTensor:
-        """A batch's raw events (host EVENT_DTYPE [N], offsets [B + 1], durations [B] us) binned
+        """A batch's raw events (host EVENT_DTYPE [N] or its columns, offsets [B + 1], durations [B] us) binned
         into its spike tensor on the device (gpusnn.backends.gpu.encode.encode_batch)."""
         return encode.encode_batch(self.rt, events, offsets, durations, n_steps, **encoding)
 
     def upload_events(self, events, offsets, durations, sensor_size) -> encode.DeviceEvents:
         """Every sample's events to the device once (then encode_samples per batch)."""
         return encode.upload_events(self.rt, events, offsets, durations, sensor_size)
+
+    def concat_events(self, parts) -> encode.DeviceEvents:
+        """Device stores of consecutive sample chunks as one (gpusnn.backends.gpu.encode.concat_events)."""
+        return encode.concat_events(self.rt, parts)
 
     def encode_samples(self, store: encode.DeviceEvents, samples, n_steps: int, **encoding) -> SpikeTensor:
         """The spike tensor of samples of an uploaded store; only the indices travel."""

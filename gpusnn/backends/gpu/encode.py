@@ -5,7 +5,8 @@ emulated). Two ways in:
 
 - ``encode_batch(rt, events, offsets, durations, n_steps, ...)``: one batch's events (host
   arrays, as the loader hands them over) go to the device and are binned there;
-- ``upload_events(rt, events, offsets, durations, sensor_size)`` once per run, then
+- ``upload_events(rt, events, offsets, durations, sensor_size)`` once per run (or per chunk
+  of samples, joined by ``concat_events``), then
   ``encode_samples(rt, store, samples, n_steps, ...)`` per batch: only the B sample indices
   go to the device, the events never move again.
 
@@ -45,33 +46,48 @@ class DeviceEvents:
         return int(self.durations.shape[0])
 
 
-def _time_ordered(events: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(events, offsets) with events sorted by time within each sample (stable, as the host
-    encoder does); returns the input itself when it already is."""
+def _time_ordered(events, offsets: np.ndarray):
+    """events with their events sorted by time within each sample (stable, as the host encoder
+    does; the columns of a mapping reordered alike); returns the input itself when it already is."""
     t = events["t"]
     sample = np.repeat(np.arange(offsets.size - 1, dtype=np.int64), np.diff(offsets))
     if t.size > 1 and np.any((np.diff(t) < 0) & (np.diff(sample) == 0)):
-        events = events[np.lexsort((t, sample))]
-    return events, offsets
+        order = np.lexsort((t, sample))
+        events = {name: np.asarray(events[name])[order] for name in ("x", "y", "p", "t")}
+    return events
 
 
-def upload_events(rt: KernelRuntime, events: np.ndarray, offsets, durations, sensor_size) -> DeviceEvents:
-    """Copy S samples' events (EVENT_DTYPE [N], data_tools.events) to the device, once.
+def upload_events(rt: KernelRuntime, events, offsets, durations, sensor_size) -> DeviceEvents:
+    """Copy S samples' events to the device, once.
 
-    offsets int64 [S + 1] delimit the samples; durations int64 [S] (us) their windows.
+    events: an EVENT_DTYPE array [N] (data_tools.events) or a mapping of its columns x, y, p, t
+    [N] (as data_tools.loader.RawBatch holds them); offsets int64 [S + 1] delimit the samples;
+    durations int64 [S] (us) their windows.
     """
     offsets = np.ascontiguousarray(offsets, np.int64)
     durations = np.ascontiguousarray(durations, np.int64)
-    if offsets.ndim != 1 or offsets.size < 1 or offsets[0] != 0 or offsets[-1] != events.shape[0] \
-            or np.any(np.diff(offsets) < 0):
-        raise ShapeError(f"offsets must rise from 0 to the {events.shape[0]} events, got {offsets.size} values")
+    n = int(np.asarray(events["t"]).shape[0])
+    if offsets.ndim != 1 or offsets.size < 1 or offsets[0] != 0 or offsets[-1] != n or np.any(np.diff(offsets) < 0):
+        raise ShapeError(f"offsets must rise from 0 to the {n} events, got {offsets.size} values")
     if durations.shape != (offsets.size - 1,):
         raise ShapeError(f"durations has shape {durations.shape}, expected ({offsets.size - 1},)")
-    events, offsets = _time_ordered(events, offsets)
+    events = _time_ordered(events, offsets)
     col = rt.to_device                       # one counted upload per column
     return DeviceEvents(col(events["x"], np.int16), col(events["y"], np.int16), col(events["p"], np.uint8),
                         col(events["t"], np.int64), col(offsets, np.int64), col(np.diff(offsets), np.int64),
                         col(durations, np.int64), tuple(int(v) for v in sensor_size))
+
+
+def concat_events(rt: KernelRuntime, parts: list[DeviceEvents]) -> DeviceEvents:
+    """The samples of the device stores parts, one after another, as one device store (so a
+    store can be uploaded a chunk of samples at a time, without its whole events on the host)."""
+    xp = rt.xp
+    if len(parts) == 1:
+        return parts[0]
+    cat = {name: xp.concatenate([getattr(q, name) for q in parts]) for name in ("x", "y", "p", "t", "lengths",
+                                                                                "durations")}
+    return DeviceEvents(cat["x"], cat["y"], cat["p"], cat["t"], rt.exclusive_scan(cat["lengths"]), cat["lengths"],
+                        cat["durations"], parts[0].sensor_size)
 
 
 def encode_samples(rt: KernelRuntime, store: DeviceEvents, samples, n_steps: int, *, downsample: int = 4,
@@ -109,7 +125,7 @@ def encode_samples(rt: KernelRuntime, store: DeviceEvents, samples, n_steps: int
 
 def encode_batch(rt: KernelRuntime, events: np.ndarray, offsets, durations, n_steps: int, *, sensor_size,
                  downsample: int = 4, binning: str = "duration", mode: str = "binary") -> SpikeTensor:
-    """One batch's events (EVENT_DTYPE [N], offsets int64 [B + 1], durations int64 [B] us)
+    """One batch's events (EVENT_DTYPE [N] or its columns, offsets int64 [B + 1], durations int64 [B] us)
     to the device and into its spike tensor there; equal to data_tools.encode.encode."""
     store = upload_events(rt, events, offsets, durations, sensor_size)
     return encode_samples(rt, store, np.arange(store.n_samples), n_steps, downsample=downsample,
