@@ -37,3 +37,14 @@ def write_idx_dir(d: Path, n_train: int, n_test: int) -> Path:
     write_idx(d / "t10k-images-idx3-ubyte.gz", Xte[:n_test].reshape(-1, 28, 28), 0x803)
     write_idx(d / "t10k-labels-idx1-ubyte.gz", yte[:n_test], 0x801)
     return d
+
+
+def assert_same_spikes(asnumpy, got, want) -> None:
+    """got (any backend's arrays, brought to the host by asnumpy) is the spike tensor want:
+    sizes, indptr, ids and counts (absent on both, or equal)."""
+    assert (got.n_samples, got.n_steps, got.n_inputs) == (want.n_samples, want.n_steps, want.n_inputs)
+    np.testing.assert_array_equal(asnumpy(got.indptr), want.indptr)
+    np.testing.assert_array_equal(asnumpy(got.ids), want.ids)
+    assert (got.counts is None) == (want.counts is None)
+    if want.counts is not None:
+        np.testing.assert_array_equal(asnumpy(got.counts), want.counts)

@@ -7,6 +7,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from helpers import assert_same_spikes
 
 from data_tools.datasets import load_dataset
 from data_tools.loader import StoreSplit, take
@@ -36,13 +37,6 @@ def store_data(small_dir, tmp_path, mode, n_train=20, n_test=9):
                                test=take(data.test, te), test_labels=data.test_labels[te])
 
 
-def assert_same_tensor(backend, got, want):
-    assert (got.n_samples, got.n_steps, got.n_inputs) == (want.n_samples, want.n_steps, want.n_inputs)
-    np.testing.assert_array_equal(backend.asnumpy(got.indptr), want.indptr)
-    np.testing.assert_array_equal(backend.asnumpy(got.ids), want.ids)
-    assert (got.counts is None) == (want.counts is None)
-    if want.counts is not None:
-        np.testing.assert_array_equal(backend.asnumpy(got.counts), want.counts)
 
 
 @pytest.fixture(params=["emulated", pytest.param("cuda", marks=pytest.mark.gpu)])
@@ -86,7 +80,7 @@ def test_device_encoded_batches_equal_the_host_encoder(small_dir, tmp_path, mode
         want = data.train.select(idx)
         if mode == "count":
             assert want.counts is not None and want.nnz < want.n_spikes()      # coalesced, with repeats
-        assert_same_tensor(backend, spikes, want)
+        assert_same_spikes(backend.asnumpy, spikes, want)
     assert backend.rt.traffic.kernels["encode.bin_events"] == len(index_lists)
     # resident: the split's events went up once (one chunk); per batch: once per batch
     assert uploads == ([data.train.n_samples] if kind == "resident" else [len(i) for i in index_lists])
@@ -129,7 +123,7 @@ def test_a_resident_split_is_uploaded_in_chunks_once_per_backend(small_dir, tmp_
     assert training.resident_events(backend, data.train) is a and uploads == [8, 8, 4]     # 20 samples, chunks of 8
     assert a.n_samples == data.train.n_samples and int(backend.asnumpy(a.offsets)[-1]) == data.train.n_events()
     idx = np.random.default_rng(5).permutation(data.train.n_samples)
-    assert_same_tensor(backend, backend.encode_samples(a, idx, T, **data.train.encoding), data.train.select(idx))
+    assert_same_spikes(backend.asnumpy, backend.encode_samples(a, idx, T, **data.train.encoding), data.train.select(idx))
     assert training.resident_events(get_backend(device), data.train) is not a and len(uploads) == 6
     monkeypatch.setattr(training, "RESIDENT_BYTES", {device: data.train.n_events() * training.EVENT_BYTES - 1})
     assert training.resident_events(get_backend(device), take(data.train, np.arange(20))) is None  # too big
