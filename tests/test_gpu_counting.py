@@ -36,10 +36,11 @@ class RecordingRawModule:
 
 
 def expected_kernels(L: int) -> Counter:
-    """Project launches of one training batch of L layers: per layer a forward, 2 compaction
-    kernels per layer but the last (its spikes are not needed), one readout, L - 1 backward
-    deltas, per layer coefficients + gradient + update."""
-    return Counter({"if_forward": L, "grid_row_nnz": L - 1, "grid_compact": L - 1, "readout_loss": 1,
+    """Project launches of one training batch of L layers on the event path: per layer a
+    forward (input currents + IF scan), 2 compaction kernels per layer but the last (its
+    spikes are not needed), one readout, L - 1 backward deltas, per layer coefficients +
+    gradient + update."""
+    return Counter({"currents_csr": L, "if_scan": L, "grid_row_nnz": L - 1, "grid_compact": L - 1, "readout_loss": 1,
                     "backward_delta": L - 1, "gradient_coeffs": L, "weight_gradient": L,
                     "fractional_update": L})
 
@@ -55,7 +56,8 @@ def expected_library(L: int) -> Counter:
 
 
 def counted_batch(widths, B=3, T=5, seed=7):
-    backend = GpuBackend("emulated")
+    # the event path (mode "auto" would pick the dense path by density: tests/test_gpu_dense.py)
+    backend = GpuBackend("emulated", mode="event")
     backend.rt = KernelRuntime(np, RecordingRawModule, "emulated-recorded")
     cfg = RunConfig().replace(network={"widths": list(widths), "n_steps": T, "theta": 0.25},
                               train={"batch_size": B})
@@ -90,7 +92,7 @@ def test_training_batch_counts(widths):
 def test_two_layer_batch_meets_counts_in_docs():
     """The 2-layer numbers docs/kernels.md states for the current step."""
     traffic, _, _ = counted_batch((40, 16, 5))
-    assert (traffic.host_syncs, sum(traffic.kernels.values()), traffic.launches) == (2, 12, 40)
+    assert (traffic.host_syncs, sum(traffic.kernels.values()), traffic.launches) == (2, 14, 42)
 
 
 def test_counting_xp_copies_and_inner_syncs():
@@ -176,7 +178,7 @@ def test_coalesced_batch_adds_only_the_counts_upload_and_its_transpose_calls():
     input layer's transpose argsorts and takes the counts along instead of sorting; the
     syncs stay one per hidden layer + the packed results."""
     widths, B, T = (40, 16, 5), 3, 5
-    backend = GpuBackend("emulated")
+    backend = GpuBackend("emulated", mode="event")
     cfg = RunConfig().replace(network={"widths": list(widths), "n_steps": T, "theta": 0.25},
                               train={"batch_size": B})
     state = training.new_state(cfg, backend)

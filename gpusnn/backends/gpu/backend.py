@@ -7,7 +7,7 @@ import numpy as np
 
 from data_tools.spikes import SpikeTensor
 from gpusnn.backends.gpu import encode
-from gpusnn.backends.gpu.forward import check_weights, layer_forward
+from gpusnn.backends.gpu.forward import check_mode, check_weights, layer_forward
 from gpusnn.backends.gpu.gradient import backward_delta, readout_loss, weight_gradient
 from gpusnn.backends.gpu.runtime import KernelRuntime
 from gpusnn.backends.gpu.update import fractional_update
@@ -33,11 +33,16 @@ class GpuBackend:
     copy comes back (host_results: loss, rates, spikes per layer), plus one scalar per hidden
     layer (its number of output spikes, to size its spike list). xp is the plain array
     module; rt.xp counts (rt.traffic, gpusnn.backends.gpu.counting).
+
+    mode: how a layer's input currents are computed, "event" (kernel A, the reference's
+    float order bit for bit), "dense" (GEMM of the dense input) or "auto" (dense above
+    gpusnn.backends.gpu.forward.DENSE_ABOVE input density; docs/kernels.md).
     """
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, mode: str = "auto"):
         self.rt = make_runtime(name)
         self.name = name
+        self.mode = check_mode(mode)
         self.xp = self.rt.array_module
 
     def asarray(self, a):
@@ -72,7 +77,7 @@ class GpuBackend:
         spikes = spikes.to(self.rt.xp)
         records = []
         for l, W in enumerate(weights):
-            rec = layer_forward(self.rt, W, spikes, theta, output_spikes or l + 1 < len(weights))
+            rec = layer_forward(self.rt, W, spikes, theta, output_spikes or l + 1 < len(weights), self.mode)
             records.append(rec)
             spikes = rec.spikes
         return records
