@@ -30,6 +30,26 @@ extern "C" __global__ void warp_sum(const float* x, float* out)
     __syncthreads();
     if (threadIdx.x == 0) { float s = 0.0f; for (unsigned w = 0; w < blockDim.x / 32; ++w) s += part[w]; atomicAdd(out, s); }
 }
+// barriers in a loop around thread-dependent work (the staging pattern of forward.cu's
+// kernel A): the block stages x in chunks of 8 through shared memory; thread i < n_out
+// accumulates y[i] = sum of x in y.
+extern "C" __global__ void staged_sum(const float* x, int n, float* y, int n_out)
+{
+    __shared__ float s[8];
+    int c0 = 0;
+    do {
+        const int m = n - c0 < 8 ? n - c0 : 8;
+        if ((int)threadIdx.x < m) s[threadIdx.x] = x[c0 + threadIdx.x];
+        __syncthreads();
+        for (int i = threadIdx.x; i < n_out; i += blockDim.x) {
+            float acc = c0 == 0 ? 0.0f : y[i];
+            for (int k = 0; k < m; ++k) acc += s[k];
+            y[i] = acc;
+        }
+        __syncthreads();
+        c0 += m;
+    } while (c0 < n);
+}
 extern "C" __global__ void divergent(int* x)
 {
     if (threadIdx.x < 16) { __syncthreads(); x[threadIdx.x] = 1; }
@@ -72,6 +92,17 @@ def test_warp_ops_and_barriers_run_as_fibers(mod):
     out = np.zeros(1, np.float32)
     mod.get_function("warp_sum")((4,), (128,), (x, out), order="shuffle")
     assert out[0] == pytest.approx(float(x.astype(np.float64).sum()), abs=1e-3)
+
+
+@pytest.mark.parametrize("order", ["forward", "reverse", "shuffle"])
+def test_barrier_in_a_loop_with_thread_dependent_work(mod, order):
+    """Staging through shared memory between barriers is right in any thread order. (Barriers
+    are identified by their source call, not a return address: g++ duplicates the trailing
+    barrier of kernels/forward.cu's currents_grid, which tests/test_gpu_forward.py runs.)"""
+    x = np.arange(1, 22, dtype=np.float32)
+    y = np.full(32, -1, np.float32)
+    mod.get_function("staged_sum")((1,), (32,), (x, np.int32(21), y, np.int32(5)), order=order, seed=3)
+    assert y[:5].tolist() == [float(x.sum())] * 5 and np.all(y[5:] == -1)
 
 
 def test_divergent_barrier_is_reported(mod):

@@ -1,13 +1,17 @@
 """forward.cu and compact.cu against their NumPy twins (reference.input_currents +
-integrate_and_fire; a dense occupancy grid), on random inputs, emulated and on a GPU."""
+integrate_and_fire; a dense occupancy grid), on random inputs, emulated and on a GPU.
+The event path (kernel A from a spike list or an occupancy grid, then the IF scan) must
+equal the reference bit for bit on the emulator, in every sample chunking; the dense GEMM
+path is tested in tests/test_gpu_dense.py."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from gpusnn import reference as ref
+from gpusnn.backends.gpu import forward
 from gpusnn.backends.gpu.compact import GRID_BITS, GRID_COUNTS, compact
-from gpusnn.backends.gpu.forward import layer_forward
+from gpusnn.backends.gpu.forward import GridInput, current_chunks, input_currents, layer_forward
 from data_tools.spikes import from_dense
 
 
@@ -24,6 +28,37 @@ def on_device(rt, s):
     return s.to(rt.xp)
 
 
+def bit_grid(dense: np.ndarray) -> np.ndarray:
+    """uint32 [rows, ceil(n / 32)] occupancy bit grid of a 0/1 array [rows, n] (bit j & 31 of
+    word j >> 5), packed independently of the kernels."""
+    rows, n = dense.shape
+    words = (n + 31) // 32
+    padded = np.zeros((rows, words * 32), np.uint64)
+    padded[:, :n] = dense != 0
+    return (padded.reshape(rows, words, 32) << np.arange(32, dtype=np.uint64)).sum(axis=2).astype(np.uint32)
+
+
+def grid_input(rt, S) -> GridInput:
+    """A binary SpikeTensor S as the GridInput of the same spikes, on the device."""
+    dense = S.to_dense().reshape(S.n_samples * S.n_steps, S.n_inputs)
+    return GridInput(rt.xp.asarray(bit_grid(dense)), S.n_samples, S.n_steps, S.n_inputs)
+
+
+def assert_record_equals(rt, got, want, exact=True):
+    """Every field of LayerRecord got (device) equal to the reference record want (on a
+    GPU: at most 1 in 1,000 differing, float32 rounding of the hardware)."""
+    for f in ("counts", "t_first", "t_last", "t_prev"):
+        g, w = rt.asnumpy(getattr(got, f)), getattr(want, f)
+        assert g.shape == w.shape and g.dtype == w.dtype
+        assert (g != w).sum() <= (0 if exact else max(1, w.size // 1000)), f
+    np.testing.assert_allclose(rt.asnumpy(got.u_final), want.u_final, rtol=0 if exact else 1e-5,
+                               atol=0 if exact else 1e-5)
+    if got.spikes is not None:
+        B, T, n = want.spikes.n_samples, want.spikes.n_steps, want.spikes.n_inputs
+        host = got.spikes.to(np)
+        assert (host.to_dense() != want.spikes.to_dense()).sum() <= (0 if exact else max(1, B * T * n // 1000))
+
+
 @pytest.mark.parametrize("B, T, n_pre, n_post, density, repeats, theta", [
     (4, 16, 200, 70, 0.08, False, 1.0),
     (3, 5, 33, 32, 0.3, True, 0.5),
@@ -38,16 +73,8 @@ def test_layer_forward_matches_reference(gpu_kernel_rt, gpu_kernel_rng, B, T, n_
     W = rng.uniform(-0.4, 0.8, (n_pre, n_post)).astype(np.float32)
     want = ref.integrate_and_fire(ref.input_currents(W, S), theta)
     got = layer_forward(rt, rt.xp.asarray(W), on_device(rt, S), theta)
-    exact = rt.kind == "emulated"   # same float order as the reference: spike for spike
-    for f in ("counts", "t_first", "t_last", "t_prev"):
-        g, w = rt.asnumpy(getattr(got, f)), getattr(want, f)
-        assert g.shape == w.shape and g.dtype == w.dtype
-        assert (g != w).sum() <= (0 if exact else max(1, w.size // 1000)), f
-    np.testing.assert_allclose(rt.asnumpy(got.u_final), want.u_final, rtol=0 if exact else 1e-5,
-                               atol=0 if exact else 1e-5)
-    gs = got.spikes
-    host = gs.to(np)
-    assert (host.to_dense() != want.spikes.to_dense()).sum() <= (0 if exact else max(1, B * T * n_post // 1000))
+    assert_record_equals(rt, got, want, exact=rt.kind == "emulated")  # the reference's float order
+    host = got.spikes.to(np)
     rows = host.rows()
     same_row = rows[1:] == rows[:-1]
     assert np.all(np.diff(host.ids)[same_row] > 0), "ids must be sorted and unique within a row"
@@ -58,13 +85,7 @@ def test_layer_forward_matches_reference(gpu_kernel_rt, gpu_kernel_rng, B, T, n_
 def test_compact_matches_dense_grid(gpu_kernel_rt, gpu_kernel_rng, mode, rows, n_ids):
     rt, rng = gpu_kernel_rt, gpu_kernel_rng
     dense = (rng.random((rows, n_ids)) < 0.3) * (rng.integers(1, 4, (rows, n_ids)) if mode == GRID_COUNTS else 1)
-    if mode == GRID_BITS:
-        words = (n_ids + 31) // 32
-        padded = np.zeros((rows, words * 32), np.uint64)
-        padded[:, :n_ids] = dense
-        grid = (padded.reshape(rows, words, 32) << np.arange(32, dtype=np.uint64)).sum(axis=2).astype(np.uint32)
-    else:
-        grid = dense.astype(np.uint32)
+    grid = bit_grid(dense) if mode == GRID_BITS else dense.astype(np.uint32)
     indptr, ids, counts = compact(rt, rt.xp.asarray(grid), mode)
     assert (counts is None) == (mode == GRID_BITS)
     # count mode gives the coalesced tensor: each id once per row, its counter in counts
@@ -76,3 +97,70 @@ def test_compact_matches_dense_grid(gpu_kernel_rt, gpu_kernel_rng, mode, rows, n
             np.testing.assert_array_equal(rt.asnumpy(counts), want.counts)
     else:
         assert rt.asnumpy(indptr).tolist() == [0] and rt.asnumpy(ids).size == 0
+
+
+@pytest.mark.parametrize("B, T, n_pre, n_post, density, repeats", [
+    (2, 3, 1500, 40, 0.8, False),         # > 1024 entries per row: several shared-memory stages
+    (2, 3, 700, 33, 0.9, True),           # repeated ids: rows longer than n_pre
+    (3, 4, 1300, 37, 0.7, "coalesced"),   # counts over several stages
+    (2, 5, 64, 300, 0.2, False),          # more post neurons than threads: several per thread
+])
+def test_currents_over_stages_equal_reference(gpu_kernel_rt, gpu_kernel_rng, B, T, n_pre, n_post, density, repeats):
+    """Kernel A's I [B*T, n_post] equals reference.input_currents bit for bit (emulated)."""
+    rt, rng = gpu_kernel_rt, gpu_kernel_rng
+    S = random_input(rng, B, T, n_pre, density, bool(repeats), coalesced=repeats == "coalesced")
+    W = rng.uniform(-0.4, 0.8, (n_pre, n_post)).astype(np.float32)
+    want = ref.input_currents(W, S).reshape(B * T, n_post)
+    got = rt.asnumpy(input_currents(rt, rt.xp.asarray(W), on_device(rt, S), 0, B, dense=False))
+    if rt.kind == "emulated":
+        np.testing.assert_array_equal(got, want)
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("B, T, n_pre, n_post, density", [
+    (3, 6, 45, 50, 0.3),       # words not a multiple of 32 ids
+    (2, 4, 2100, 20, 0.6),     # 66 words: three 32-word stages, ~1,260 ids per row
+    (2, 3, 32, 1, 1.0),        # every bit of one word set
+    (4, 5, 70, 9, 0.0),        # an empty grid
+])
+def test_grid_input_equals_reference(gpu_kernel_rt, gpu_kernel_rng, B, T, n_pre, n_post, density):
+    """An occupancy-grid input (hidden layers' output, read without compaction) gives the
+    same currents and record as the reference on the same spikes: set bits are summed in
+    increasing id order, the CSR order."""
+    rt, rng = gpu_kernel_rt, gpu_kernel_rng
+    S = random_input(rng, B, T, n_pre, density)
+    W = rng.uniform(-0.4, 0.8, (n_pre, n_post)).astype(np.float32)
+    I_ref = ref.input_currents(W, S)
+    G = grid_input(rt, S)
+    I = rt.asnumpy(input_currents(rt, rt.xp.asarray(W), G, 0, B, dense=False))
+    exact = rt.kind == "emulated"
+    if exact:
+        np.testing.assert_array_equal(I, I_ref.reshape(B * T, n_post))
+    assert_record_equals(rt, layer_forward(rt, rt.xp.asarray(W), G, 0.7), ref.integrate_and_fire(I_ref, 0.7), exact)
+
+
+@pytest.mark.parametrize("limit", [1, 3 * 4 * 20, 10 ** 9], ids=["one-sample", "three-samples", "one-chunk"])
+@pytest.mark.parametrize("grid", [False, True], ids=["csr", "grid"])
+def test_sample_chunks_change_nothing(gpu_kernel_rt, gpu_kernel_rng, monkeypatch, limit, grid):
+    """However the batch is cut into sample chunks (CURRENT_BYTES), the record is the reference's."""
+    rt, rng = gpu_kernel_rt, gpu_kernel_rng
+    monkeypatch.setattr(forward, "CURRENT_BYTES", limit)
+    B, T, n_pre, n_post = 7, 4, 50, 20
+    S = random_input(rng, B, T, n_pre, 0.3)
+    W = rng.uniform(-0.4, 0.8, (n_pre, n_post)).astype(np.float32)
+    want = ref.integrate_and_fire(ref.input_currents(W, S), 0.6)
+    got = layer_forward(rt, rt.xp.asarray(W), grid_input(rt, S) if grid else on_device(rt, S), 0.6)
+    assert_record_equals(rt, got, want, exact=rt.kind == "emulated")
+
+
+def test_current_chunks_cover_the_batch_within_the_bound():
+    assert current_chunks(10, 4, 100, limit=1200) == [(0, 3), (3, 3), (6, 3), (9, 1)]
+    assert current_chunks(5, 4, 100, limit=1) == [(b, 1) for b in range(5)]   # one sample at least
+    assert current_chunks(0, 4, 100) == []
+    # the large batches of the issue: B = 1,024, T = 64, 2048-500: I is 131 MB, one chunk on
+    # the event path; the dense path (X too, 10 MB per sample) is cut to CURRENT_BYTES
+    assert current_chunks(1024, 64, 4 * 500) == [(0, 1024)]
+    dense = current_chunks(1024, 64, 4 * (500 + 2048))
+    assert len(dense) > 1 and sum(n for _, n in dense) == 1024
+    assert max(n for _, n in dense) * 64 * 4 * (500 + 2048) <= forward.CURRENT_BYTES

@@ -279,11 +279,15 @@ inline void run_block(Block& b, void (*fn)(void*), void* arg, bool strict) {
 inline bool& strict_mode() { static thread_local bool s = false; return s; }
 } // namespace cuemu
 
-__attribute__((noinline)) inline void __syncthreads() {
+// A barrier's call site is the address of a static object of its source call (one per
+// expansion of the macro), not a return address: g++ may duplicate a call (tail duplication,
+// unswitching on threadIdx), which would make one source barrier look like divergent ones.
+__attribute__((noinline)) inline void cuemu_syncthreads_at(const void* site) {
     cuemu::Block& b = *cuemu::g_block;
     if (!b.fibers) { if (b.nthreads > 1) throw cuemu::KernelError("cuemu: __syncthreads called in sequential mode; launch with barrier/fiber mode"); return; }
-    cuemu::yield_to_sched(cuemu::AT_BAR, __builtin_return_address(0));
+    cuemu::yield_to_sched(cuemu::AT_BAR, site);
 }
+#define __syncthreads() cuemu_syncthreads_at(__extension__({ static const char cuemu_site_ = 0; &cuemu_site_; }))
 inline int __syncthreads_count(int p) {   // two barriers + a shared counter
     __shared__ int c; __syncthreads(); if (threadIdx.x + threadIdx.y + threadIdx.z == 0) c = 0; __syncthreads();
     if (p) atomicAdd(&c, 1); __syncthreads(); int r = c; __syncthreads(); return r;
