@@ -11,52 +11,9 @@ import pytest
 from gpusnn import reference as ref
 from gpusnn.backends.gpu import forward
 from gpusnn.backends.gpu.compact import GRID_BITS, GRID_COUNTS, compact
-from gpusnn.backends.gpu.forward import GridInput, current_chunks, input_currents, layer_forward
+from gpusnn.backends.gpu.forward import current_chunks, input_currents, layer_forward
 from data_tools.spikes import from_dense
-
-
-def random_input(rng, B, T, N, density, repeats=False, coalesced=False):
-    """Random spikes; with repeats, some (step, id) fire more than once (count encoding):
-    as repeated ids, or with coalesced as one entry with a count."""
-    counts = rng.random((B, T, N)) < density
-    if repeats:
-        counts = counts * rng.integers(1, 4, (B, T, N))
-    return from_dense(counts.astype(np.int32), coalesced=coalesced)
-
-
-def on_device(rt, s):
-    return s.to(rt.xp)
-
-
-def bit_grid(dense: np.ndarray) -> np.ndarray:
-    """uint32 [rows, ceil(n / 32)] occupancy bit grid of a 0/1 array [rows, n] (bit j & 31 of
-    word j >> 5), packed independently of the kernels."""
-    rows, n = dense.shape
-    words = (n + 31) // 32
-    padded = np.zeros((rows, words * 32), np.uint64)
-    padded[:, :n] = dense != 0
-    return (padded.reshape(rows, words, 32) << np.arange(32, dtype=np.uint64)).sum(axis=2).astype(np.uint32)
-
-
-def grid_input(rt, S) -> GridInput:
-    """A binary SpikeTensor S as the GridInput of the same spikes, on the device."""
-    dense = S.to_dense().reshape(S.n_samples * S.n_steps, S.n_inputs)
-    return GridInput(rt.xp.asarray(bit_grid(dense)), S.n_samples, S.n_steps, S.n_inputs)
-
-
-def assert_record_equals(rt, got, want, exact=True):
-    """Every field of LayerRecord got (device) equal to the reference record want (on a
-    GPU: at most 1 in 1,000 differing, float32 rounding of the hardware)."""
-    for f in ("counts", "t_first", "t_last", "t_prev"):
-        g, w = rt.asnumpy(getattr(got, f)), getattr(want, f)
-        assert g.shape == w.shape and g.dtype == w.dtype
-        assert (g != w).sum() <= (0 if exact else max(1, w.size // 1000)), f
-    np.testing.assert_allclose(rt.asnumpy(got.u_final), want.u_final, rtol=0 if exact else 1e-5,
-                               atol=0 if exact else 1e-5)
-    if got.spikes is not None:
-        B, T, n = want.spikes.n_samples, want.spikes.n_steps, want.spikes.n_inputs
-        host = got.spikes.to(np)
-        assert (host.to_dense() != want.spikes.to_dense()).sum() <= (0 if exact else max(1, B * T * n // 1000))
+from forward_cases import assert_record_equals, bit_grid, grid_input, on_device, random_input
 
 
 @pytest.mark.parametrize("B, T, n_pre, n_post, density, repeats, theta", [

@@ -1,0 +1,112 @@
+"""The dense path of forward.cu's wrapper (scatter_dense + the array module's matmul, then the
+IF scan) against the reference, and the mode choice (event / dense / auto by DENSE_ABOVE).
+
+Tolerance (stated, and why): a GEMM sums each I[r, i] in its own order (blocked, maybe
+split), not the reference's CSR order. Float32 summation of n terms in any order is within
+(n - 1) * eps32 * sum |terms| of the exact sum, so the currents are compared with that bound.
+Spikes can then differ only where u + I is within that bound of theta (threshold ties); the
+spike tests use dyadic weights (multiples of 1/64, small), whose sums are exact in every
+order, so there they must be equal field for field.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from gpusnn import reference as ref
+from gpusnn.backends.gpu import GpuBackend, forward
+from gpusnn.backends.gpu.forward import GridInput, input_currents, layer_forward, use_dense
+from gpusnn.errors import ConfigError
+from forward_cases import assert_record_equals, on_device, random_input
+
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+def dyadic_weights(rng, n_pre, n_post):
+    """Weights k / 64, |k| <= 40: every partial sum of a layer's input is exact in float32."""
+    return (rng.integers(-40, 41, (n_pre, n_post)) / 64).astype(np.float32)
+
+
+@pytest.mark.parametrize("B, T, n_pre, n_post, density, repeats", [
+    (3, 6, 120, 40, 0.4, False),
+    (2, 5, 90, 33, 0.5, True),            # repeated ids add up in X
+    (3, 4, 70, 21, 0.6, "coalesced"),     # counts are X's values
+    (2, 3, 50, 10, 0.0, False),
+])
+def test_dense_currents_within_summation_bound(gpu_kernel_rt, gpu_kernel_rng, B, T, n_pre, n_post, density, repeats):
+    rt, rng = gpu_kernel_rt, gpu_kernel_rng
+    S = random_input(rng, B, T, n_pre, density, bool(repeats), coalesced=repeats == "coalesced")
+    W = rng.uniform(-0.4, 0.8, (n_pre, n_post)).astype(np.float32)
+    want = ref.input_currents(W, S).reshape(B * T, n_post)
+    got = rt.asnumpy(input_currents(rt, rt.xp.asarray(W), on_device(rt, S), 0, B, dense=True))
+    X = S.to_dense().reshape(B * T, n_pre).astype(np.float64)
+    terms = X @ np.abs(W.astype(np.float64))                       # sum |count * W[j, i]|
+    n_terms = np.maximum((X > 0).sum(axis=1, keepdims=True) - 1, 0)
+    bound = 2 * n_terms * EPS32 * terms                            # both results' rounding
+    assert got.dtype == np.float32 and got.shape == want.shape
+    assert np.all(np.abs(got.astype(np.float64) - want) <= bound)
+
+
+@pytest.mark.parametrize("B, T, n_pre, n_post, density, repeats", [
+    (4, 8, 100, 50, 0.5, False),
+    (3, 6, 60, 30, 0.4, "coalesced"),
+])
+def test_dense_layer_equals_reference_on_exact_sums(gpu_kernel_rt, gpu_kernel_rng, B, T, n_pre, n_post, density, repeats):
+    rt, rng = gpu_kernel_rt, gpu_kernel_rng
+    S = random_input(rng, B, T, n_pre, density, bool(repeats), coalesced=repeats == "coalesced")
+    W = dyadic_weights(rng, n_pre, n_post)
+    want = ref.integrate_and_fire(ref.input_currents(W, S), 1.0)
+    got = layer_forward(rt, rt.xp.asarray(W), on_device(rt, S), 1.0, mode="dense")
+    assert int(want.counts.sum()) > 0
+    assert_record_equals(rt, got, want)
+
+
+def test_dense_chunks_change_nothing(gpu_kernel_rt, gpu_kernel_rng, monkeypatch):
+    rt, rng = gpu_kernel_rt, gpu_kernel_rng
+    monkeypatch.setattr(forward, "CURRENT_BYTES", 2 * 5 * 4 * (40 + 30))   # two samples per chunk
+    S = random_input(rng, 5, 5, 40, 0.5)
+    W = dyadic_weights(rng, 40, 30)
+    want = ref.integrate_and_fire(ref.input_currents(W, S), 1.0)
+    t = rt.reset_counts()
+    assert_record_equals(rt, layer_forward(rt, rt.xp.asarray(W), on_device(rt, S), 1.0, mode="dense"), want)
+    assert t.library["matmul"] == 3 and t.kernels["forward.scatter_dense"] == 3
+
+
+def test_auto_mode_follows_the_crossover():
+    rng = np.random.default_rng(11)
+    B, T, n = 4, 5, 200
+    sparse = random_input(rng, B, T, n, forward.DENSE_ABOVE / 3)
+    dense = random_input(rng, B, T, n, min(1.0, forward.DENSE_ABOVE * 3))
+    assert not use_dense(sparse, "auto") and use_dense(dense, "auto")
+    assert use_dense(sparse, "dense") and not use_dense(dense, "event")
+    grid = GridInput(np.zeros((B * T, 7), np.uint32), B, T, n)
+    assert not use_dense(grid, "auto")
+    with pytest.raises(ConfigError, match="occupancy grid"):
+        use_dense(grid, "dense")
+    with pytest.raises(ConfigError, match="unknown forward mode"):
+        use_dense(sparse, "gemm")
+    with pytest.raises(ConfigError, match="unknown forward mode"):
+        GpuBackend("emulated", mode="gemm")
+
+
+@pytest.mark.parametrize("mode", ["dense", "auto"])
+def test_backend_dense_launches(mode):
+    """Per layer on the dense path: zeros (grid), zeros (X), scatter_dense, matmul, if_scan;
+    in auto the dense input layer goes dense and the sparse hidden layer event-driven."""
+    rng = np.random.default_rng(12)
+    backend = GpuBackend("emulated", mode=mode)
+    B, T = 3, 5
+    weights = [backend.asarray(dyadic_weights(rng, 40, 200) / 8), backend.asarray(dyadic_weights(rng, 200, 6))]
+    spikes = random_input(rng, B, T, 40, 0.5)
+    t = backend.rt.reset_counts()
+    records = backend.forward(weights, spikes, 1.0, output_spikes=False)
+    hidden = records[0].spikes
+    assert hidden.nnz / (B * T * 200) < forward.DENSE_ABOVE, "the hidden layer must be sparse for this test"
+    kernels = Counter({k.split(".", 1)[1]: v for k, v in t.kernels.items()})
+    layer2 = Counter({"scatter_dense": 1}) if mode == "dense" else Counter({"currents_csr": 1})
+    assert kernels == Counter({"scatter_dense": 1, "if_scan": 2, "grid_row_nnz": 1, "grid_compact": 1}) + layer2
+    assert t.library["matmul"] == (2 if mode == "dense" else 1)
+    want = ref.integrate_and_fire(ref.input_currents(np.asarray(weights[0]), spikes), 1.0)
+    assert_record_equals(backend.rt, records[0], want)
