@@ -14,12 +14,17 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from forward_cases import assert_record_equals, on_device, random_input
 
 from gpusnn import reference as ref
 from gpusnn.backends.gpu import GpuBackend, forward
-from gpusnn.backends.gpu.forward import GridInput, input_currents, layer_forward, use_dense
+from gpusnn.backends.gpu.forward import (
+    GridInput,
+    input_currents,
+    layer_forward,
+    use_dense,
+)
 from gpusnn.errors import ConfigError
-from forward_cases import assert_record_equals, on_device, random_input
 
 EPS32 = float(np.finfo(np.float32).eps)
 

@@ -7,13 +7,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from forward_cases import (
+    assert_record_equals,
+    bit_grid,
+    grid_input,
+    on_device,
+    random_input,
+)
 
+from data_tools.spikes import from_dense
 from gpusnn import reference as ref
 from gpusnn.backends.gpu import forward
 from gpusnn.backends.gpu.compact import GRID_BITS, GRID_COUNTS, compact
 from gpusnn.backends.gpu.forward import current_chunks, input_currents, layer_forward
-from data_tools.spikes import from_dense
-from forward_cases import assert_record_equals, bit_grid, grid_input, on_device, random_input
 
 
 @pytest.mark.parametrize("B, T, n_pre, n_post, density, repeats, theta", [
