@@ -88,19 +88,20 @@ def _launch_rows(rt: KernelRuntime, name: str, n_rows: int, n_post: int, args: t
         rt.module("forward").get_function(name)((min(n_rows, MAX_BLOCKS),), (block,), args)
 
 
-def input_currents(rt: KernelRuntime, W, spikes, b0: int, n_b: int, dense: bool):
-    """I float32 [n_b * T, n_post] (device) of samples b0 .. b0 + n_b - 1: event-driven (the
-    reference's float order, bit for bit) or, dense, X @ W (GEMM order: see docs/kernels.md)."""
+def input_currents(rt: KernelRuntime, W, spikes, b0: int, n_b: int, dense: bool, out=None):
+    """I float32 [n_b * T, n_post] (device) of samples b0 .. b0 + n_b - 1, into out (a
+    C-contiguous buffer of that shape) or a new array: event-driven (the reference's float
+    order, bit for bit) or, dense, X @ W (GEMM order: see docs/kernels.md)."""
     xp = rt.xp
     T, n_pre, n_post = spikes.n_steps, W.shape[0], W.shape[1]
     r0, rows = b0 * T, n_b * T
+    I = rt.empty((rows, n_post), xp.float32) if out is None else out
     if dense:
         X = xp.zeros((rows, n_pre), xp.float32)
         rt.launch("forward", "scatter_dense", rows,
                   (spikes.indptr, spikes.ids, *count_args(spikes.ids, spikes.counts), i64(r0), i64(rows),
                    i32(n_pre), X))
-        return xp.matmul(X, W)
-    I = rt.empty((rows, n_post), xp.float32)
+        return xp.matmul(X, W, out=I)
     if isinstance(spikes, GridInput):
         _launch_rows(rt, "currents_grid", rows, n_post,
                      (spikes.grid, i32(spikes.grid.shape[1]), W, i64(r0), i64(rows), i32(n_post), I))
@@ -127,8 +128,10 @@ def layer_forward(rt: KernelRuntime, W, spikes: SpikeTensor | GridInput, theta: 
     grid = xp.zeros((B * T, words), xp.uint32)
     counts, t_first, t_last, t_prev = (rt.empty((B, n_post), xp.int32) for _ in range(4))
     u_final = rt.empty((B, n_post), xp.float32)
-    for b0, n_b in current_chunks(B, T, 4 * (n_post + (n_pre if dense else 0))):
-        I = input_currents(rt, W, spikes, b0, n_b, dense)
+    chunks = current_chunks(B, T, 4 * (n_post + (n_pre if dense else 0)))
+    buffer = rt.empty((chunks[0][1] * T, n_post), xp.float32) if chunks else None   # reused by every chunk
+    for b0, n_b in chunks:
+        I = input_currents(rt, W, spikes, b0, n_b, dense, buffer[:n_b * T])
         rt.launch("forward", "if_scan", n_b * n_post,
                   (I, i64(b0), i64(n_b), i32(T), i32(n_post), f32(theta),
                    counts, t_first, t_last, t_prev, u_final, grid, i32(words)))

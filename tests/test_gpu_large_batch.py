@@ -1,0 +1,79 @@
+"""Large batches (B = 512) on the emulated backend: the layer runs in sample chunks whose
+buffers stay within forward.CURRENT_BYTES (a tracemalloc bound), and the result equals the
+numpy backend's and the reference's."""
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from forward_cases import assert_record_equals, random_input
+
+from gpusnn import reference as ref
+from gpusnn import training
+from gpusnn.backends.gpu import GpuBackend, forward
+from gpusnn.backends.gpu.forward import layer_forward
+from gpusnn.backends.numpy import NumpyBackend
+from gpusnn.config import RunConfig
+
+
+def test_b512_forward_equals_numpy_backend():
+    rng = np.random.default_rng(21)
+    B, T, widths = 512, 20, (30, 16, 5)
+    spikes = random_input(rng, B, T, widths[0], 0.08)
+    weights = [rng.uniform(-0.2, 0.6, (a, b)).astype(np.float32) for a, b in zip(widths[:-1], widths[1:])]
+    gpu = GpuBackend("emulated", mode="event")
+    got = gpu.forward([gpu.asarray(W) for W in weights], spikes, 0.5)
+    want = NumpyBackend(mode="event").forward(weights, spikes, 0.5)
+    assert all(int(r.counts.sum()) > 0 for r in want)
+    for g, w in zip(got, want):
+        assert_record_equals(gpu.rt, g, w)
+
+
+def test_b512_training_batch_equals_numpy_backend():
+    B, T, widths = 512, 20, [30, 16, 5]
+    cfg = RunConfig().replace(network={"widths": widths, "n_steps": T, "theta": 0.5}, train={"batch_size": B})
+    rng = np.random.default_rng(22)
+    spikes = random_input(rng, B, T, widths[0], 0.08)
+    labels = rng.integers(0, widths[-1], B)
+    out = {}
+    for name, backend in (("numpy", NumpyBackend(mode="event")), ("emulated", GpuBackend("emulated"))):
+        state = training.new_state(cfg, backend)
+        loss, pred, layer_spikes = training.train_batch(backend, state, cfg, training.device_spikes(backend, spikes),
+                                                        labels)
+        out[name] = (np.asarray(loss), np.asarray(pred), layer_spikes,
+                     [np.asarray(backend.asnumpy(W)) for W in state.weights])
+    (l0, p0, s0, W0), (l1, p1, s1, W1) = out["numpy"], out["emulated"]
+    assert s0 == s1 and min(s0) > 0                      # the forward is exact: same spikes
+    np.testing.assert_array_equal(p0, p1)
+    np.testing.assert_allclose(l1, l0, rtol=1e-6)
+    for a, b in zip(W1, W0):                              # gradients: float32 summation order
+        assert np.abs(a - b).max() <= 1e-5 * np.abs(b).max()
+
+
+@pytest.mark.parametrize("grid_input", [False, True], ids=["csr", "grid"])
+def test_b512_buffers_stay_within_the_chunk_bound(monkeypatch, grid_input):
+    """With CURRENT_BYTES = 64 KiB the peak allocation of a B = 512, T = 20, 40-64 layer is
+    its outputs (5 arrays [B, n_post], the output grid) plus one chunk's currents; the whole
+    I [B*T, n_post] (2.6 MB) would not fit the bound."""
+    from forward_cases import grid_input as as_grid
+    limit = 64 << 10
+    monkeypatch.setattr(forward, "CURRENT_BYTES", limit)
+    rng = np.random.default_rng(23)
+    B, T, n_pre, n_post = 512, 20, 40, 64
+    S = random_input(rng, B, T, n_pre, 0.1)
+    W = rng.uniform(-0.2, 0.6, (n_pre, n_post)).astype(np.float32)
+    rt = GpuBackend("emulated").rt
+    x = as_grid(rt, S) if grid_input else S
+    layer_forward(rt, W, x, 0.5, compact_output=False)   # compiled, so the build is not counted
+    outputs = 5 * B * n_post * 4 + B * T * ((n_post + 31) // 32) * 4
+    bound = outputs + limit + (16 << 10)
+    assert B * T * n_post * 4 > bound - outputs, "the unchunked I must exceed the bound"
+    tracemalloc.start()
+    try:
+        got = layer_forward(rt, W, x, 0.5, compact_output=False)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= bound, (peak, bound)
+    assert_record_equals(rt, got, ref.integrate_and_fire(ref.input_currents(W, S), 0.5))
