@@ -3,6 +3,7 @@ buffers stay within forward.CURRENT_BYTES (a tracemalloc bound), and the result 
 numpy backend's and the reference's."""
 from __future__ import annotations
 
+import itertools
 import tracemalloc
 
 import numpy as np
@@ -21,7 +22,7 @@ def test_b512_forward_equals_numpy_backend():
     rng = np.random.default_rng(21)
     B, T, widths = 512, 20, (30, 16, 5)
     spikes = random_input(rng, B, T, widths[0], 0.08)
-    weights = [rng.uniform(-0.2, 0.6, (a, b)).astype(np.float32) for a, b in zip(widths[:-1], widths[1:])]
+    weights = [rng.uniform(-0.2, 0.6, (a, b)).astype(np.float32) for a, b in itertools.pairwise(widths)]
     gpu = GpuBackend("emulated", mode="event")
     got = gpu.forward([gpu.asarray(W) for W in weights], spikes, 0.5)
     want = NumpyBackend(mode="event").forward(weights, spikes, 0.5)
