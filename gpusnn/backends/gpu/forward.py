@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from data_tools.spikes import LayerRecord, SpikeTensor
-from gpusnn.backends.gpu.compact import GRID_BITS, compact, grid_words
+from gpusnn.backends.gpu.compact import GRID_BITS, SpikeGrid, grid_words
 from gpusnn.backends.gpu.runtime import KernelRuntime, f32, i32
 from gpusnn.errors import ShapeError
 
@@ -23,13 +23,13 @@ def count_args(ids, counts) -> tuple:
     return (ids, i32(0)) if counts is None else (counts, i32(1))
 
 
-def layer_forward(rt: KernelRuntime, W, spikes: SpikeTensor, theta: float,
-                  compact_output: bool = True) -> LayerRecord:
+def layer_forward(rt: KernelRuntime, W, spikes: SpikeTensor | SpikeGrid, theta: float,
+                  output_spikes: bool = True) -> LayerRecord:
     """Integrate-and-fire of the layer with weights W [n_pre, n_post] driven by spikes
-    (B x T x n_pre, arrays on the device; entries with counts add count * W[j]); returns
-    the LayerRecord with device arrays. compact_output=False leaves its spikes None (no
-    compaction: one host read and three launches fewer, for a last layer whose spike list
-    nobody reads)."""
+    (B x T x n_pre on the device: a SpikeTensor, entries with counts adding count * W[j], or
+    the previous layer's SpikeGrid, read as it is); returns the LayerRecord with device
+    arrays, its spikes the layer's SpikeGrid (never compacted here: no host read), or None
+    with output_spikes=False."""
     xp = rt.xp
     check_weights(rt, W, spikes.n_inputs)
     B, T, n_post = spikes.n_samples, spikes.n_steps, W.shape[1]
@@ -37,10 +37,11 @@ def layer_forward(rt: KernelRuntime, W, spikes: SpikeTensor, theta: float,
     grid = xp.zeros((B * T, words), xp.uint32)
     counts, t_first, t_last, t_prev = (rt.empty((B, n_post), xp.int32) for _ in range(4))
     u_final = rt.empty((B, n_post), xp.float32)
-    rt.launch("forward", "if_forward", B * n_post,
-              (spikes.indptr, spikes.ids, *count_args(spikes.ids, spikes.counts), W, i32(B), i32(T), i32(n_post), f32(theta),
-               counts, t_first, t_last, t_prev, u_final, grid, i32(words)))
-    if not compact_output:
-        return LayerRecord(counts, t_first, t_last, t_prev, u_final, None)
-    indptr, ids, _ = compact(rt, grid, GRID_BITS)
-    return LayerRecord(counts, t_first, t_last, t_prev, u_final, SpikeTensor(indptr, ids, B, T, n_post))
+    outputs = (W, i32(B), i32(T), i32(n_post), f32(theta), counts, t_first, t_last, t_prev, u_final, grid, i32(words))
+    if isinstance(spikes, SpikeGrid):
+        rt.launch("forward", "if_forward_grid", B * n_post, (spikes.grid, i32(spikes.grid.shape[1])) + outputs)
+    else:
+        rt.launch("forward", "if_forward", B * n_post,
+                  (spikes.indptr, spikes.ids, *count_args(spikes.ids, spikes.counts)) + outputs)
+    return LayerRecord(counts, t_first, t_last, t_prev, u_final,
+                       SpikeGrid(grid, B, T, n_post) if output_spikes else None)
