@@ -5,6 +5,7 @@ Counts, not timings: they are the same on emulated and cuda."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -20,10 +21,18 @@ from gpusnn.errors import ShapeError
 from gpusnn.profiling import random_spikes
 
 
+def signature(args) -> tuple:
+    """What a launch's arguments look like, not what they hold: (shape, dtype) of an array,
+    the value of a scalar."""
+    return tuple((a.shape, a.dtype.str) if isinstance(a, np.ndarray) and a.ndim else a.item() for a in args)
+
+
 class RecordingRawModule:
-    """cuemu.RawModule whose kernels append their name to CALLS when launched."""
+    """cuemu.RawModule whose kernels append their name to CALLS when launched, and their
+    (name, grid, block, argument signature) to LAUNCHES."""
 
     CALLS: list = []
+    LAUNCHES: list = []
 
     def __init__(self, code, options):
         self.module = cuemu.RawModule(code=code, options=options)
@@ -31,9 +40,10 @@ class RecordingRawModule:
     def get_function(self, name):
         fn = self.module.get_function(name)
 
-        def launch(*args, **kwargs):
+        def launch(grid, block, args, **kwargs):
             RecordingRawModule.CALLS.append(name)
-            return fn(*args, **kwargs)
+            RecordingRawModule.LAUNCHES.append((name, grid, block, signature(args)))
+            return fn(grid, block, args, **kwargs)
         return launch
 
 
@@ -53,18 +63,61 @@ def expected_library(L: int) -> Counter:
     return Counter({"zeros": L + 1, "sum": L, "concatenate": 1})
 
 
-def counted_batch(widths, B=3, T=5, seed=7):
+def recorded_backend(widths, B, T):
     backend = GpuBackend("emulated")
     backend.rt = KernelRuntime(np, RecordingRawModule, "emulated-recorded")
     cfg = RunConfig().replace(network={"widths": list(widths), "n_steps": T, "theta": 0.25},
                               train={"batch_size": B})
-    state = training.new_state(cfg, backend)
+    return backend, cfg, training.new_state(cfg, backend)
+
+
+def counted_batch(widths, B=3, T=5, seed=7):
+    backend, cfg, state = recorded_backend(widths, B, T)
     spikes = random_spikes(B, T, widths[0], 0.3, seed)
     labels = np.random.default_rng(seed).integers(0, widths[-1], B)
     RecordingRawModule.CALLS.clear()
     traffic = backend.rt.reset_counts()
     loss, pred, layer_spikes = training.train_batch(backend, state, cfg, training.device_spikes(backend, spikes), labels)
     return traffic, spikes, (loss, pred, layer_spikes)
+
+
+def on_device_grid(backend, spikes):
+    grid = SpikeGrid.from_tensor(spikes)
+    return replace(grid, grid=backend.asarray(grid.grid))
+
+
+def recorded_launches(backend, cfg, state, spikes, labels):
+    """(launch sequence with argument signatures, library calls) of one training batch."""
+    RecordingRawModule.LAUNCHES.clear()
+    traffic = backend.rt.reset_counts()
+    training.train_batch(backend, state, cfg, spikes, labels)
+    return list(RecordingRawModule.LAUNCHES), traffic.library
+
+
+def test_static_shapes_with_grid_input():
+    """Static shapes: with the input given as its occupancy grid (SpikeGrid.from_tensor), two
+    batches of the same B and T but different spikes (density 0.1 vs 0.5), after the first
+    step (a plain gradient step), make the same
+    launches with the same grids, blocks and buffer shapes, and the same library calls; only
+    array contents differ (what a captured CUDA graph needs). With the input's CSR list the
+    only differences are the nnz-sized input arrays."""
+    widths, B, T = (40, 16, 9, 5), 3, 6
+    backend, cfg, state = recorded_backend(widths, B, T)
+    rng = np.random.default_rng(11)
+    batches = [random_spikes(B, T, widths[0], d, s) for d, s in ((0.1, 1), (0.5, 2))]
+    assert batches[0].nnz != batches[1].nnz
+    labels = [rng.integers(0, widths[-1], B) for _ in batches]
+    training.train_batch(backend, state, cfg, on_device_grid(backend, batches[0]), labels[0])   # step 0: plain descent
+    on_grid = [recorded_launches(backend, cfg, state, on_device_grid(backend, x), y)
+               for x, y in zip(batches, labels)]
+    assert on_grid[0] == on_grid[1]
+    assert [name for name, *_ in on_grid[0][0]].count("if_forward_grid") == 3
+    on_csr = [recorded_launches(backend, cfg, state, training.device_spikes(backend, x), y)
+              for x, y in zip(batches, labels)]
+    assert on_csr[0][1] == on_csr[1][1]
+    differ = [(a[0], [k for k, (p, q) in enumerate(zip(a[3], b[3])) if p != q])
+              for a, b in zip(on_csr[0][0], on_csr[1][0]) if a != b]
+    assert differ == [("if_forward", [1, 2]), ("suffix_table", [1, 2])]   # ids and the has_counts placeholder
 
 
 @pytest.mark.parametrize("widths", [(40, 16, 5), (40, 16, 9, 5)], ids=["2-layer", "3-layer"])

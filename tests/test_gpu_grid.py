@@ -56,3 +56,17 @@ def test_grid_to_tensor_is_the_compaction(gpu_kernel_rt, gpu_kernel_rng):
 def test_grid_shape_is_checked(shape, dtype):
     with pytest.raises(ShapeError, match="spike grid must be uint32"):
         SpikeGrid(np.zeros(shape, dtype), 4, 5, 40)
+
+
+def test_grid_from_tensor_round_trip_and_refusals():
+    rng = np.random.default_rng(12)
+    dense = (rng.random((2, 5, 70)) < 0.3).astype(np.int32)
+    g = SpikeGrid.from_tensor(from_dense(dense))
+    np.testing.assert_array_equal(g.grid, bit_grid(dense))
+    assert (g.n_samples, g.n_steps, g.n_inputs) == (2, 5, 70)
+    np.testing.assert_array_equal(g.to(np).to_dense(), dense)
+    twice = dense * 2
+    with pytest.raises(ShapeError, match="counts"):
+        SpikeGrid.from_tensor(from_dense(twice, coalesced=True))
+    with pytest.raises(ShapeError, match="repeats ids"):
+        SpikeGrid.from_tensor(from_dense(twice))

@@ -97,17 +97,25 @@ class GpuBackend:
 
     def host_results(self, loss, rho, records):
         """(loss float64 [B], rho float32 [B, C], spikes per layer [L] ints) on the host, in
-        one packed device-to-host copy (float64: spike totals are exact below 2**53); each
-        layer's total is summed on the device."""
+        one packed device-to-host copy (pack_results, then unpack_results)."""
+        packed = self.rt.to_host(self.pack_results(loss, rho, records), "batch results")
+        return unpack_results(packed, *rho.shape)
+
+    def pack_results(self, loss, rho, records):
+        """float64 [B + B*C + L] on the device: loss, rho and each layer's spike total (summed
+        on the device; float64 is exact below 2**53)."""
         xp = self.rt.xp
-        B, C = rho.shape
         totals = [xp.sum(r.counts.reshape(1, -1), axis=1, dtype=xp.float64) for r in records]
-        packed = self.rt.to_host(xp.concatenate([loss, rho.reshape(-1)] + totals, dtype=xp.float64),
-                                 "batch results")
-        return (packed[:B].copy(), packed[B:B + B * C].reshape(B, C).astype(np.float32),
-                [int(v) for v in packed[B + B * C:]])
+        return xp.concatenate([loss, rho.reshape(-1)] + totals, dtype=xp.float64)
 
     def update(self, W, *, W_prev, G, G_prev, step: int, optim: OptimConfig) -> None:
         for a in (W, W_prev, G) + (() if G_prev is None else (G_prev,)):
             check_weights(self.rt, a)
         fractional_update(self.rt, W, W_prev=W_prev, G=G, G_prev=G_prev, step=step, optim=optim)
+
+
+def unpack_results(packed: np.ndarray, B: int, C: int):
+    """(loss float64 [B], rho float32 [B, C], spikes per layer ints) of a host copy of
+    GpuBackend.pack_results."""
+    return (packed[:B].copy(), packed[B:B + B * C].reshape(B, C).astype(np.float32),
+            [int(v) for v in packed[B + B * C:]])

@@ -42,6 +42,19 @@ class SpikeGrid:
         if tuple(self.grid.shape) != want or self.grid.dtype != np.uint32:
             raise ShapeError(f"spike grid must be uint32 {want}, got {self.grid.dtype} {tuple(self.grid.shape)}")
 
+    @classmethod
+    def from_tensor(cls, spikes: SpikeTensor) -> "SpikeGrid":
+        """The grid (a host array) of a host SpikeTensor of binary spikes; ShapeError for
+        counts or repeated ids (a grid holds one bit per input and step)."""
+        if spikes.counts is not None:
+            raise ShapeError("a spike grid holds binary spikes: this tensor has counts (count encoding)")
+        B, T, N = spikes.n_samples, spikes.n_steps, spikes.n_inputs
+        bits = np.zeros((B * T, grid_words(N, GRID_BITS) * 32), np.uint8)
+        bits[spikes.rows(), spikes.ids] = 1
+        if int(bits.sum()) != spikes.nnz:
+            raise ShapeError("a spike grid holds binary spikes: this tensor repeats ids within a step")
+        return cls(np.packbits(bits, axis=1, bitorder="little").view(np.uint32), B, T, N)
+
     def to(self, xp) -> SpikeTensor:
         """The same spikes as a SpikeTensor (ids sorted per row) of array module xp, compacted
         on the host: one device-to-host copy of the grid (a synchronisation) on cuda. For spike

@@ -18,15 +18,19 @@ def readout_loss(rt: KernelRuntime, out: LayerRecord, labels, T: int, theta: flo
                  batch_norm: int | None = None):
     """(rho float32 [B, C], loss float64 [B], delta float32 [B, C]) on the device.
 
-    labels: int class indices [B] (host or device), checked to lie in 0..C-1. delta carries
-    1 / batch_norm (default B), as in gpusnn.reference.loss_and_delta.
+    labels: int class indices [B]: a host array, checked to lie in 0..C-1 and uploaded, or
+    an int64 device array used as it is (the caller checked it on the host: no read-back, so
+    the step can be captured in a CUDA graph). delta carries 1 / batch_norm (default B), as in
+    gpusnn.reference.loss_and_delta.
     """
     xp = rt.xp
     B, C = out.counts.shape
-    host = labels if isinstance(labels, np.ndarray) else rt.to_host(labels, "labels")
-    if host.shape != (B,) or (B and (host.min() < 0 or host.max() >= C)):
-        raise ShapeError(f"labels must be {B} class indices in 0..{C - 1}, got shape {host.shape}")
-    y = rt.to_device(host, np.int64)
+    if isinstance(labels, np.ndarray):
+        y = rt.to_device(check_labels(labels, B, C), np.int64)
+    elif labels.shape != (B,) or labels.dtype != np.int64:
+        raise ShapeError(f"device labels must be int64 [{B}], got {labels.dtype} {tuple(labels.shape)}")
+    else:
+        y = labels
     rho = rt.empty((B, C), xp.float32)
     loss = rt.empty(B, xp.float64)
     delta = rt.empty((B, C), xp.float32)
@@ -35,6 +39,13 @@ def readout_loss(rt: KernelRuntime, out: LayerRecord, labels, T: int, theta: flo
               (out.counts, out.u_final, y, i32(B), i32(n_norm), i32(C), i32(T), f32(theta),
                i32(LOSS_KINDS[method.loss]), f64(method.temperature), f64(method.r_target), rho, loss, delta))
     return rho, loss, delta
+
+
+def check_labels(labels: np.ndarray, B: int, C: int) -> np.ndarray:
+    """Host labels [B], each a class index in 0..C-1 (else ShapeError)."""
+    if labels.shape != (B,) or (B and (labels.min() < 0 or labels.max() >= C)):
+        raise ShapeError(f"labels must be {B} class indices in 0..{C - 1}, got shape {labels.shape}")
+    return labels
 
 
 def backward_delta(rt: KernelRuntime, delta_next, W_next, rec: LayerRecord, T: int, theta: float):
