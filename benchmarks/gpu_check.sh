@@ -19,6 +19,7 @@
 #   agree     || 60  cuda vs emulated on one 2048-500-11 batch (benchmarks/gpu_agree.py)
 #   profiles     60  gpusnn profile, 784-500-10 and 2048-500-11, T = 20, B in {32, 128, 512}
 #   kernel_times 25  per-kernel times, 2048-500-11, T = 20, B = 32 and 512
+#   graph        20  training step as a captured CUDA graph vs kernel by kernel (benchmarks/gpu_graph.py)
 #   bench        40  benchmarks/gpu_bench.py: cuda vs numpy vs dense formulation and its GEMMs
 #   spikingjelly 30  SpikingJelly's CuPy neurons vs gpusnn, same network (if installed)
 set -uo pipefail
@@ -151,6 +152,8 @@ export PYTHON LOGS
 gpu_step profiles 60 bash -c profiles
 gpu_step kernel_times 25 "$PYTHON" benchmarks/gpu_kernel_times.py --backend cuda --widths 2048,500,11 --steps 20 \
     --batch-sizes 32,512 --out "$LOGS/kernel_times.json"
+gpu_step graph 20 "$PYTHON" benchmarks/gpu_graph.py --widths 2048,500,11 --steps 20 --batch-size 32 \
+    --repeats 50 --out "$LOGS/graph.json"
 gpu_step bench 40 "$PYTHON" benchmarks/gpu_bench.py --out "$LOGS" --backends cuda,numpy --dense --samples 512 --steps 20
 
 if timeout 20 "$PYTHON" -c 'import torch, spikingjelly, cupy; assert torch.cuda.is_available()' >"$LOGS/spikingjelly.log" 2>&1; then
@@ -164,8 +167,8 @@ SECONDS_ALL=$(( $(date +%s) - START ))
 "$PYTHON" - "$LOGS" "$OUT/summary.json" "$REQUIRE" "$GPU_PROBLEM" "$SECONDS_ALL" <<'EOF'
 import glob, json, os, sys
 logs, out, require, problem, seconds = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4], int(sys.argv[5])
-ORDER = ["env", "gpu_tests", "memcheck", "initcheck", "racecheck", "agree", "profiles", "kernel_times", "bench",
-         "spikingjelly"]
+ORDER = ["env", "gpu_tests", "memcheck", "initcheck", "racecheck", "agree", "profiles", "kernel_times", "graph",
+         "bench", "spikingjelly"]
 steps = sorted((json.load(open(p)) for p in glob.glob(os.path.join(logs, "steps", "*.json"))),
                key=lambda s: ORDER.index(s["step"]) if s["step"] in ORDER else len(ORDER))
 bad = [s["step"] for s in steps if s["status"] in ("failed", "timeout")]
@@ -186,7 +189,7 @@ summary = {"ok": not bad, "gpu": not problem, "gpu_problem": problem or None, "r
            "seconds": seconds, "failed": bad,
            "verdict": ("FAILED: " + ", ".join(bad)) if bad else ("passed" if not problem else
                       "no GPU: nothing measured (every GPU step skipped)"),
-           "steps": steps, "profiles": results or None, "agree": agree,
+           "steps": steps, "profiles": results or None, "agree": agree, "graph": load("graph.json"),
            "bench": bench and {k: {m: v[m] for m in ("epoch_s", "dense_epoch_s", "gemm_epoch_s", "speedup_vs_numpy",
                                                    "speedup_vs_gemms") if m in v} for k, v in bench["backends"].items()}}
 json.dump(summary, open(out, "w"), indent=2)

@@ -16,7 +16,7 @@ import pytest
 from gpusnn.backends import gpu_usable
 
 ROOT = Path(__file__).resolve().parent.parent
-GPU_STEPS = {"gpu_tests", "memcheck", "initcheck", "agree", "profiles", "kernel_times", "bench"}
+GPU_STEPS = {"gpu_tests", "memcheck", "initcheck", "agree", "profiles", "kernel_times", "graph", "bench"}
 
 
 def bench_module(name: str):
@@ -74,3 +74,9 @@ def test_agreement_script_agrees_emulated_with_numpy(tmp_path):
                            "--batch-size", "8", "--density", "0.2", "--out", str(out)]) == 0
     res = json.loads(out.read_text())
     assert res["ok"] and res["spikes_equal"] and min(res["spikes_per_layer"][0]) > 0
+
+
+def test_graph_script_refuses_a_backend_without_cuda_graphs(capsys):
+    gpu_graph = bench_module("gpu_graph")
+    assert gpu_graph.main(["--backend", "emulated", "--widths", "20,8,3", "--steps", "4", "--batch-size", "2"]) == 2
+    assert "--cuda-graph needs --backend cuda" in capsys.readouterr().err
