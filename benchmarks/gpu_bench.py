@@ -73,7 +73,7 @@ def phase_rates(backend: Backend, cfg: RunConfig, data: EncodedDataset) -> dict:
         backend.gradients(state.weights, spikes, records, data.train_labels[idx], T, theta, cfg.method)
         sync(backend.xp)
         fwd_s, bwd_s = fwd_s + t1 - t0, bwd_s + time.perf_counter() - t1
-        inputs = [spikes] + [r.spikes for r in records[:-1]]
+        inputs = [spikes] + [r.spikes.to(np) for r in records[:-1]]   # hidden grids compacted (host)
         events += sum(x.nnz * W.shape[1] for x, W in zip(inputs, state.weights))
     n_batches = -(-data.train.n_samples // bs)
     nbytes = events * (4 + 8) + sum(5 * 4 * W.size for W in state.weights) * n_batches

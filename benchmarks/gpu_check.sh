@@ -15,10 +15,15 @@
 #   gpu_tests    60  pytest -m gpu (every kernel twin test and the epoch test on cuda)
 #   memcheck  || 60  compute-sanitizer memcheck on benchmarks/gpu_step.py, CuPy pools off
 #   initcheck || 60  compute-sanitizer initcheck, the same
-#   racecheck || 60  only where a kernel uses __shared__ memory (else "not needed")
+#   racecheck || 60  where a kernel uses __shared__ memory (forward.cu's currents_csr and
+#                    currents_grid stage spike ids in it), else "not needed"; the sanitizers
+#                    run gpu_step.py in both forward modes (event, dense: every forward kernel)
 #   agree     || 60  cuda vs emulated on one 2048-500-11 batch (benchmarks/gpu_agree.py)
 #   profiles     60  gpusnn profile, 784-500-10 and 2048-500-11, T = 20, B in {32, 128, 512}
 #   kernel_times 25  per-kernel times, 2048-500-11, T = 20, B = 32 and 512
+#   crossover    20  event vs dense forward of 2048-500 over densities 1-60 %, T = 20, B 32 / 128
+#                    (benchmarks/gpu_crossover.py: measures forward.DENSE_ABOVE, modelled until then)
+#   graph        20  training step as a captured CUDA graph vs kernel by kernel (benchmarks/gpu_graph.py)
 #   bench        40  benchmarks/gpu_bench.py: cuda vs numpy vs dense formulation and its GEMMs
 #   spikingjelly 30  SpikingJelly's CuPy neurons vs gpusnn, same network (if installed)
 set -uo pipefail
@@ -86,7 +91,7 @@ sanitizer_step() {  # sanitizer_step TOOL LIMIT: compute-sanitizer TOOL on a sma
         return
     fi
     gpu_step "$1" "$2" "$SANITIZER" --tool "$1" --error-exitcode 9 --log-file "$LOGS/$1.txt" \
-        "$PYTHON" benchmarks/gpu_step.py --backend cuda --no-pool
+        "$PYTHON" benchmarks/gpu_step.py --backend cuda --no-pool --modes event,dense
 }
 
 # env: always runs; decides whether there is a GPU
@@ -151,6 +156,10 @@ export PYTHON LOGS
 gpu_step profiles 60 bash -c profiles
 gpu_step kernel_times 25 "$PYTHON" benchmarks/gpu_kernel_times.py --backend cuda --widths 2048,500,11 --steps 20 \
     --batch-sizes 32,512 --out "$LOGS/kernel_times.json"
+gpu_step crossover 20 "$PYTHON" benchmarks/gpu_crossover.py --backend cuda --layer 2048,500 --steps 20 \
+    --batch-sizes 32,128 --out "$LOGS/crossover.json"
+gpu_step graph 20 "$PYTHON" benchmarks/gpu_graph.py --widths 2048,500,11 --steps 20 --batch-size 32 \
+    --repeats 50 --out "$LOGS/graph.json"
 gpu_step bench 40 "$PYTHON" benchmarks/gpu_bench.py --out "$LOGS" --backends cuda,numpy --dense --samples 512 --steps 20
 
 if timeout 20 "$PYTHON" -c 'import torch, spikingjelly, cupy; assert torch.cuda.is_available()' >"$LOGS/spikingjelly.log" 2>&1; then
@@ -164,8 +173,9 @@ SECONDS_ALL=$(( $(date +%s) - START ))
 "$PYTHON" - "$LOGS" "$OUT/summary.json" "$REQUIRE" "$GPU_PROBLEM" "$SECONDS_ALL" <<'EOF'
 import glob, json, os, sys
 logs, out, require, problem, seconds = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4], int(sys.argv[5])
-ORDER = ["env", "gpu_tests", "memcheck", "initcheck", "racecheck", "agree", "profiles", "kernel_times", "bench",
-         "spikingjelly"]
+ORDER = ["env", "gpu_tests", "memcheck", "initcheck", "racecheck", "agree", "profiles", "kernel_times", "crossover",
+         "graph",
+         "bench", "spikingjelly"]
 steps = sorted((json.load(open(p)) for p in glob.glob(os.path.join(logs, "steps", "*.json"))),
                key=lambda s: ORDER.index(s["step"]) if s["step"] in ORDER else len(ORDER))
 bad = [s["step"] for s in steps if s["status"] in ("failed", "timeout")]
@@ -182,11 +192,13 @@ for p in sorted(glob.glob(os.path.join(logs, "profile_*.json"))):
                                                              if k != "breakdown"}}
 agree = load("agree.json")
 bench = load("bench.json")
+crossover = load("crossover.json")
 summary = {"ok": not bad, "gpu": not problem, "gpu_problem": problem or None, "require_gpu": require,
            "seconds": seconds, "failed": bad,
            "verdict": ("FAILED: " + ", ".join(bad)) if bad else ("passed" if not problem else
                       "no GPU: nothing measured (every GPU step skipped)"),
-           "steps": steps, "profiles": results or None, "agree": agree,
+           "steps": steps, "profiles": results or None, "agree": agree, "graph": load("graph.json"),
+           "crossover": crossover and {str(b["batch_size"]): b["measured_crossover"] for b in crossover["batches"]},
            "bench": bench and {k: {m: v[m] for m in ("epoch_s", "dense_epoch_s", "gemm_epoch_s", "speedup_vs_numpy",
                                                    "speedup_vs_gemms") if m in v} for k, v in bench["backends"].items()}}
 json.dump(summary, open(out, "w"), indent=2)

@@ -2,7 +2,10 @@
 the workload compute-sanitizer checks in gpu_check.sh. Runs on the CPU with --backend emulated.
 
 usage: python benchmarks/gpu_step.py [--backend cuda|emulated] [--layers 256,48,24,11] [--no-pool]
---no-pool turns CuPy's memory pools off (every array its own cudaMalloc), so that
+                                    [--modes auto|event|dense[,...]]
+--modes runs the steps once per forward mode (gpu_check.sh: event,dense, so the sanitizers
+see every forward kernel: currents_csr / currents_grid with their shared-memory staging, and
+scatter_dense / scatter_grid + the GEMM). --no-pool turns CuPy's memory pools off (every array its own cudaMalloc), so that
 compute-sanitizer memcheck sees reads past an array and initcheck reads of unwritten memory
 that a pooled block would hide.
 """
@@ -15,6 +18,7 @@ import numpy as np
 
 from gpusnn import training
 from gpusnn.backends import get_backend
+from gpusnn.backends.gpu.forward import check_mode
 from gpusnn.config import RunConfig
 from gpusnn.optimizer import apply_update
 from data_tools.spikes import from_dense
@@ -26,7 +30,13 @@ def main(argv=None) -> int:
     ap.add_argument("--layers", default="256,48,24,11")
     ap.add_argument("--steps", type=int, default=2, help="optimisation steps (>= 2 reaches the fractional path)")
     ap.add_argument("--no-pool", action="store_true", help="CuPy memory pools off (for compute-sanitizer)")
+    ap.add_argument("--modes", default="auto", help="forward modes, comma-separated (auto, event, dense)")
     args = ap.parse_args(argv)
+    return max(step(args, check_mode(m)) for m in args.modes.split(","))
+
+
+def step(args, mode: str) -> int:
+    """args.steps training steps in forward mode `mode`; 0 when every result is finite."""
     if args.no_pool and args.backend == "cuda":
         import cupy
         cupy.cuda.set_allocator(None)
@@ -34,6 +44,7 @@ def main(argv=None) -> int:
     widths = [int(w) for w in args.layers.split(",")]
     T, B = 8, 4
     backend = get_backend(args.backend)
+    backend.mode = mode
     rng = np.random.default_rng(0)
     cfg = RunConfig().replace(network={"widths": widths, "n_steps": T, "theta": 0.5},
                               optim={"alpha": 1.5, "grad_at": "previous"})
@@ -47,7 +58,7 @@ def main(argv=None) -> int:
         loss, rho, _ = backend.host_results(loss, rho, records)
     W = [np.asarray(backend.asnumpy(w)) for w in state.weights]
     ok = all(np.isfinite(w).all() for w in W) and np.isfinite(loss).all()
-    print(f"gpu_step: backend {args.backend}, widths {widths}, loss {float(loss.mean()):.4f}, finite {ok}")
+    print(f"gpu_step: backend {args.backend}, mode {mode}, widths {widths}, loss {float(loss.mean()):.4f}, finite {ok}")
     return 0 if ok else 1
 
 

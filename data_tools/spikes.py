@@ -243,7 +243,8 @@ class LayerRecord:
 
     counts int32: spikes per neuron; t_first, t_last, t_prev int32: first, last and
     second-to-last spike step (0 = none); u_final float32: residual potential u(T);
-    spikes: the layer's output spikes as a SpikeTensor (binary, B x T x N).
+    spikes: the layer's output spikes as a SpikeTensor (binary, B x T x N), or a backend's
+    device form of them with the same sizes and .to(xp) -> SpikeTensor (an occupancy grid).
     """
 
     counts: np.ndarray

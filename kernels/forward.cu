@@ -15,15 +15,16 @@
 //   currents_grid  an occupancy bit grid uint32 [B*T, words] (compact.cu's GPUSNN_GRID_BITS:
 //                  bit j & 31 of word j >> 5), its set bits read in increasing j (the order
 //                  compact.cu would write them), so a hidden layer needs no compaction.
-// scatter_dense writes the dense input X [rows, n_pre] float32 (counts as values) for the
-// GEMM path I = X @ W (cuBLAS / NumPy; another float order: see docs/kernels.md).
+// scatter_dense (from CSR) and scatter_grid (from a bit grid) write the dense input
+// X [rows, n_pre] float32 (counts as values) for the GEMM path I = X @ W (cuBLAS / NumPy;
+// another float order: see docs/kernels.md).
 //
 // Kernel B, if_scan, one thread per (sample b, post neuron i) of samples b0 .. b0 + n_b - 1
 // (1-D grid-stride, any grid, block 256), walks t = 1..T over I (local row (b - b0) * T + t - 1;
 // coalesced over i) and writes counts, t_first, t_last, t_prev, u(T) at [b, i] and the output
 // spikes as bit i of the occupancy grid row b * T + t - 1 (GPUSNN_GRID_BITS, atomicOr; the
-// grid must be zeroed before the launch), compacted to CSR by compact.cu when a consumer
-// needs a spike list.
+// grid must be zeroed before the launch). A hidden layer's grid is the next layer's input as
+// it is (currents_grid), compacted to CSR by compact.cu only for spike logs and profiles.
 #include "common.cuh"
 
 // entries staged in shared memory per pass (the grid kernel stages GPUSNN_STAGE / 32 words)
@@ -124,6 +125,22 @@ extern "C" __global__ void scatter_dense(const long long* __restrict__ indptr, c
         float* x = X + lr * n_pre;
         for (long long s = indptr[r0 + lr]; s < indptr[r0 + lr + 1]; ++s)
             x[ids[s]] += has_counts ? (float)entry_counts[s] : 1.0f;
+    }
+}
+
+// Launch: 1-D grid-stride over the words of rows r0 .. r0 + n_rows - 1, one thread per
+// (row, word) (any grid, block 256); X [n_rows, n_pre] must be zeroed; bits at j >= n_pre
+// must be 0 (SpikeGrid's convention).
+// budget scatter_grid: 40 registers
+extern "C" __global__ void scatter_grid(const unsigned* __restrict__ grid, int words,
+                                        long long r0, long long n_rows, int n_pre,
+                                        float* __restrict__ X)
+{
+    GPUSNN_GRID_STRIDE(k, n_rows * words) {
+        const long long lr = k / words;
+        const int w = (int)(k - lr * words);
+        for (unsigned m = grid[(r0 + lr) * words + w]; m; m &= m - 1)
+            X[lr * n_pre + w * 32 + __ffs((int)m) - 1] = 1.0f;
     }
 }
 

@@ -1,12 +1,12 @@
 """Builders and checks shared by the forward-kernel tests (test_gpu_forward, test_gpu_dense,
-test_gpu_large_batch): random inputs, occupancy grids packed independently of the kernels,
-and the comparison of a device LayerRecord with the reference's."""
+test_gpu_large_batch): random inputs, their occupancy grids (helpers.bit_grid), and the comparison of a device LayerRecord with the reference's."""
 from __future__ import annotations
 
 import numpy as np
 
 from data_tools.spikes import from_dense
-from gpusnn.backends.gpu.forward import GridInput
+from gpusnn.backends.gpu.compact import SpikeGrid
+from helpers import bit_grid
 
 
 def random_input(rng, B, T, N, density, repeats=False, coalesced=False):
@@ -22,20 +22,9 @@ def on_device(rt, s):
     return s.to(rt.xp)
 
 
-def bit_grid(dense: np.ndarray) -> np.ndarray:
-    """uint32 [rows, ceil(n / 32)] occupancy bit grid of a 0/1 array [rows, n] (bit j & 31 of
-    word j >> 5), packed independently of the kernels."""
-    rows, n = dense.shape
-    words = (n + 31) // 32
-    padded = np.zeros((rows, words * 32), np.uint64)
-    padded[:, :n] = dense != 0
-    return (padded.reshape(rows, words, 32) << np.arange(32, dtype=np.uint64)).sum(axis=2).astype(np.uint32)
-
-
-def grid_input(rt, S) -> GridInput:
-    """A binary SpikeTensor S as the GridInput of the same spikes, on the device."""
-    dense = S.to_dense().reshape(S.n_samples * S.n_steps, S.n_inputs)
-    return GridInput(rt.xp.asarray(bit_grid(dense)), S.n_samples, S.n_steps, S.n_inputs)
+def grid_input(rt, S) -> SpikeGrid:
+    """A binary SpikeTensor S as the SpikeGrid of the same spikes, on the device."""
+    return SpikeGrid(rt.xp.asarray(bit_grid(S.to_dense())), S.n_samples, S.n_steps, S.n_inputs)
 
 
 def assert_record_equals(rt, got, want, exact=True):

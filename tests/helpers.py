@@ -22,6 +22,16 @@ def random_spikes(rng: np.random.Generator, B: int, T: int, N: int, density: flo
     return from_dense((rng.random((B, T, N)) < density).astype(np.int32))
 
 
+def bit_grid(dense: np.ndarray) -> np.ndarray:
+    """The GRID_BITS occupancy grid uint32 [B*T, ceil(N / 32)] of spikes [B, T, N] (nonzero =
+    spiked), packed independently of the kernels: bit j & 31 of word j >> 5 of row b*T + t-1."""
+    B, T, N = dense.shape
+    words = (N + 31) // 32
+    bits = np.zeros((B * T, words * 32), np.uint64)
+    bits[:, :N] = dense.reshape(B * T, N) != 0
+    return (bits.reshape(B * T, words, 32) << np.arange(32, dtype=np.uint64)).sum(axis=2).astype(np.uint32)
+
+
 def write_idx(path: Path, arr: np.ndarray, magic: int) -> None:
     """arr as a gzipped MNIST IDX file (uint8 data, big-endian dimensions)."""
     head = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in arr.shape)

@@ -69,7 +69,7 @@ def test_interface_contract(name):
     rng = np.random.default_rng(0)
     weights = [backend.asarray(rng.uniform(-0.3, 0.6, s).astype(np.float32)) for s in ((64, 20), (20, 7), (7, 3))]
     records = backend.forward(weights, data.train, 0.5)
-    assert all(isinstance(r.counts, backend.xp.ndarray) and isinstance(r.spikes.ids, backend.xp.ndarray)
+    assert all(isinstance(r.counts, backend.xp.ndarray) and isinstance(r.spikes.grid, backend.xp.ndarray)
                for r in records)
     from gpusnn.config import MethodConfig
     loss, rho, grads = backend.gradients(weights, data.train, records, data.train_labels, 4, 0.5, MethodConfig())

@@ -16,7 +16,8 @@ import pytest
 from gpusnn.backends import gpu_usable
 
 ROOT = Path(__file__).resolve().parent.parent
-GPU_STEPS = {"gpu_tests", "memcheck", "initcheck", "agree", "profiles", "kernel_times", "bench"}
+GPU_STEPS = {"gpu_tests", "memcheck", "initcheck", "racecheck", "agree", "profiles", "kernel_times", "crossover",
+             "graph", "bench"}
 
 
 def bench_module(name: str):
@@ -40,7 +41,7 @@ def test_gpu_check_without_gpu(tmp_path):
     assert rc == 0 and summary["ok"] and not summary["gpu"] and summary["verdict"].startswith("no GPU")
     assert sorted(os.listdir(tmp_path / "a")) == ["gpu_check.tar.gz", "summary.json"]
     status = {s["step"]: s["status"] for s in summary["steps"]}
-    assert status["env"] == "passed" and status["racecheck"] == "not needed"
+    assert status["env"] == "passed"   # racecheck is a GPU step: forward.cu stages spikes in __shared__
     assert {status[s] for s in GPU_STEPS} == {"skipped"}
     with tarfile.open(tmp_path / "a" / "gpu_check.tar.gz") as tar:
         assert "gpu_check/env.log" in tar.getnames()
@@ -74,3 +75,9 @@ def test_agreement_script_agrees_emulated_with_numpy(tmp_path):
                            "--batch-size", "8", "--density", "0.2", "--out", str(out)]) == 0
     res = json.loads(out.read_text())
     assert res["ok"] and res["spikes_equal"] and min(res["spikes_per_layer"][0]) > 0
+
+
+def test_graph_script_refuses_a_backend_without_cuda_graphs(capsys):
+    gpu_graph = bench_module("gpu_graph")
+    assert gpu_graph.main(["--backend", "emulated", "--widths", "20,8,3", "--steps", "4", "--batch-size", "2"]) == 2
+    assert "--cuda-graph needs --backend cuda" in capsys.readouterr().err

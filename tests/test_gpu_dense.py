@@ -14,12 +14,12 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from forward_cases import assert_record_equals, on_device, random_input
+from forward_cases import assert_record_equals, grid_input, on_device, random_input
 
 from gpusnn import reference as ref
 from gpusnn.backends.gpu import GpuBackend, forward
+from gpusnn.backends.gpu.compact import SpikeGrid
 from gpusnn.backends.gpu.forward import (
-    GridInput,
     input_currents,
     layer_forward,
     use_dense,
@@ -86,20 +86,29 @@ def test_auto_mode_follows_the_crossover():
     dense = random_input(rng, B, T, n, min(1.0, forward.DENSE_ABOVE * 3))
     assert not use_dense(sparse, "auto") and use_dense(dense, "auto")
     assert use_dense(sparse, "dense") and not use_dense(dense, "event")
-    grid = GridInput(np.zeros((B * T, 7), np.uint32), B, T, n)
-    assert not use_dense(grid, "auto")
-    with pytest.raises(ConfigError, match="occupancy grid"):
-        use_dense(grid, "dense")
+    grid = SpikeGrid(np.zeros((B * T, 7), np.uint32), B, T, n)
+    assert not use_dense(grid, "auto") and use_dense(grid, "dense")   # a grid's density is not known
     with pytest.raises(ConfigError, match="unknown forward mode"):
         use_dense(sparse, "gemm")
     with pytest.raises(ConfigError, match="unknown forward mode"):
         GpuBackend("emulated", mode="gemm")
 
 
+def test_dense_from_grid_equals_reference(gpu_kernel_rt, gpu_kernel_rng):
+    """scatter_grid: a hidden layer's SpikeGrid as dense input (n_pre not a multiple of 32)."""
+    rt, rng = gpu_kernel_rt, gpu_kernel_rng
+    S = random_input(rng, 3, 6, 70, 0.4)
+    W = dyadic_weights(rng, 70, 25)
+    I = input_currents(rt, rt.xp.asarray(W), grid_input(rt, S), 0, 3, dense=True)
+    np.testing.assert_array_equal(rt.asnumpy(I), ref.input_currents(W, S).reshape(18, 25))   # exact sums
+    got = layer_forward(rt, rt.xp.asarray(W), grid_input(rt, S), 1.0, mode="dense")
+    assert_record_equals(rt, got, ref.integrate_and_fire(ref.input_currents(W, S), 1.0))
+
+
 @pytest.mark.parametrize("mode", ["dense", "auto"])
 def test_backend_dense_launches(mode):
-    """Per layer on the dense path: zeros (grid), zeros (X), scatter_dense, matmul, if_scan;
-    in auto the dense input layer goes dense and the sparse hidden layer event-driven."""
+    """Per layer on the dense path: zeros (X), a scatter, matmul, if_scan; in auto the dense
+    input layer goes dense and the hidden layer (a SpikeGrid) event-driven."""
     rng = np.random.default_rng(12)
     backend = GpuBackend("emulated", mode=mode)
     B, T = 3, 5
@@ -107,11 +116,37 @@ def test_backend_dense_launches(mode):
     spikes = random_input(rng, B, T, 40, 0.5)
     t = backend.rt.reset_counts()
     records = backend.forward(weights, spikes, 1.0, output_spikes=False)
-    hidden = records[0].spikes
-    assert hidden.nnz / (B * T * 200) < forward.DENSE_ABOVE, "the hidden layer must be sparse for this test"
+    assert 0 < int(records[0].counts.sum()) and int(records[1].counts.sum()) > 0
     kernels = Counter({k.split(".", 1)[1]: v for k, v in t.kernels.items()})
-    layer2 = Counter({"scatter_dense": 1}) if mode == "dense" else Counter({"currents_csr": 1})
-    assert kernels == Counter({"scatter_dense": 1, "if_scan": 2, "grid_row_nnz": 1, "grid_compact": 1}) + layer2
-    assert t.library["matmul"] == (2 if mode == "dense" else 1)
-    want = ref.integrate_and_fire(ref.input_currents(np.asarray(weights[0]), spikes), 1.0)
-    assert_record_equals(backend.rt, records[0], want)
+    layer2 = "scatter_grid" if mode == "dense" else "currents_grid"
+    assert kernels == Counter({"scatter_dense": 1, layer2: 1, "if_scan": 2})
+    assert t.library["matmul"] == (2 if mode == "dense" else 1) and t.host_syncs == 0
+    want = ref.forward([np.asarray(W) for W in weights], spikes, 1.0)
+    for got, w in zip(records, want):
+        assert_record_equals(backend.rt, got, w)
+
+
+def test_crossover_script(tmp_path):
+    """benchmarks/gpu_crossover.py on the CPU (emulated: CPU time, no GPU figure): every row
+    timed, and its crossover rule on hand-made rows."""
+    import importlib.util
+    import json
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_crossover.py"
+    spec = importlib.util.spec_from_file_location("gpu_crossover", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = [{"density": d, "event_ms": e, "dense_ms": g} for d, e, g in
+            [(0.01, 1, 5), (0.05, 2, 5), (0.1, 6, 5), (0.2, 9, 5)]]
+    assert mod.crossover(rows) == pytest.approx(0.075)
+    assert mod.crossover(rows[:2]) is None                                   # event faster everywhere
+    assert mod.crossover([{**r, "dense_ms": 0} for r in rows]) is None       # dense faster everywhere
+    noisy = [{**r, "event_ms": e} for r, e in zip(rows, (1, 6, 2, 9))]    # dense wins at 5 %, not at 10 %
+    assert mod.crossover(noisy) == pytest.approx(0.15)                      # dense from there on
+    out = tmp_path / "x.json"
+    assert mod.main(["--backend", "emulated", "--layer", "64,16", "--steps", "4", "--batch-sizes", "2",
+                     "--densities", "0.05,0.5", "--repeats", "1", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert [r["density"] for r in res["batches"][0]["rows"]] == [0.05, 0.5]
+    assert all(r["event_ms"] > 0 and r["dense_ms"] > 0 and r["input_entries"] > 0 for r in res["batches"][0]["rows"])
+    assert res["modelled_dense_above"] == forward.DENSE_ABOVE and len(res["load_average"]) == 3

@@ -48,7 +48,7 @@ def test_layer_forward_matches_reference(gpu_kernel_rt, gpu_kernel_rng, B, T, n_
 def test_compact_matches_dense_grid(gpu_kernel_rt, gpu_kernel_rng, mode, rows, n_ids):
     rt, rng = gpu_kernel_rt, gpu_kernel_rng
     dense = (rng.random((rows, n_ids)) < 0.3) * (rng.integers(1, 4, (rows, n_ids)) if mode == GRID_COUNTS else 1)
-    grid = bit_grid(dense) if mode == GRID_BITS else dense.astype(np.uint32)
+    grid = bit_grid(dense[:, None]) if mode == GRID_BITS else dense.astype(np.uint32)
     indptr, ids, counts = compact(rt, rt.xp.asarray(grid), mode)
     assert (counts is None) == (mode == GRID_BITS)
     # count mode gives the coalesced tensor: each id once per row, its counter in counts

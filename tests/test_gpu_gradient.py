@@ -7,8 +7,11 @@ import pytest
 
 from gpusnn import reference as ref
 from gpusnn.config import MethodConfig
-from gpusnn.backends.gpu.gradient import backward_delta, readout_loss, transpose_spikes, weight_gradient
+from gpusnn.backends.gpu.compact import SpikeGrid
+from gpusnn.backends.gpu.gradient import (TABLE_MASKS, TABLE_SUFFIX, backward_delta, readout_loss, spike_table,
+                                          weight_gradient)
 from data_tools.spikes import LayerRecord, from_dense
+from helpers import bit_grid
 
 
 def random_record(rng, B, T, N) -> LayerRecord:
@@ -72,38 +75,43 @@ def test_backward_delta(gpu_kernel_rt, gpu_kernel_rng, B, T, n_cur, n_next):
 @pytest.mark.parametrize("gradient", ["timing", "rate"])
 @pytest.mark.parametrize("B, T, n_pre, n_post, density, repeats", [
     (4, 16, 90, 40, 0.1, False), (3, 6, 20, 33, 0.4, True), (3, 6, 20, 33, 0.4, "coalesced"),
-    (2, 1, 5, 7, 0.5, False), (3, 8, 10, 4, 0.0, False)])
+    (2, 1, 5, 7, 0.5, False), (3, 8, 10, 4, 0.0, False), (2, 40, 37, 9, 0.3, False), (0, 5, 6, 3, 0.5, False)])
 def test_weight_gradient(gpu_kernel_rt, gpu_kernel_rng, gradient, B, T, n_pre, n_post, density, repeats):
+    """Bit for bit the reference's, from a CSR tensor (suffix table) and, for binary spikes,
+    from their occupancy grid (step masks; T = 40 spans two mask words)."""
     rt, rng = gpu_kernel_rt, gpu_kernel_rng
     dense = (rng.random((B, T, n_pre)) < density) * (rng.integers(1, 3, (B, T, n_pre)) if repeats else 1)
     S = from_dense(dense.astype(np.int32), coalesced=repeats == "coalesced")
     rec = random_record(rng, B, T, n_post)
     delta = rng.standard_normal((B, n_post)).astype(np.float32)
     theta = 1.25
-    want = ref.weight_gradient(S, rec, delta, theta, gradient)
+    # B = 0 (an empty data-parallel share): the reference cannot run; the sum is empty
+    want = ref.weight_gradient(S, rec, delta, theta, gradient) if B else np.zeros((n_pre, n_post), np.float32)
     xp = rt.xp
-    S_dev = S.to(xp)
-    got = rt.asnumpy(weight_gradient(rt, S_dev, to_device(rt, rec), xp.asarray(delta), theta, gradient))
-    assert got.shape == want.shape and got.dtype == np.float32
-    # float32 sums of up to B * T terms in another order than the reference's
-    bound = (dense.sum(axis=1).T.astype(np.float64) @ np.abs(delta / theta)) * 1e-5
-    assert np.all(np.abs(got - want) <= bound + 1e-30), np.abs(got - want).max()
+    inputs = [S.to(xp)] + ([] if repeats else [SpikeGrid(xp.asarray(bit_grid(dense)), B, T, n_pre)])
+    for spikes in inputs:
+        got = rt.asnumpy(weight_gradient(rt, spikes, to_device(rt, rec), xp.asarray(delta), theta, gradient))
+        assert got.shape == want.shape and got.dtype == np.float32
+        np.testing.assert_array_equal(got, want, err_msg=type(spikes).__name__)
+    assert B == 0 or density == 0 or np.count_nonzero(want) > 0
 
 
-def test_transpose_spikes(gpu_kernel_rt, gpu_kernel_rng):
+def test_spike_tables(gpu_kernel_rt, gpu_kernel_rng):
+    """Suffix table of a CSR tensor with repeats and counts = the reference's suffix counts;
+    masks of a grid = the steps' bits, independently packed."""
     rt, rng = gpu_kernel_rt, gpu_kernel_rng
-    S = from_dense((rng.random((3, 5, 17)) < 0.3).astype(np.int32) * rng.integers(1, 3, (3, 5, 17)))
-    colptr, sample, step, counts = transpose_spikes(rt, S.to(rt.xp))
-    assert counts is None
-    r_all = S.rows()
-    order = np.lexsort((r_all, S.ids))
-    np.testing.assert_array_equal(rt.asnumpy(sample), r_all[order] // 5)
-    C = S.coalesce()
-    _, c_sample, c_step, c_counts = transpose_spikes(rt, C.to(rt.xp))
-    c_rows = C.rows()
-    c_order = np.lexsort((c_rows, C.ids))
-    np.testing.assert_array_equal(rt.asnumpy(c_sample), c_rows[c_order] // 5)
-    np.testing.assert_array_equal(rt.asnumpy(c_step), c_rows[c_order] % 5 + 1)
-    np.testing.assert_array_equal(rt.asnumpy(c_counts), C.counts[c_order])
-    np.testing.assert_array_equal(rt.asnumpy(step), r_all[order] % 5 + 1)
-    np.testing.assert_array_equal(rt.asnumpy(colptr), np.concatenate(([0], np.cumsum(np.bincount(S.ids, minlength=17)))))
+    B, T, N = 3, 37, 45
+    dense = (rng.random((B, T, N)) < 0.3) * rng.integers(1, 4, (B, T, N))
+    want = ref.suffix_counts(from_dense(dense.astype(np.int32)))[:, :T].transpose(0, 2, 1)   # [B, N, T]
+    for S in (from_dense(dense.astype(np.int32)), from_dense(dense.astype(np.int32), coalesced=True),
+              from_dense(dense.astype(np.int32)).expand()):
+        table, kind, width = spike_table(rt, S.to(rt.xp))
+        assert (kind, width) == (TABLE_SUFFIX, T)
+        np.testing.assert_array_equal(rt.asnumpy(table), want)
+    fired = dense != 0
+    table, kind, width = spike_table(rt, SpikeGrid(rt.xp.asarray(bit_grid(fired)), B, T, N))
+    assert (kind, width) == (TABLE_MASKS, 2)
+    steps = fired.transpose(0, 2, 1)                       # [B, N, T]
+    words = [(steps[:, :, 32 * q:32 * q + 32].astype(np.uint64) << np.arange(min(32, T - 32 * q), dtype=np.uint64))
+             .sum(axis=2) for q in range(width)]
+    np.testing.assert_array_equal(rt.asnumpy(table), np.stack(words, axis=2).astype(np.uint32))

@@ -66,13 +66,13 @@ def test_b512_buffers_stay_within_the_chunk_bound(monkeypatch, grid_input):
     W = rng.uniform(-0.2, 0.6, (n_pre, n_post)).astype(np.float32)
     rt = GpuBackend("emulated").rt
     x = as_grid(rt, S) if grid_input else S
-    layer_forward(rt, W, x, 0.5, compact_output=False)   # compiled, so the build is not counted
+    layer_forward(rt, W, x, 0.5, output_spikes=False)   # compiled, so the build is not counted
     outputs = 5 * B * n_post * 4 + B * T * ((n_post + 31) // 32) * 4
     bound = outputs + limit + (16 << 10)
     assert B * T * n_post * 4 > bound - outputs, "the unchunked I must exceed the bound"
     tracemalloc.start()
     try:
-        got = layer_forward(rt, W, x, 0.5, compact_output=False)
+        got = layer_forward(rt, W, x, 0.5, output_spikes=False)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

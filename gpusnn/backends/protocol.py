@@ -38,8 +38,9 @@ class Backend(Protocol):
     def forward(self, weights: list[Array], spikes: SpikeTensor, theta: float,
                 output_spikes: bool = True) -> list[LayerRecord]:
         """Integrate-and-fire of every layer over the window; spikes on the host or on xp.
-        One LayerRecord per layer, its arrays on xp; output_spikes=False: the last layer's
-        spike list may be None (not compacted)."""
+        One LayerRecord per layer, its arrays on xp; a record's spikes is a SpikeTensor or
+        an equivalent the same backend reads back (the GPU backends' SpikeGrid; .to(np)
+        gives the SpikeTensor); output_spikes=False: the last layer's spikes may be None."""
 
     def gradients(self, weights: list[Array], spikes: SpikeTensor, records: list[LayerRecord],
                   labels: np.ndarray, T: int, theta: float, method: MethodConfig,

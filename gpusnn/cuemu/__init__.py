@@ -1,7 +1,7 @@
 """cuemu: run the project's CUDA C kernels on the CPU, behind cupy.RawModule's interface.
 
     mod = cuemu.RawModule(code=src, options=("-DN=4",))      # same constructor as cupy.RawModule
-    k = mod.get_function("if_forward")
+    k = mod.get_function("if_scan")
     k((grid,), (block,), (a, b, np.int32(n)), shared_mem=0)  # same call as cupy.RawKernel
 
 The .cu source is compiled by g++ together with cuda_host_shim.h (CUDA qualifiers, thread

@@ -7,6 +7,7 @@ import numpy as np
 
 from data_tools.spikes import SpikeTensor
 from gpusnn.backends.gpu import encode
+from gpusnn.backends.gpu.compact import SpikeGrid
 from gpusnn.backends.gpu.forward import check_mode, check_weights, layer_forward
 from gpusnn.backends.gpu.gradient import backward_delta, readout_loss, weight_gradient
 from gpusnn.backends.gpu.runtime import KernelRuntime
@@ -30,8 +31,8 @@ class GpuBackend:
     """The Backend (gpusnn.backends.protocol) on the kernels of kernels/*.cu.
 
     Per training batch on cuda the batch's spikes and labels go to the device and one packed
-    copy comes back (host_results: loss, rates, spikes per layer), plus one scalar per hidden
-    layer (its number of output spikes, to size its spike list). xp is the plain array
+    copy comes back (host_results: loss, rates, spikes per layer): the only host
+    synchronisation. Hidden layers pass their spikes on as occupancy grids (SpikeGrid). xp is the plain array
     module; rt.xp counts (rt.traffic, gpusnn.backends.gpu.counting).
 
     mode: how a layer's input currents are computed, "event" (kernel A, the reference's
@@ -54,6 +55,11 @@ class GpuBackend:
     def asnumpy(self, a):
         return self.rt.to_host(a, "asnumpy")
 
+    def _on_device(self, spikes: SpikeTensor | SpikeGrid) -> SpikeTensor | SpikeGrid:
+        """A layer input as the kernels read it: a SpikeGrid as it is, a SpikeTensor's arrays
+        as the runtime's (counted) module's."""
+        return spikes if isinstance(spikes, SpikeGrid) else spikes.to(self.rt.xp)
+
     def encode_batch(self, events, offsets, durations, n_steps: int, **encoding) -> SpikeTensor:
         """A batch's raw events (host EVENT_DTYPE [N] or its columns, offsets [B + 1], durations [B] us) binned
         into its spike tensor on the device (gpusnn.backends.gpu.encode.encode_batch)."""
@@ -71,10 +77,11 @@ class GpuBackend:
         """The spike tensor of samples of an uploaded store; only the indices travel."""
         return encode.encode_samples(self.rt, store, samples, n_steps, **encoding)
 
-    def forward(self, weights, spikes: SpikeTensor, theta: float, output_spikes: bool = True):
-        """LayerRecords of every layer; output_spikes=False leaves the last layer's spikes None
-        (not compacted: one host synchronisation fewer)."""
-        spikes = spikes.to(self.rt.xp)
+    def forward(self, weights, spikes: SpikeTensor | SpikeGrid, theta: float, output_spikes: bool = True):
+        """LayerRecords of every layer, each layer's spikes a SpikeGrid on the device (the
+        next layer reads it as it is; .to(np) compacts it on the host); output_spikes=False
+        leaves the last layer's spikes None."""
+        spikes = self._on_device(spikes)
         records = []
         for l, W in enumerate(weights):
             rec = layer_forward(self.rt, W, spikes, theta, output_spikes or l + 1 < len(weights), self.mode)
@@ -88,26 +95,32 @@ class GpuBackend:
         deltas = [delta]
         for l in range(len(weights) - 2, -1, -1):
             deltas.insert(0, backward_delta(self.rt, deltas[0], weights[l + 1], records[l], T, theta))
-        inputs = [spikes.to(self.rt.xp)] + [r.spikes for r in records[:-1]]
+        inputs = [self._on_device(spikes)] + [r.spikes for r in records[:-1]]
         grads = [weight_gradient(self.rt, s, r, d, theta, method.gradient)
                  for s, r, d in zip(inputs, records, deltas)]
         return loss, rho, grads
 
     def host_results(self, loss, rho, records):
         """(loss float64 [B], rho float32 [B, C], spikes per layer [L] ints) on the host, in
-        one packed device-to-host copy (float64: spike totals are exact below 2**53). A layer
-        with a spike list has its length as total (known on the host); the others are summed."""
+        one packed device-to-host copy (pack_results, then unpack_results)."""
+        packed = self.rt.to_host(self.pack_results(loss, rho, records), "batch results")
+        return unpack_results(packed, *rho.shape)
+
+    def pack_results(self, loss, rho, records):
+        """float64 [B + B*C + L] on the device: loss, rho and each layer's spike total (summed
+        on the device; float64 is exact below 2**53)."""
         xp = self.rt.xp
-        B, C = rho.shape
-        summed = [r for r in records if r.spikes is None]
-        totals = [xp.sum(r.counts.reshape(1, -1), axis=1, dtype=xp.float64) for r in summed]
-        packed = self.rt.to_host(xp.concatenate([loss, rho.reshape(-1)] + totals, dtype=xp.float64),
-                                 "batch results")
-        sums = iter(int(v) for v in packed[B + B * C:])
-        return (packed[:B].copy(), packed[B:B + B * C].reshape(B, C).astype(np.float32),
-                [next(sums) if r.spikes is None else r.spikes.nnz for r in records])
+        totals = [xp.sum(r.counts.reshape(1, -1), axis=1, dtype=xp.float64) for r in records]
+        return xp.concatenate([loss, rho.reshape(-1)] + totals, dtype=xp.float64)
 
     def update(self, W, *, W_prev, G, G_prev, step: int, optim: OptimConfig) -> None:
         for a in (W, W_prev, G) + (() if G_prev is None else (G_prev,)):
             check_weights(self.rt, a)
         fractional_update(self.rt, W, W_prev=W_prev, G=G, G_prev=G_prev, step=step, optim=optim)
+
+
+def unpack_results(packed: np.ndarray, B: int, C: int):
+    """(loss float64 [B], rho float32 [B, C], spikes per layer ints) of a host copy of
+    GpuBackend.pack_results."""
+    return (packed[:B].copy(), packed[B:B + B * C].reshape(B, C).astype(np.float32),
+            [int(v) for v in packed[B + B * C:]])

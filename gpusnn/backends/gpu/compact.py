@@ -1,7 +1,16 @@
-"""Wrapper of kernels/compact.cu: occupancy grid [B*T, words] uint32 -> CSR spike list."""
+"""Wrapper of kernels/compact.cu: occupancy grid [B*T, words] uint32 -> CSR spike list, and
+SpikeGrid, a layer's binary spikes kept as that grid on the device (never compacted in
+training: the next layer's forward and the gradient read the grid itself)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from data_tools.spikes import SpikeTensor
 from gpusnn.backends.gpu.runtime import KernelRuntime, i32, i64
+from gpusnn.errors import ShapeError
 
 GRID_BITS = 0     # one bit per id (binary spikes): words = ceil(n / 32)
 GRID_COUNTS = 1   # one counter per id (count encoding): words = n
@@ -10,6 +19,53 @@ GRID_COUNTS = 1   # one counter per id (count encoding): words = n
 def grid_words(n_ids: int, mode: int) -> int:
     """uint32 words per grid row for n_ids ids."""
     return (n_ids + 31) // 32 if mode == GRID_BITS else n_ids
+
+
+@dataclass(frozen=True)
+class SpikeGrid:
+    """Binary spikes of n_samples x n_steps x n_inputs as a GRID_BITS occupancy grid.
+
+    grid: uint32 [n_samples * n_steps, grid_words(n_inputs, GRID_BITS)] (device or host
+    array); bit j & 31 of word j >> 5 of row b * n_steps + t - 1 is set when input j spiked
+    at step t (1..T). Bits at j >= n_inputs are zero. The kernel-level convention of
+    compact.cu / forward.cu (GPUSNN_GRID_BITS). A grid holds no repeats and no counts.
+    """
+
+    grid: Any
+    n_samples: int
+    n_steps: int
+    n_inputs: int
+    counts = None   # binary, like a SpikeTensor without counts
+
+    def __post_init__(self):
+        want = (self.n_samples * self.n_steps, grid_words(self.n_inputs, GRID_BITS))
+        if tuple(self.grid.shape) != want or self.grid.dtype != np.uint32:
+            raise ShapeError(f"spike grid must be uint32 {want}, got {self.grid.dtype} {tuple(self.grid.shape)}")
+
+    @classmethod
+    def from_tensor(cls, spikes: SpikeTensor) -> "SpikeGrid":
+        """The grid (a host array) of a host SpikeTensor of binary spikes; ShapeError for
+        counts or repeated ids (a grid holds one bit per input and step)."""
+        if spikes.counts is not None:
+            raise ShapeError("a spike grid holds binary spikes: this tensor has counts (count encoding)")
+        B, T, N = spikes.n_samples, spikes.n_steps, spikes.n_inputs
+        bits = np.zeros((B * T, grid_words(N, GRID_BITS) * 32), np.uint8)
+        bits[spikes.rows(), spikes.ids] = 1
+        if int(bits.sum()) != spikes.nnz:
+            raise ShapeError("a spike grid holds binary spikes: this tensor repeats ids within a step")
+        return cls(np.packbits(bits, axis=1, bitorder="little").view(np.uint32), B, T, N)
+
+    def to(self, xp) -> SpikeTensor:
+        """The same spikes as a SpikeTensor (ids sorted per row) of array module xp, compacted
+        on the host: one device-to-host copy of the grid (a synchronisation) on cuda. For spike
+        logs, profiles and benchmarks, not the training step."""
+        grid = self.grid.get() if hasattr(self.grid, "get") else np.asarray(self.grid)
+        bits = np.unpackbits(np.ascontiguousarray(grid).view(np.uint8), axis=1,
+                             bitorder="little")[:, :self.n_inputs]
+        rows, ids = np.nonzero(bits)
+        indptr = np.zeros(bits.shape[0] + 1, np.int64)
+        np.cumsum(np.bincount(rows, minlength=bits.shape[0]), out=indptr[1:])
+        return SpikeTensor(indptr, ids.astype(np.int32), self.n_samples, self.n_steps, self.n_inputs).to(xp)
 
 
 def compact(rt: KernelRuntime, grid, mode: int):

@@ -2,15 +2,15 @@
 
 The layer runs in sample chunks (current_chunks): per chunk the input currents
 I [samples * T, n_post] float32 (kernel A: currents_csr or currents_grid, event-driven, one
-block per row; or, on the dense path, X = scatter_dense then I = X @ W with the array
-module's matmul: cuBLAS on cuda, NumPy when emulated), then if_scan over t per (b, i).
+block per row; or, on the dense path, X = scatter_dense / scatter_grid then I = X @ W with
+the array module's matmul: cuBLAS on cuda, NumPy when emulated), then if_scan over t per
+(b, i). A hidden layer's output stays its occupancy grid (compact.SpikeGrid), which the
+next layer reads as it is.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from data_tools.spikes import LayerRecord, SpikeTensor
-from gpusnn.backends.gpu.compact import GRID_BITS, compact, grid_words
+from gpusnn.backends.gpu.compact import GRID_BITS, SpikeGrid, grid_words
 from gpusnn.backends.gpu.runtime import BLOCK, MAX_BLOCKS, KernelRuntime, f32, i32, i64
 from gpusnn.errors import ConfigError, ShapeError
 
@@ -23,17 +23,6 @@ DENSE_ABOVE = 0.10
 #: sample chunks (at least one sample per chunk).
 CURRENT_BYTES = 256 << 20
 MODES = ("auto", "event", "dense")
-
-
-@dataclass(frozen=True)
-class GridInput:
-    """A layer input as an occupancy bit grid: grid uint32 [B*T, words] on the device, bit
-    j & 31 of word j >> 5 of row b*T + t - 1 set when input j spiked (compact.GRID_BITS)."""
-
-    grid: object
-    n_samples: int
-    n_steps: int
-    n_inputs: int
 
 
 def check_mode(mode: str) -> str:
@@ -62,12 +51,10 @@ def count_args(ids, counts) -> tuple:
 def use_dense(spikes, mode: str) -> bool:
     """True when the layer's currents should come from the GEMM: mode "dense", or "auto" on a
     spike list denser than DENSE_ABOVE (its length is known on the host: no device read). A
-    grid input runs event-driven in "auto" (its density would need a read) and cannot run dense."""
+    SpikeGrid input runs event-driven in "auto" (its density would need a device read)."""
     check_mode(mode)
-    if isinstance(spikes, GridInput):
-        if mode == "dense":
-            raise ConfigError("forward mode 'dense' needs a spike list, not an occupancy grid")
-        return False
+    if isinstance(spikes, SpikeGrid):
+        return mode == "dense"
     slots = spikes.n_samples * spikes.n_steps * spikes.n_inputs
     return mode == "dense" or (mode == "auto" and slots > 0 and spikes.nnz / slots > DENSE_ABOVE)
 
@@ -98,11 +85,16 @@ def input_currents(rt: KernelRuntime, W, spikes, b0: int, n_b: int, dense: bool,
     I = rt.empty((rows, n_post), xp.float32) if out is None else out
     if dense:
         X = xp.zeros((rows, n_pre), xp.float32)
-        rt.launch("forward", "scatter_dense", rows,
-                  (spikes.indptr, spikes.ids, *count_args(spikes.ids, spikes.counts), i64(r0), i64(rows),
-                   i32(n_pre), X))
+        if isinstance(spikes, SpikeGrid):
+            words = spikes.grid.shape[1]
+            rt.launch("forward", "scatter_grid", rows * words,
+                      (spikes.grid, i32(words), i64(r0), i64(rows), i32(n_pre), X))
+        else:
+            rt.launch("forward", "scatter_dense", rows,
+                      (spikes.indptr, spikes.ids, *count_args(spikes.ids, spikes.counts), i64(r0), i64(rows),
+                       i32(n_pre), X))
         return xp.matmul(X, W, out=I)
-    if isinstance(spikes, GridInput):
+    if isinstance(spikes, SpikeGrid):
         _launch_rows(rt, "currents_grid", rows, n_post,
                      (spikes.grid, i32(spikes.grid.shape[1]), W, i64(r0), i64(rows), i32(n_post), I))
     else:
@@ -112,14 +104,14 @@ def input_currents(rt: KernelRuntime, W, spikes, b0: int, n_b: int, dense: bool,
     return I
 
 
-def layer_forward(rt: KernelRuntime, W, spikes: SpikeTensor | GridInput, theta: float,
-                  compact_output: bool = True, mode: str = "event") -> LayerRecord:
+def layer_forward(rt: KernelRuntime, W, spikes: SpikeTensor | SpikeGrid, theta: float,
+                  output_spikes: bool = True, mode: str = "event") -> LayerRecord:
     """Integrate-and-fire of the layer with weights W [n_pre, n_post] driven by spikes
-    (B x T x n_pre on the device: a SpikeTensor, whose entries with counts add count * W[j],
-    or a GridInput); returns the LayerRecord with device arrays. mode: "event" (bit for bit
-    the reference), "dense" (GEMM) or "auto" (dense above DENSE_ABOVE). compact_output=False
-    leaves its spikes None (no compaction: one host read and three launches fewer, for a
-    last layer whose spike list nobody reads)."""
+    (B x T x n_pre on the device: a SpikeTensor, entries with counts adding count * W[j], or
+    the previous layer's SpikeGrid, read as it is); returns the LayerRecord with device
+    arrays, its spikes the layer's SpikeGrid (never compacted here: no host read), or None
+    with output_spikes=False. mode: "event" (bit for bit the reference), "dense" (GEMM) or
+    "auto" (dense above DENSE_ABOVE)."""
     xp = rt.xp
     check_weights(rt, W, spikes.n_inputs)
     dense = use_dense(spikes, mode)
@@ -135,7 +127,5 @@ def layer_forward(rt: KernelRuntime, W, spikes: SpikeTensor | GridInput, theta: 
         rt.launch("forward", "if_scan", n_b * n_post,
                   (I, i64(b0), i64(n_b), i32(T), i32(n_post), f32(theta),
                    counts, t_first, t_last, t_prev, u_final, grid, i32(words)))
-    if not compact_output:
-        return LayerRecord(counts, t_first, t_last, t_prev, u_final, None)
-    indptr, ids, _ = compact(rt, grid, GRID_BITS)
-    return LayerRecord(counts, t_first, t_last, t_prev, u_final, SpikeTensor(indptr, ids, B, T, n_post))
+    return LayerRecord(counts, t_first, t_last, t_prev, u_final,
+                       SpikeGrid(grid, B, T, n_post) if output_spikes else None)

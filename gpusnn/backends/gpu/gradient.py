@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from data_tools.spikes import LayerRecord, SpikeTensor
+from gpusnn.backends.gpu.compact import SpikeGrid
 from gpusnn.backends.gpu.forward import count_args
 from gpusnn.backends.gpu.runtime import KernelRuntime, f32, f64, i32, i64
 from gpusnn.config import MethodConfig
@@ -17,15 +18,19 @@ def readout_loss(rt: KernelRuntime, out: LayerRecord, labels, T: int, theta: flo
                  batch_norm: int | None = None):
     """(rho float32 [B, C], loss float64 [B], delta float32 [B, C]) on the device.
 
-    labels: int class indices [B] (host or device), checked to lie in 0..C-1. delta carries
-    1 / batch_norm (default B), as in gpusnn.reference.loss_and_delta.
+    labels: int class indices [B]: a host array, checked to lie in 0..C-1 and uploaded, or
+    an int64 device array used as it is (the caller checked it on the host: no read-back, so
+    the step can be captured in a CUDA graph). delta carries 1 / batch_norm (default B), as in
+    gpusnn.reference.loss_and_delta.
     """
     xp = rt.xp
     B, C = out.counts.shape
-    host = labels if isinstance(labels, np.ndarray) else rt.to_host(labels, "labels")
-    if host.shape != (B,) or (B and (host.min() < 0 or host.max() >= C)):
-        raise ShapeError(f"labels must be {B} class indices in 0..{C - 1}, got shape {host.shape}")
-    y = rt.to_device(host, np.int64)
+    if isinstance(labels, np.ndarray):
+        y = rt.to_device(check_labels(labels, B, C), np.int64)
+    elif labels.shape != (B,) or labels.dtype != np.int64:
+        raise ShapeError(f"device labels must be int64 [{B}], got {labels.dtype} {tuple(labels.shape)}")
+    else:
+        y = labels
     rho = rt.empty((B, C), xp.float32)
     loss = rt.empty(B, xp.float64)
     delta = rt.empty((B, C), xp.float32)
@@ -34,6 +39,13 @@ def readout_loss(rt: KernelRuntime, out: LayerRecord, labels, T: int, theta: flo
               (out.counts, out.u_final, y, i32(B), i32(n_norm), i32(C), i32(T), f32(theta),
                i32(LOSS_KINDS[method.loss]), f64(method.temperature), f64(method.r_target), rho, loss, delta))
     return rho, loss, delta
+
+
+def check_labels(labels: np.ndarray, B: int, C: int) -> np.ndarray:
+    """Host labels [B], each a class index in 0..C-1 (else ShapeError)."""
+    if labels.shape != (B,) or (B and (labels.min() < 0 or labels.max() >= C)):
+        raise ShapeError(f"labels must be {B} class indices in 0..{C - 1}, got shape {labels.shape}")
+    return labels
 
 
 def backward_delta(rt: KernelRuntime, delta_next, W_next, rec: LayerRecord, T: int, theta: float):
@@ -48,35 +60,33 @@ def backward_delta(rt: KernelRuntime, delta_next, W_next, rec: LayerRecord, T: i
     return delta
 
 
-def transpose_spikes(rt: KernelRuntime, spikes: SpikeTensor):
-    """The entries grouped by input: (colptr int64 [n_inputs + 1], sample int32 [nnz],
-    step int32 [nnz], 1..T, counts int32 [nnz] or None), rows b * T + t - 1 increasing
-    within each input (a device sort of (id, row) keys, or an argsort when counts must
-    follow their entries; colptr by a search of the sorted keys, no host synchronisation)."""
+TABLE_MASKS = 0    # kernels/gradient.cu GPUSNN_TABLE_MASKS: step bits per (b, j)
+TABLE_SUFFIX = 1   # GPUSNN_TABLE_SUFFIX: suffix counts per (b, j)
+
+
+def spike_table(rt: KernelRuntime, spikes: SpikeTensor | SpikeGrid):
+    """(table uint32 [B, n_pre, width], kind, width): the presynaptic spikes per (sample,
+    input) for the weight gradient (kernels/gradient.cu). A SpikeGrid gives step masks
+    (width ceil(T / 32), one launch), a SpikeTensor the suffix counts (width T, a zeroing and
+    one launch). Static shapes: the table's size depends only on B, T and n_pre."""
     xp = rt.xp
-    T = spikes.n_steps
-    BT = spikes.n_samples * T
-    if BT == 0:  # no samples (a data-parallel rank's empty share of a short batch)
-        none = xp.zeros(0, dtype=xp.int32)
-        return xp.zeros(spikes.n_inputs + 1, dtype=xp.int64), none, none, None if spikes.counts is None else none
-    rows = xp.searchsorted(spikes.indptr[1:], xp.arange(spikes.nnz, dtype=xp.int64), side="right")
-    keys = xp.add(xp.multiply(spikes.ids, BT, dtype=xp.int64), rows)
-    counts = None
-    if spikes.counts is None:
-        keys = xp.sort(keys)
-    else:
-        order = xp.argsort(keys)                 # keys are unique in a coalesced tensor
-        keys = xp.take(keys, order)
-        counts = xp.take(spikes.counts, order).astype(xp.int32, copy=False)
-    colptr = xp.searchsorted(keys, xp.arange(0, (spikes.n_inputs + 1) * BT, BT, dtype=xp.int64), side="left")
-    rows = xp.remainder(keys, BT)
-    return (colptr, xp.floor_divide(rows, T, dtype=xp.int32), xp.add(xp.remainder(rows, T, dtype=xp.int32), 1),
-            counts)
+    B, T, n_pre = spikes.n_samples, spikes.n_steps, spikes.n_inputs
+    if isinstance(spikes, SpikeGrid):
+        width = (T + 31) // 32
+        table = rt.empty((B, n_pre, width), xp.uint32)
+        rt.launch("gradient", "grid_masks", B * n_pre,
+                  (spikes.grid, i32(spikes.grid.shape[1]), i32(B), i32(T), i32(n_pre), table, i32(width)))
+        return table, TABLE_MASKS, width
+    table = xp.zeros((B, n_pre, T), xp.uint32)
+    rt.launch("gradient", "suffix_table", B * T,
+              (spikes.indptr, spikes.ids, *count_args(spikes.ids, spikes.counts), i32(B), i32(T), i32(n_pre), table))
+    return table, TABLE_SUFFIX, T
 
 
-def weight_gradient(rt: KernelRuntime, spikes_in: SpikeTensor, rec: LayerRecord, delta, theta: float,
+def weight_gradient(rt: KernelRuntime, spikes_in: SpikeTensor | SpikeGrid, rec: LayerRecord, delta, theta: float,
                     gradient: str = "timing"):
-    """G float32 [n_pre, n_post] of one layer, summed over the batch (timing or rate)."""
+    """G float32 [n_pre, n_post] of one layer, summed over the batch (timing or rate), in
+    the reference's float order (kernels/gradient.cu weight_gradient)."""
     xp = rt.xp
     B, T, n_pre = spikes_in.n_samples, spikes_in.n_steps, spikes_in.n_inputs
     n_post = delta.shape[1]
@@ -85,8 +95,8 @@ def weight_gradient(rt: KernelRuntime, spikes_in: SpikeTensor, rec: LayerRecord,
     rt.launch("gradient", "gradient_coeffs", B * n_post,
               (delta, rec.t_last, rec.t_prev, i64(B * n_post), i32(T), f32(theta), f32(theta * T),
                i32(gradient == "timing"), a, w))
-    colptr, sample, step, counts = transpose_spikes(rt, spikes_in)
-    G = rt.empty((n_pre, n_post), xp.float32)
+    table, kind, width = spike_table(rt, spikes_in)
+    G = rt.empty((n_pre, n_post), xp.float32)   # B = 0 (an empty data-parallel share): all zeros
     rt.launch("gradient", "weight_gradient", n_pre * n_post,
-              (colptr, sample, step, *count_args(sample, counts), a, w, i32(n_pre), i32(n_post), G))
+              (table, i32(kind), i32(width), a, w, i32(B), i32(n_pre), i32(n_post), G))
     return G

@@ -22,7 +22,7 @@ class KernelRuntime:
     """xp + RawModule + launch helpers for the grid-stride kernels of kernels/*.cu.
 
     kind names the compiled-module cache ("cuda" or "emulated"); kernels are looked up by
-    (file stem, kernel name), e.g. rt.launch("forward", "if_forward", n_threads, args).
+    (file stem, kernel name), e.g. rt.launch("forward", "if_scan", n_threads, args).
     xp is the array module with its device work counted (counting.CountingXp); array_module
     is the plain one. Every device-to-host copy goes through to_host (a synchronisation),
     every upload through to_device; rt.traffic holds the counts since reset_counts().
