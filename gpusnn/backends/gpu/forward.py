@@ -70,7 +70,7 @@ def current_chunks(B: int, T: int, row_bytes: int, limit: int | None = None) -> 
 def _launch_rows(rt: KernelRuntime, name: str, n_rows: int, n_post: int, args: tuple) -> None:
     """Kernel A: one block per row (grid-stride by blocks), threads over the post neurons
     (a multiple of 32, at most BLOCK)."""
-    if n_rows > 0:
+    if n_rows > 0 and n_post > 0:
         block = min(BLOCK, 32 * ((n_post + 31) // 32))
         rt.module("forward").get_function(name)((min(n_rows, MAX_BLOCKS),), (block,), args)
 
