@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from data_tools.spikes import LayerRecord, SpikeTensor
-from gpusnn.backends.gpu.compact import GRID_BITS, SpikeGrid, grid_words
+from gpusnn.backends.gpu.compact import GRID_BITS, PaddedSpikes, SpikeGrid, grid_words
 from gpusnn.backends.gpu.runtime import KernelRuntime, f32, i32
 from gpusnn.errors import ShapeError
 
@@ -23,11 +23,11 @@ def count_args(ids, counts) -> tuple:
     return (ids, i32(0)) if counts is None else (counts, i32(1))
 
 
-def layer_forward(rt: KernelRuntime, W, spikes: SpikeTensor | SpikeGrid, theta: float,
+def layer_forward(rt: KernelRuntime, W, spikes: SpikeTensor | PaddedSpikes | SpikeGrid, theta: float,
                   output_spikes: bool = True) -> LayerRecord:
     """Integrate-and-fire of the layer with weights W [n_pre, n_post] driven by spikes
-    (B x T x n_pre on the device: a SpikeTensor, entries with counts adding count * W[j], or
-    the previous layer's SpikeGrid, read as it is); returns the LayerRecord with device
+    (B x T x n_pre on the device: a SpikeTensor or PaddedSpikes, entries with counts adding
+    count * W[j], or the previous layer's SpikeGrid, read as it is); returns the LayerRecord with device
     arrays, its spikes the layer's SpikeGrid (never compacted here: no host read), or None
     with output_spikes=False."""
     xp = rt.xp
