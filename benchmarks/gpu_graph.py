@@ -1,7 +1,8 @@
 """Training step as a captured CUDA graph vs the same step launched kernel by kernel (the
-gpu_check.sh `graph` step). Both take the input as its occupancy grid (static shapes) and end
+gpu_check.sh `graph` step). Both take the input in its static form (graph.static_input) and end
 with the one packed results copy, so a step's wall time is host launch overhead + device
-work; the graph replaces the launches by one graph launch (gpusnn.backends.gpu.graph).
+work; the graph replaces the launches by one graph launch (gpusnn.backends.gpu.graph). The
+input is random binary spikes (the grid form).
 
 usage: python benchmarks/gpu_graph.py [--widths 2048,500,11] [--steps 20] [--batch-size 32]
        [--density 0.05] [--repeats 50] [--out graph.json]
@@ -47,8 +48,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     widths, T, B = [int(w) for w in args.widths.split(",")], args.steps, args.batch_size
     try:
-        from gpusnn.backends.gpu.compact import SpikeGrid
-        from gpusnn.backends.gpu.graph import GraphStep
+        from gpusnn.backends.gpu.graph import GraphStep, array_fields, static_input
         backend = get_backend(args.backend)
         cfg = RunConfig().replace(network={"widths": widths, "n_steps": T}, train={"batch_size": B})
         graph = GraphStep(backend, training.new_state(cfg, backend), cfg)
@@ -61,8 +61,9 @@ def main(argv=None) -> int:
     eager_state = training.new_state(cfg, backend)
 
     def eager(spikes, labels):
-        grid = SpikeGrid.from_tensor(spikes)
-        return training.train_batch(backend, eager_state, cfg, replace(grid, grid=backend.asarray(grid.grid)), labels)
+        host = static_input(spikes)
+        dev = replace(host, **{k: backend.asarray(a) for k, a in array_fields(host).items()})
+        return training.train_batch(backend, eager_state, cfg, dev, labels)
 
     result = {"what": "training step wall time per batch, CUDA graph vs kernel by kernel (grid input, "
                       "one packed results copy each)", "backend": backend.name, "widths": widths, "n_steps": T,

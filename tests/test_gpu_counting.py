@@ -14,7 +14,7 @@ from data_tools.spikes import SpikeTensor
 from gpusnn import cuemu, training
 from gpusnn import reference as ref
 from gpusnn.backends.gpu import GpuBackend
-from gpusnn.backends.gpu.compact import SpikeGrid
+from gpusnn.backends.gpu.compact import PaddedSpikes, SpikeGrid
 from gpusnn.backends.gpu.runtime import KernelRuntime
 from gpusnn.config import RunConfig
 from gpusnn.errors import ShapeError
@@ -89,6 +89,12 @@ def on_device_grid(backend, spikes):
     return replace(grid, grid=backend.asarray(grid.grid))
 
 
+def on_device_padded(backend, spikes, capacity):
+    p = PaddedSpikes.from_tensor(spikes, capacity)
+    return replace(p, indptr=backend.asarray(p.indptr), ids=backend.asarray(p.ids),
+                   counts=None if p.counts is None else backend.asarray(p.counts))
+
+
 def recorded_launches(backend, cfg, state, spikes, labels):
     """(launch sequence with argument signatures, library calls) of one training batch."""
     RecordingRawModule.LAUNCHES.clear()
@@ -121,6 +127,37 @@ def test_static_shapes_with_grid_input():
     differ = [(a[0], [k for k, (p, q) in enumerate(zip(a[3], b[3])) if p != q])
               for a, b in zip(on_csr[0][0], on_csr[1][0]) if a != b]
     assert differ == [("currents_csr", [1, 2]), ("suffix_table", [1, 2])]   # ids and the has_counts placeholder
+    padded = [recorded_launches(backend, cfg, state, on_device_padded(backend, x, 512), y)
+              for x, y in zip(batches, labels)]
+    assert padded[0] == padded[1] and padded[0] != on_csr[1]
+
+
+def test_static_shapes_with_padded_counts_input():
+    """Count-encoded batches (coalesced, counts up to 3) of different nnz padded to one
+    capacity: the same launches and shapes; and the same results as the unpadded tensor."""
+    widths, B, T = (40, 16, 5), 3, 6
+    rng = np.random.default_rng(13)
+    from data_tools.spikes import from_dense
+    batches = [from_dense(rng.poisson(lam, (B, T, widths[0])), coalesced=True) for lam in (0.1, 0.4)]
+    assert batches[0].nnz != batches[1].nnz and max(b.counts.max() for b in batches) > 1
+    labels = [rng.integers(0, widths[-1], B) for _ in batches]
+    backend, cfg, state = recorded_backend(widths, B, T)
+    training.train_batch(backend, state, cfg, on_device_padded(backend, batches[0], 400), labels[0])
+    runs = [recorded_launches(backend, cfg, state, on_device_padded(backend, x, 400), y)
+            for x, y in zip(batches, labels)]
+    assert runs[0] == runs[1]
+    results = []
+    for make in (lambda be, x: on_device_padded(be, x, 400), training.device_spikes):
+        backend, cfg, state = recorded_backend(widths, B, T)
+        results.append([training.train_batch(backend, state, cfg, make(backend, x), y) for x, y in zip(batches, labels)]
+                       + [np.concatenate([np.asarray(W).ravel() for W in state.weights])])
+    for a, b in zip(*results):
+        if isinstance(a, tuple):
+            np.testing.assert_array_equal(a[0], b[0])
+            np.testing.assert_array_equal(a[1], b[1])
+            assert a[2] == b[2]
+        else:
+            np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("widths", [(40, 16, 5), (40, 16, 9, 5)], ids=["2-layer", "3-layer"])

@@ -11,9 +11,9 @@ import pytest
 from gpusnn import training
 from gpusnn.backends import get_backend
 from gpusnn.backends.gpu import GpuBackend
-from gpusnn.backends.gpu.compact import SpikeGrid
+from gpusnn.backends.gpu.compact import PaddedSpikes, SpikeGrid
 from gpusnn.config import RunConfig
-from gpusnn.errors import ConfigError
+from gpusnn.errors import ConfigError, ShapeError
 from gpusnn.profiling import random_spikes
 
 
@@ -31,25 +31,57 @@ def test_graph_step_needs_cuda(name):
         GraphStep(backend, training.new_state(cfg, backend), cfg)
 
 
+def test_static_input_forms():
+    """Binary batches travel as their grid; counts or repeated ids as a padded CSR list whose
+    capacity has slack, never shrinks, and fits() tells when a batch needs a new capture."""
+    from data_tools.spikes import from_dense
+    from gpusnn.backends.gpu.graph import CAPACITY_ROUND, fits, static_input
+    rng = np.random.default_rng(5)
+    binary = random_spikes(3, 4, 50, 0.3, 1)
+    g = static_input(binary)
+    assert isinstance(g, SpikeGrid) and fits(g, static_input(random_spikes(3, 4, 50, 0.6, 2)))
+    assert not fits(g, static_input(random_spikes(2, 4, 50, 0.3, 1)))
+    dense = rng.poisson(0.5, (3, 4, 50))
+    for counted in (from_dense(dense, coalesced=True), from_dense(dense)):
+        p = static_input(counted)
+        assert isinstance(p, PaddedSpikes) and p.ids.shape == (CAPACITY_ROUND,) and counted.nnz <= CAPACITY_ROUND
+        np.testing.assert_array_equal(p.ids[:counted.nnz], counted.ids)
+        assert not p.ids[counted.nnz:].any() and (p.counts is None) == (counted.counts is None)
+        assert not fits(p, g) and not fits(g, p)
+    big = from_dense(rng.poisson(3.0, (3, 40, 50)), coalesced=True)
+    assert big.nnz > CAPACITY_ROUND
+    q = static_input(big)
+    assert q.ids.shape[0] >= 1.25 * big.nnz and q.ids.shape[0] % CAPACITY_ROUND == 0
+    assert static_input(from_dense(rng.poisson(0.1, (3, 40, 50)), coalesced=True), q.ids.shape[0]).ids.shape == \
+        q.ids.shape
+    with pytest.raises(ShapeError, match="do not fit a capacity"):
+        PaddedSpikes.from_tensor(big, 10)
+
+
 @pytest.mark.gpu
 def test_graph_step_equals_eager_steps():
-    from gpusnn.backends.gpu.graph import GraphStep
+    """Binary batches (grid input), then count-encoded ones (padded CSR: a second capture):
+    every graph step gives the eager step's loss, predictions and spike totals on the same
+    static input, and the weights end equal."""
+    from data_tools.spikes import from_dense
+    from gpusnn.backends.gpu.graph import GraphStep, array_fields, static_input
     widths, B, T = (64, 24, 5), 4, 6
     cfg = config(widths, B, T)
     rng = np.random.default_rng(21)
-    batches = [(random_spikes(B, T, widths[0], d, s), rng.integers(0, widths[-1], B))
-               for s, d in enumerate((0.2, 0.4, 0.1, 0.3, 0.25))]
+    batches = [random_spikes(B, T, widths[0], d, s) for s, d in enumerate((0.2, 0.4, 0.1, 0.3))]
+    batches += [from_dense(rng.poisson(lam, (B, T, widths[0])), coalesced=True) for lam in (0.2, 0.3, 0.25)]
+    labels = [rng.integers(0, widths[-1], B) for _ in batches]
     eager_backend, graph_backend = GpuBackend("cuda"), GpuBackend("cuda")
     eager, graphed = training.new_state(cfg, eager_backend), training.new_state(cfg, graph_backend)
     step = GraphStep(graph_backend, graphed, cfg)
-    for spikes, labels in batches:
-        grid = SpikeGrid.from_tensor(spikes)
-        want = training.train_batch(eager_backend, eager, cfg, replace(grid, grid=eager_backend.asarray(grid.grid)),
-                                    labels)
-        got = step(spikes, labels)
+    for spikes, y in zip(batches, labels):
+        host = static_input(spikes)
+        dev = replace(host, **{k: eager_backend.asarray(a) for k, a in array_fields(host).items()})
+        want = training.train_batch(eager_backend, eager, cfg, dev, y)
+        got = step(spikes, y)
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])
         assert got[2] == want[2] and min(got[2]) > 0
-    assert step.captures == 1 and graphed.optim.step == eager.optim.step == len(batches)
+    assert step.captures == 2 and graphed.optim.step == eager.optim.step == len(batches)
     for a, b in zip(graphed.weights, eager.weights):
         np.testing.assert_array_equal(a.get(), b.get())

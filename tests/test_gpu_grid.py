@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import bit_grid
 
 from data_tools.spikes import from_dense
 from gpusnn import reference as ref
 from gpusnn.backends.gpu.compact import GRID_BITS, SpikeGrid, compact
 from gpusnn.backends.gpu.forward import layer_forward
 from gpusnn.errors import ShapeError
-from helpers import bit_grid
 
 FIELDS = ("counts", "t_first", "t_last", "t_prev", "u_final")
 

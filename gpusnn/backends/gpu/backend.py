@@ -7,7 +7,6 @@ import numpy as np
 
 from data_tools.spikes import SpikeTensor
 from gpusnn.backends.gpu import encode
-from gpusnn.backends.gpu.compact import SpikeGrid
 from gpusnn.backends.gpu.forward import check_mode, check_weights, layer_forward
 from gpusnn.backends.gpu.gradient import backward_delta, readout_loss, weight_gradient
 from gpusnn.backends.gpu.runtime import KernelRuntime
@@ -32,8 +31,8 @@ class GpuBackend:
 
     Per training batch on cuda the batch's spikes and labels go to the device and one packed
     copy comes back (host_results: loss, rates, spikes per layer): the only host
-    synchronisation. Hidden layers pass their spikes on as occupancy grids (SpikeGrid). xp is the plain array
-    module; rt.xp counts (rt.traffic, gpusnn.backends.gpu.counting).
+    synchronisation. Hidden layers pass their spikes on as occupancy grids (SpikeGrid). xp is
+    the plain array module; rt.xp counts (rt.traffic, gpusnn.backends.gpu.counting).
 
     mode: how a layer's input currents are computed, "event" (kernel A, the reference's
     float order bit for bit), "dense" (GEMM of the dense input) or "auto" (dense above
@@ -55,10 +54,10 @@ class GpuBackend:
     def asnumpy(self, a):
         return self.rt.to_host(a, "asnumpy")
 
-    def _on_device(self, spikes: SpikeTensor | SpikeGrid) -> SpikeTensor | SpikeGrid:
-        """A layer input as the kernels read it: a SpikeGrid as it is, a SpikeTensor's arrays
-        as the runtime's (counted) module's."""
-        return spikes if isinstance(spikes, SpikeGrid) else spikes.to(self.rt.xp)
+    def _on_device(self, spikes):
+        """A layer input as the kernels read it: a SpikeTensor's arrays as the runtime's
+        (counted) module's; a SpikeGrid or PaddedSpikes (device arrays already) as it is."""
+        return spikes.to(self.rt.xp) if isinstance(spikes, SpikeTensor) else spikes
 
     def encode_batch(self, events, offsets, durations, n_steps: int, **encoding) -> SpikeTensor:
         """A batch's raw events (host EVENT_DTYPE [N] or its columns, offsets [B + 1], durations [B] us) binned
@@ -77,8 +76,9 @@ class GpuBackend:
         """The spike tensor of samples of an uploaded store; only the indices travel."""
         return encode.encode_samples(self.rt, store, samples, n_steps, **encoding)
 
-    def forward(self, weights, spikes: SpikeTensor | SpikeGrid, theta: float, output_spikes: bool = True):
-        """LayerRecords of every layer, each layer's spikes a SpikeGrid on the device (the
+    def forward(self, weights, spikes, theta: float, output_spikes: bool = True):
+        """LayerRecords of every layer from spikes (a SpikeTensor, a device SpikeGrid or
+        PaddedSpikes), each layer's spikes a SpikeGrid on the device (the
         next layer reads it as it is; .to(np) compacts it on the host); output_spikes=False
         leaves the last layer's spikes None."""
         spikes = self._on_device(spikes)

@@ -35,7 +35,6 @@ class SpikeGrid:
     n_samples: int
     n_steps: int
     n_inputs: int
-    counts = None   # binary, like a SpikeTensor without counts
 
     def __post_init__(self):
         want = (self.n_samples * self.n_steps, grid_words(self.n_inputs, GRID_BITS))
@@ -43,7 +42,7 @@ class SpikeGrid:
             raise ShapeError(f"spike grid must be uint32 {want}, got {self.grid.dtype} {tuple(self.grid.shape)}")
 
     @classmethod
-    def from_tensor(cls, spikes: SpikeTensor) -> "SpikeGrid":
+    def from_tensor(cls, spikes: SpikeTensor) -> SpikeGrid:
         """The grid (a host array) of a host SpikeTensor of binary spikes; ShapeError for
         counts or repeated ids (a grid holds one bit per input and step)."""
         if spikes.counts is not None:
@@ -66,6 +65,35 @@ class SpikeGrid:
         indptr = np.zeros(bits.shape[0] + 1, np.int64)
         np.cumsum(np.bincount(rows, minlength=bits.shape[0]), out=indptr[1:])
         return SpikeTensor(indptr, ids.astype(np.int32), self.n_samples, self.n_steps, self.n_inputs).to(xp)
+
+
+@dataclass(frozen=True)
+class PaddedSpikes:
+    """A CSR spike tensor (data_tools.spikes layout) in arrays of a fixed capacity, so that
+    batches of any nnz up to it have the same shapes: indptr int64 [B*T + 1], ids int32
+    [capacity], counts int32 [capacity] or None; entries past indptr[-1] are padding, never
+    read (the kernels stop at indptr). The forward and gradient kernels take it as they take
+    a SpikeTensor (same field names)."""
+
+    indptr: Any
+    ids: Any
+    counts: Any
+    n_samples: int
+    n_steps: int
+    n_inputs: int
+
+    @classmethod
+    def from_tensor(cls, spikes: SpikeTensor, capacity: int) -> PaddedSpikes:
+        """A host SpikeTensor padded with zeros to capacity entries (ShapeError when it has more)."""
+        if spikes.nnz > capacity:
+            raise ShapeError(f"{spikes.nnz} spike entries do not fit a capacity of {capacity}")
+
+        def pad(a):
+            out = np.zeros(capacity, np.int32)
+            out[:spikes.nnz] = a
+            return out
+        return cls(np.asarray(spikes.indptr, np.int64), pad(spikes.ids), None if spikes.counts is None else
+                   pad(spikes.counts), spikes.n_samples, spikes.n_steps, spikes.n_inputs)
 
 
 def compact(rt: KernelRuntime, grid, mode: int):

@@ -10,7 +10,7 @@ next layer reads as it is.
 from __future__ import annotations
 
 from data_tools.spikes import LayerRecord, SpikeTensor
-from gpusnn.backends.gpu.compact import GRID_BITS, SpikeGrid, grid_words
+from gpusnn.backends.gpu.compact import GRID_BITS, PaddedSpikes, SpikeGrid, grid_words
 from gpusnn.backends.gpu.runtime import BLOCK, MAX_BLOCKS, KernelRuntime, f32, i32, i64
 from gpusnn.errors import ConfigError, ShapeError
 
@@ -50,10 +50,11 @@ def count_args(ids, counts) -> tuple:
 
 def use_dense(spikes, mode: str) -> bool:
     """True when the layer's currents should come from the GEMM: mode "dense", or "auto" on a
-    spike list denser than DENSE_ABOVE (its length is known on the host: no device read). A
-    SpikeGrid input runs event-driven in "auto" (its density would need a device read)."""
+    SpikeTensor denser than DENSE_ABOVE (its length is known on the host: no device read). A
+    SpikeGrid or PaddedSpikes input runs event-driven in "auto" (its density would need a
+    device read, and a captured step must not change path with it)."""
     check_mode(mode)
-    if isinstance(spikes, SpikeGrid):
+    if not isinstance(spikes, SpikeTensor):
         return mode == "dense"
     slots = spikes.n_samples * spikes.n_steps * spikes.n_inputs
     return mode == "dense" or (mode == "auto" and slots > 0 and spikes.nnz / slots > DENSE_ABOVE)
@@ -104,11 +105,11 @@ def input_currents(rt: KernelRuntime, W, spikes, b0: int, n_b: int, dense: bool,
     return I
 
 
-def layer_forward(rt: KernelRuntime, W, spikes: SpikeTensor | SpikeGrid, theta: float,
+def layer_forward(rt: KernelRuntime, W, spikes: SpikeTensor | PaddedSpikes | SpikeGrid, theta: float,
                   output_spikes: bool = True, mode: str = "event") -> LayerRecord:
     """Integrate-and-fire of the layer with weights W [n_pre, n_post] driven by spikes
-    (B x T x n_pre on the device: a SpikeTensor, entries with counts adding count * W[j], or
-    the previous layer's SpikeGrid, read as it is); returns the LayerRecord with device
+    (B x T x n_pre on the device: a SpikeTensor or PaddedSpikes, entries with counts adding
+    count * W[j], or the previous layer's SpikeGrid, read as it is); returns the LayerRecord with device
     arrays, its spikes the layer's SpikeGrid (never compacted here: no host read), or None
     with output_spikes=False. mode: "event" (bit for bit the reference), "dense" (GEMM) or
     "auto" (dense above DENSE_ABOVE)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from data_tools.spikes import LayerRecord, SpikeTensor
-from gpusnn.backends.gpu.compact import SpikeGrid
+from gpusnn.backends.gpu.compact import PaddedSpikes, SpikeGrid
 from gpusnn.backends.gpu.forward import count_args
 from gpusnn.backends.gpu.runtime import KernelRuntime, f32, f64, i32, i64
 from gpusnn.config import MethodConfig
@@ -64,11 +64,11 @@ TABLE_MASKS = 0    # kernels/gradient.cu GPUSNN_TABLE_MASKS: step bits per (b, j
 TABLE_SUFFIX = 1   # GPUSNN_TABLE_SUFFIX: suffix counts per (b, j)
 
 
-def spike_table(rt: KernelRuntime, spikes: SpikeTensor | SpikeGrid):
+def spike_table(rt: KernelRuntime, spikes: SpikeTensor | PaddedSpikes | SpikeGrid):
     """(table uint32 [B, n_pre, width], kind, width): the presynaptic spikes per (sample,
     input) for the weight gradient (kernels/gradient.cu). A SpikeGrid gives step masks
-    (width ceil(T / 32), one launch), a SpikeTensor the suffix counts (width T, a zeroing and
-    one launch). Static shapes: the table's size depends only on B, T and n_pre."""
+    (width ceil(T / 32), one launch), a SpikeTensor or PaddedSpikes the suffix counts (width
+    T, a zeroing and one launch). Static shapes: the table's size depends only on B, T and n_pre."""
     xp = rt.xp
     B, T, n_pre = spikes.n_samples, spikes.n_steps, spikes.n_inputs
     if isinstance(spikes, SpikeGrid):
@@ -83,7 +83,7 @@ def spike_table(rt: KernelRuntime, spikes: SpikeTensor | SpikeGrid):
     return table, TABLE_SUFFIX, T
 
 
-def weight_gradient(rt: KernelRuntime, spikes_in: SpikeTensor | SpikeGrid, rec: LayerRecord, delta, theta: float,
+def weight_gradient(rt: KernelRuntime, spikes_in: SpikeTensor | PaddedSpikes | SpikeGrid, rec: LayerRecord, delta, theta: float,
                     gradient: str = "timing"):
     """G float32 [n_pre, n_post] of one layer, summed over the batch (timing or rate), in
     the reference's float order (kernels/gradient.cu weight_gradient)."""
