@@ -18,7 +18,7 @@ from forward_cases import assert_record_equals, grid_input, on_device, random_in
 
 from gpusnn import reference as ref
 from gpusnn.backends.gpu import GpuBackend, forward
-from gpusnn.backends.gpu.compact import SpikeGrid
+from gpusnn.backends.gpu.compact import PaddedSpikes, SpikeGrid
 from gpusnn.backends.gpu.forward import (
     input_currents,
     layer_forward,
@@ -68,6 +68,17 @@ def test_dense_layer_equals_reference_on_exact_sums(gpu_kernel_rt, gpu_kernel_rn
     assert_record_equals(rt, got, want)
 
 
+def test_dense_from_padded_list_equals_reference(gpu_kernel_rt, gpu_kernel_rng):
+    """scatter_dense reads a PaddedSpikes list up to indptr[-1] (the padding is never read)."""
+    rt, rng = gpu_kernel_rt, gpu_kernel_rng
+    S = random_input(rng, 3, 5, 40, 0.5, True, coalesced=True)
+    W = dyadic_weights(rng, 40, 20)
+    p = PaddedSpikes.from_tensor(S, S.nnz + 64)
+    p = PaddedSpikes(*(rt.xp.asarray(a) for a in (p.indptr, p.ids, p.counts)), 3, 5, 40)
+    got = layer_forward(rt, rt.xp.asarray(W), p, 1.0, mode="dense")
+    assert_record_equals(rt, got, ref.integrate_and_fire(ref.input_currents(W, S), 1.0))
+
+
 def test_dense_chunks_change_nothing(gpu_kernel_rt, gpu_kernel_rng, monkeypatch):
     rt, rng = gpu_kernel_rt, gpu_kernel_rng
     monkeypatch.setattr(forward, "CURRENT_BYTES", 2 * 5 * 4 * (40 + 30))   # two samples per chunk
@@ -88,6 +99,8 @@ def test_auto_mode_follows_the_crossover():
     assert use_dense(sparse, "dense") and not use_dense(dense, "event")
     grid = SpikeGrid(np.zeros((B * T, 7), np.uint32), B, T, n)
     assert not use_dense(grid, "auto") and use_dense(grid, "dense")   # a grid's density is not known
+    padded = PaddedSpikes.from_tensor(dense, dense.nnz + 10)            # nor a padded list's (static shapes)
+    assert not use_dense(padded, "auto") and use_dense(padded, "dense")
     with pytest.raises(ConfigError, match="unknown forward mode"):
         use_dense(sparse, "gemm")
     with pytest.raises(ConfigError, match="unknown forward mode"):
