@@ -21,7 +21,7 @@
 #   agree     || 60  cuda vs emulated on one 2048-500-11 batch (benchmarks/gpu_agree.py)
 #   profiles     60  gpusnn profile, 784-500-10 and 2048-500-11, T = 20, B in {32, 128, 512}
 #   kernel_times 25  per-kernel times, 2048-500-11, T = 20, B = 32 and 512
-#   crossover    20  event vs dense forward of 2048-500 over densities 1-60 %, T = 20, B 32 / 128
+#   crossover    15  event vs dense forward of 2048-500 over densities 1-60 %, T = 20, B 32 / 128
 #                    (benchmarks/gpu_crossover.py: measures forward.DENSE_ABOVE, modelled until then)
 #   graph        20  training step as a captured CUDA graph vs kernel by kernel (benchmarks/gpu_graph.py)
 #   bench        40  benchmarks/gpu_bench.py: cuda vs numpy vs dense formulation and its GEMMs
@@ -156,7 +156,7 @@ export PYTHON LOGS
 gpu_step profiles 60 bash -c profiles
 gpu_step kernel_times 25 "$PYTHON" benchmarks/gpu_kernel_times.py --backend cuda --widths 2048,500,11 --steps 20 \
     --batch-sizes 32,512 --out "$LOGS/kernel_times.json"
-gpu_step crossover 20 "$PYTHON" benchmarks/gpu_crossover.py --backend cuda --layer 2048,500 --steps 20 \
+gpu_step crossover 15 "$PYTHON" benchmarks/gpu_crossover.py --backend cuda --layer 2048,500 --steps 20 \
     --batch-sizes 32,128 --out "$LOGS/crossover.json"
 gpu_step graph 20 "$PYTHON" benchmarks/gpu_graph.py --widths 2048,500,11 --steps 20 --batch-size 32 \
     --repeats 50 --out "$LOGS/graph.json"
