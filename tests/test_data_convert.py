@@ -1,0 +1,75 @@
+"""The conversion path: the window cut from raw AEDAT 3.1 records (hand-built file), and trials
+parsed in worker processes handed back through shared memory (same store for any workers,
+bounded blocks, nothing left behind on success, on errors and when the parent is killed)."""
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+from data_tools.aedat3 import read_aedat3, read_records
+from data_tools.gesture_layout import LABEL_DTYPE, read_trial, window_columns
+
+HEADER = b"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DVS128\r\n#!END-HEADER\r\n"
+OVF = 1 << 31
+
+
+def _packet(etype, size, ts_off, overflow, capacity, records: bytes, number):
+    return struct.pack("<hhiiiiii", etype, 1, size, ts_off, overflow, capacity, number, number) + records
+
+
+def _word(x, y, p, valid=1):
+    return valid | (p << 1) | (y << 2) | (x << 17)
+
+
+def _file(tmp_path):
+    """Unsorted times, an invalid event, padding, a 12-byte event layout, a special packet and
+    a timestamp overflow; returns the path and the valid events by hand: (x, y, p, t) in file order."""
+    a = [(5, 7, 1, 100), (127, 0, 0, 300), (9, 9, 1, 200, 0), (3, 4, 0, 250)]        # 3rd: valid bit 0
+    b = [(1, 2, 1, 150), (100, 127, 0, 400)]                                           # 12 bytes: data, pad, ts
+    c = [(64, 65, 1, 5)]                                                               # overflow 1
+    rec_a = b"".join(struct.pack("<Ii", _word(*e[:3], *e[4:]), e[3]) for e in a) + bytes(16)
+    rec_b = b"".join(struct.pack("<IIi", _word(*e[:3]), 0xDEADBEEF, e[3]) for e in b)
+    rec_c = b"".join(struct.pack("<Ii", _word(*e[:3]), e[3]) for e in c)
+    body = (_packet(1, 8, 4, 0, 6, rec_a, 4) + _packet(0, 8, 4, 0, 1, bytes(8), 1)
+            + _packet(1, 12, 8, 0, 2, rec_b, 2) + _packet(1, 8, 4, 1, 1, rec_c, 1))
+    path = tmp_path / "user03_lab.aedat"
+    path.write_bytes(HEADER + body)
+    valid = [e for e in a if len(e) == 4] + b + [(64, 65, 1, OVF + 5)]
+    return path, valid
+
+
+def test_records_and_window_cut_match_hand_decoded_events(tmp_path):
+    path, valid = _file(tmp_path)
+    ev = read_aedat3(path)
+    assert [tuple(int(v) for v in e) for e in ev[["x", "y", "p", "t"]].tolist()] == valid
+    r = read_records(path)
+    assert r.t.dtype == np.int64 and r.t.tolist() == [e[3] for e in valid]
+    by_time = sorted(valid, key=lambda e: e[3])                      # stable: ties keep file order
+    for windows, n in (([(2, 120, 260), (5, 0, 301)], [2, 4]), ([(1, OVF - 50, OVF + 10), (4, 390, 401)], [1, 1])):
+        rows = np.array(windows, LABEL_DTYPE)
+        cols, lengths = window_columns(r.time_sorted(), rows, path)
+        want = [[(x, y, p, t - s) for x, y, p, t in by_time if s <= t < e] for _, s, e in windows]
+        assert lengths.tolist() == [len(w) for w in want] == n
+        got = list(zip(*(cols[k].tolist() for k in ("x", "y", "p", "t"))))
+        assert got == [e for w in want for e in w]
+        assert {k: c.dtype for k, c in cols.items()} == {"x": np.int16, "y": np.int16, "p": np.uint8, "t": np.int32}
+
+
+def test_read_trial_puts_columns_where_allocate_says(tmp_path):
+    path, _ = _file(tmp_path)
+    (tmp_path / "user03_lab_labels.csv").write_text("class,startTime_usec,endTime_usec\n2,120,260\n5,0,301\n")
+    sizes, pool = [], {k: np.full(20, 99, dt) for k, dt in (("x", np.int16), ("y", np.int16), ("p", np.uint8),
+                                                             ("t", np.int32))}
+
+    def allocate(n):
+        sizes.append(n)
+        return {k: v[:n] for k, v in pool.items()}
+
+    part = read_trial(tmp_path, path.name, True, allocate=allocate)
+    ref = read_trial(tmp_path, path.name, True)
+    assert sizes == [6] and part.lengths.tolist() == [4, 2]   # rows in time order
+    for k, buf in pool.items():
+        np.testing.assert_array_equal(buf[:6], ref.columns[k])
+        assert np.shares_memory(part.columns[k], buf)
+    assert part.fields["users"].tolist() == [3, 3] and part.fields["lighting"].tolist() == ["lab", "lab"]
