@@ -2,6 +2,7 @@
 batches read from the store, the prefetch thread, and training on a store-backed split."""
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -38,6 +39,11 @@ def small_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("g")
     generate(root, SynthConfig.small_config(seed=5), progress=False)
     return root
+
+
+def _shm_blocks() -> set:
+    """The conversion's shared-memory blocks that exist now (data_tools.trial_workers names them)."""
+    return {p.name for p in Path("/dev/shm").glob("gpusnn-*")} if Path("/dev/shm").is_dir() else set()
 
 
 def _datasets(path) -> dict:
@@ -84,21 +90,25 @@ def test_store_round_trips_samples_and_reads_by_random_access(small_dir, tmp_pat
     np.testing.assert_array_equal(sub.labels, ref.labels)
 
 
-def test_exception_after_k_trials_leaves_no_store_and_the_next_run_recovers(small_dir, tmp_path, monkeypatch):
+@pytest.mark.parametrize("workers", [0, 1, 2])
+def test_exception_after_k_trials_leaves_no_store_and_the_next_run_recovers(small_dir, tmp_path, monkeypatch,
+                                                                           workers):
     real = layout.read_trial
-    calls = []
+    third = layout.trial_list(small_dir)[2][0]
 
-    def failing(*a, **k):
-        calls.append(1)
-        if len(calls) == 3:
+    def failing(root, name, *a, **k):                  # by name: also in forked worker processes
+        if name == third:
             raise OSError("disk went away")
-        return real(*a, **k)
+        return real(root, name, *a, **k)
 
     monkeypatch.setattr(layout, "read_trial", failing)
+    monkeypatch.setattr(dsets, "convert", functools.partial(dsets.convert, workers=workers))
     cache = tmp_path / "cache"
+    before = _shm_blocks()
     with pytest.raises(OSError, match="disk went away"):
         store_path(str(small_dir), cache_dir=cache, progress=False)
     assert not list(cache.glob("*.h5")) and not list(cache.glob("*.partial-*"))
+    assert _shm_blocks() == before
     monkeypatch.setattr(layout, "read_trial", real)
     store = store_path(str(small_dir), cache_dir=cache, progress=False)
     assert is_complete(store) and len(load_store(store)) == len(load_gesture_dir(small_dir, progress=False))
