@@ -4,7 +4,9 @@ store columns back through shared memory (no pickled event arrays).
 :func:`each_trial` calls ``consume(part)`` with the SampleColumns of every trial, in trial
 order. At most ``depth`` trials are in flight (default workers + 1); trial k uses slot
 k % depth, one POSIX shared-memory block reused from trial to trial (so its pages are touched
-once, not once per trial), so memory is O(depth x largest trial), not O(dataset). A worker
+once, not once per trial). At most 2 x depth blocks exist at once (each slot's and, while it
+grows, its replacement), each of at most GROWTH x a trial's columns: memory is
+O(depth x largest trial), not O(dataset). A worker
 parses a trial (:func:`data_tools.gesture_layout.read_trial`) with its columns allocated in
 the slot's block; when the block is too small it makes a larger one under a name the parent
 chose for that trial, which then becomes the slot. Only the lengths and the per-sample fields
@@ -27,6 +29,7 @@ import os
 import pickle
 import queue
 import shutil
+import traceback
 import uuid
 from collections.abc import Callable
 from multiprocessing import resource_tracker
@@ -105,7 +108,8 @@ def _work(tasks, results, parent: int, root: str, counting: str, sensor_size) ->
         try:
             task = tasks.get(timeout=POLL)
         except queue.Empty:
-            if os.getppid() != parent:
+            if os.getppid() != parent:                   # the parent was killed: nobody reads results
+                results.cancel_join_thread()
                 return
             continue
         if task is None:
@@ -254,8 +258,15 @@ def each_trial(root, consume: Callable[[SampleColumns], None], *, workers: int, 
             block, n, cols, lengths, fields = meta
             if block is not None:
                 cols = _columns(pool.block(k, block).buf, n)
-            consume(SampleColumns(cols, lengths, fields, tuple(sensor_size), counting, str(root)))
+            part = SampleColumns(cols, lengths, fields, tuple(sensor_size), counting, str(root))
             del cols
+            try:
+                consume(part)
+            except BaseException as exc:
+                traceback.clear_frames(exc.__traceback__)     # consume's frames hold views of the block
+                raise
+            finally:
+                del part
             progress()
     finally:
         pool.close()

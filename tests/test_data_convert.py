@@ -3,12 +3,21 @@ parsed in worker processes handed back through shared memory (same store for any
 bounded blocks, nothing left behind on success, on errors and when the parent is killed)."""
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 import struct
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
+import pytest
 
+import data_tools.gesture_layout as layout
+from data_tools import trial_workers
 from data_tools.aedat3 import read_aedat3, read_records
+from data_tools.errors import DataFormatError
 from data_tools.gesture_layout import LABEL_DTYPE, read_trial, window_columns
+from data_tools.synth import SynthConfig, generate
 
 HEADER = b"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DVS128\r\n#!END-HEADER\r\n"
 OVF = 1 << 31
@@ -73,3 +82,83 @@ def test_read_trial_puts_columns_where_allocate_says(tmp_path):
         np.testing.assert_array_equal(buf[:6], ref.columns[k])
         assert np.shares_memory(part.columns[k], buf)
     assert part.fields["users"].tolist() == [3, 3] and part.fields["lighting"].tolist() == ["lab", "lab"]
+
+
+@pytest.fixture(scope="module")
+def small_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("g")
+    generate(root, replace(SynthConfig.small_config(seed=3), n_users=5, lightings_per_user=2), progress=False)   # 10 trials
+    return root
+
+
+def _blocks(prefix="gpusnn-") -> set:
+    return {p.name for p in Path("/dev/shm").glob(prefix + "*")}
+
+
+needs_shm = pytest.mark.skipif(not trial_workers.available(), reason="fork and /dev/shm (Linux)")
+
+
+@needs_shm
+@pytest.mark.parametrize("workers,depth", [(2, None), (2, 2), (3, 5)])
+def test_worker_processes_give_the_serial_trials_in_order_with_bounded_blocks(small_dir, workers, depth):
+    serial = [read_trial(small_dir, n, tr) for n, tr in layout.trial_list(small_dir)]
+    before, seen, live = _blocks(), [], []
+
+    def consume(part):
+        seen.append(part)
+        live.append(len(_blocks() - before))
+        for k, col in part.columns.items():                     # consume copies: the views go away
+            part.columns[k] = col.copy()
+
+    n = trial_workers.each_trial(small_dir, consume, workers=workers, depth=depth)
+    assert n == len(serial) == len(seen) > (depth or workers + 1)
+    for got, want in zip(seen, serial):
+        assert got.fields["trial"].tolist() == want.fields["trial"].tolist()
+        np.testing.assert_array_equal(got.lengths, want.lengths)
+        for k in want.columns:
+            np.testing.assert_array_equal(got.columns[k], want.columns[k])
+    assert 0 < max(live) <= 2 * (depth or workers + 1)             # a block per slot (+ one growing it)
+    assert live[-1] <= (depth or workers + 1)
+    assert _blocks() == before
+
+
+@needs_shm
+def test_no_room_in_shared_memory_sends_the_columns_through_the_queue(small_dir, monkeypatch):
+    monkeypatch.setattr(trial_workers, "_room", lambda size: False)
+    before, seen = _blocks(), []
+    trial_workers.each_trial(small_dir, seen.append, workers=2)
+    assert _blocks() == before
+    want = [read_trial(small_dir, n, tr) for n, tr in layout.trial_list(small_dir)]
+    for got, ref in zip(seen, want, strict=True):
+        np.testing.assert_array_equal(got.columns["t"], ref.columns["t"])
+
+
+@needs_shm
+def test_a_worker_that_dies_is_an_error_and_leaves_no_blocks(small_dir, monkeypatch):
+    real, victim = layout.read_trial, layout.trial_list(small_dir)[1][0]
+
+    def dying(root, name, *a, **k):
+        if name == victim:
+            os._exit(7)
+        return real(root, name, *a, **k)
+
+    monkeypatch.setattr(layout, "read_trial", dying)
+    before = _blocks()
+    with pytest.raises(DataFormatError, match="worker .* died .*exit code 7"):
+        trial_workers.each_trial(small_dir, lambda part: None, workers=2)
+    assert _blocks() == before
+
+
+@needs_shm
+def test_an_error_in_consume_stops_the_workers_and_unlinks_every_block(small_dir):
+    before = _blocks()
+    calls = []
+
+    def consume(part):
+        calls.append(part.n_events)
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        trial_workers.each_trial(small_dir, consume, workers=2)
+    assert _blocks() == before and not mp.active_children()

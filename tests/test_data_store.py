@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -18,15 +19,22 @@ import pytest
 
 import data_tools.datasets as dsets
 import data_tools.gesture_layout as layout
-from data_tools.convert import convert
+from data_tools.convert import WORKERS, convert
 from data_tools.datasets import load_dataset, store_path
 from data_tools.encode import encode
 from data_tools.errors import DataFormatError
-from data_tools.event_store import EventStore, StoreWriter, is_complete, load_store, write_store
+from data_tools.event_store import (
+    EventStore,
+    StoreWriter,
+    is_complete,
+    load_store,
+    write_store,
+)
 from data_tools.events import make_events
 from data_tools.gesture_layout import load_gesture_dir
 from data_tools.loader import StoreSplit, take
 from data_tools.prefetch import prefetch
+from data_tools.processes import alive
 from data_tools.samples import from_samples
 from data_tools.spikes import SpikeTensor
 from data_tools.synth import SynthConfig, generate
@@ -117,24 +125,33 @@ def test_exception_after_k_trials_leaves_no_store_and_the_next_run_recovers(smal
 def test_sigkilled_conversion_leaves_no_complete_looking_store_and_the_next_run_recovers(small_dir, tmp_path):
     cache = tmp_path / "cache"
     script = textwrap.dedent(f"""
-        import sys, time
+        import multiprocessing, sys, time
         import data_tools.event_store as es
         from data_tools.datasets import store_path
         append = es.StoreWriter.append
         def slow(self, part):
             append(self, part)
-            print("appended", flush=True)
+            print("appended", *[p.pid for p in multiprocessing.active_children()], flush=True)
             time.sleep(60)
         es.StoreWriter.append = slow
         store_path({str(small_dir)!r}, cache_dir={str(cache)!r}, progress=False)
     """)
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, env=env)
     try:
-        assert proc.stdout.readline().strip() == "appended"
+        word, *workers = proc.stdout.readline().split()
+        assert word == "appended" and len(workers) == WORKERS        # the default parses in processes
+        blocks = {b for b in _shm_blocks() if b.startswith(f"gpusnn-{proc.pid}-")}
+        assert blocks                                                # the trials in flight
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (any(alive(int(w)) for w in workers) or blocks & _shm_blocks()):
+        time.sleep(0.2)
+    assert not any(alive(int(w)) for w in workers), "orphaned workers still run"
+    assert not blocks & _shm_blocks(), "shared-memory blocks outlived the killed conversion"
     partial = list(cache.glob("*.partial-*"))
     assert len(partial) == 1 and not list(cache.glob("*.h5"))
     assert not is_complete(partial[0])
