@@ -63,22 +63,25 @@ def _datasets(path) -> dict:
 
 
 def test_store_written_trial_by_trial_equals_one_written_at_once(small_dir, tmp_path):
+    before = _shm_blocks()
     write_store(tmp_path / "once.h5", load_gesture_dir(small_dir, progress=False))
-    info = convert(small_dir, tmp_path / "trials.h5", progress=False)
-    convert(small_dir, tmp_path / "serial.h5", workers=0, progress=False)
-    convert(small_dir, tmp_path / "procs.h5", workers=2, progress=False)
-    once, trials, serial, procs = (_datasets(tmp_path / n) for n in ("once.h5", "trials.h5", "serial.h5", "procs.h5"))
-    assert once.keys() == trials.keys() == serial.keys() == procs.keys()
-    for k in once:
-        if k == "attrs":
-            assert once[k] == trials[k] == serial[k] == procs[k]
-        else:
-            for other in (trials, serial, procs):
-                np.testing.assert_array_equal(once[k], other[k], err_msg=k)
+    once = _datasets(tmp_path / "once.h5")
+    info = convert(small_dir, tmp_path / "default.h5", progress=False)          # WORKERS: worker processes
+    stores = {"default": _datasets(tmp_path / "default.h5")}
+    for workers in (0, 1, 2, 3):                                     # serial, thread, processes
+        convert(small_dir, tmp_path / f"w{workers}.h5", workers=workers, progress=False)
+        stores[workers] = _datasets(tmp_path / f"w{workers}.h5")
+    for name, other in stores.items():
+        assert other.keys() == once.keys(), name
+        for k in once:
+            if k == "attrs":
+                assert other[k] == once[k], name
+            else:
+                np.testing.assert_array_equal(other[k], once[k], err_msg=f"{name}: {k}")
     n_trials = len(layout.trial_list(small_dir))
     assert info["samples"] == len(once["samples/labels"]) and n_trials > 1
-    assert trials["attrs"]["complete"] is True
-    assert not list(tmp_path.glob("*.partial-*"))
+    assert stores["default"]["attrs"]["complete"] is True
+    assert not list(tmp_path.glob("*.partial-*")) and _shm_blocks() == before
 
 
 def test_store_round_trips_samples_and_reads_by_random_access(small_dir, tmp_path):
