@@ -29,6 +29,7 @@ import os
 import pickle
 import queue
 import shutil
+import signal
 import traceback
 import uuid
 from collections.abc import Callable
@@ -102,6 +103,7 @@ def _keep_freed_memory() -> None:
 def _work(tasks, results, parent: int, root: str, counting: str, sensor_size) -> None:
     """Worker loop: parse tasks (k, trial name, is_train, slot block name or None, slot size,
     spare block name, live block names) until None or until the parent is gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C reaches the whole group: the parent stops us
     _keep_freed_memory()
     mapped: dict[str, SharedMemory] = {}
     while True:

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import struct
+import subprocess
+import sys
+import textwrap
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,10 +21,12 @@ from data_tools import trial_workers
 from data_tools.aedat3 import read_aedat3, read_records
 from data_tools.errors import DataFormatError
 from data_tools.gesture_layout import LABEL_DTYPE, read_trial, window_columns
+from data_tools.processes import alive
 from data_tools.synth import SynthConfig, generate
 
 HEADER = b"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DVS128\r\n#!END-HEADER\r\n"
 OVF = 1 << 31
+REPO = Path(__file__).resolve().parent.parent
 
 
 def _packet(etype, size, ts_off, overflow, capacity, records: bytes, number):
@@ -162,3 +168,29 @@ def test_an_error_in_consume_stops_the_workers_and_unlinks_every_block(small_dir
     with pytest.raises(RuntimeError, match="disk full"):
         trial_workers.each_trial(small_dir, consume, workers=2)
     assert _blocks() == before and not mp.active_children()
+
+
+@needs_shm
+def test_ctrl_c_stops_the_workers_and_removes_the_partial_store_and_blocks(small_dir, tmp_path):
+    script = textwrap.dedent(f"""
+        import multiprocessing, time
+        import data_tools.event_store as es
+        from data_tools.convert import convert
+        append = es.StoreWriter.append
+        def slow(self, part):
+            append(self, part)
+            print("appended", *[p.pid for p in multiprocessing.active_children()], flush=True)
+            time.sleep(60)
+        es.StoreWriter.append = slow
+        convert({str(small_dir)!r}, {str(tmp_path / "s.h5")!r}, workers=2, progress=False)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(REPO)), start_new_session=True)
+    word, *workers = proc.stdout.readline().split()
+    assert word == "appended" and len(workers) == 2
+    blocks = {b for b in _blocks(f"gpusnn-{proc.pid}-")}
+    os.killpg(proc.pid, signal.SIGINT)                                # what Ctrl-C sends: the whole group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and err.count("KeyboardInterrupt") == 1          # the parent's, not the workers'
+    assert blocks and not blocks & _blocks() and not any(alive(int(w)) for w in workers)
+    assert not list(tmp_path.glob("s.h5*"))
