@@ -78,6 +78,7 @@ def _room(size: int) -> bool:
 
 
 def _picklable(exc: BaseException) -> BaseException:
+    """exc if it survives the result queue's pickling, else a RuntimeError with its message."""
     try:
         pickle.dumps(exc)
         return exc
