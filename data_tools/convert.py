@@ -50,11 +50,12 @@ def _from(parts: Iterable) -> Feed:
 
 def _gesture_feed(src: Path, counting: str, workers: int, progress: bool, sensor, size) -> Feed:
     """How the trials of a DVS128 Gesture directory reach the writer for a workers value."""
-    if workers > 1 and not trial_workers.available():
-        log.info("no fork or /dev/shm here: parsing in a thread instead of %d processes", workers)
+    if workers > 1 and not trial_workers.available(src, workers):
+        log.info("no fork, /dev/shm or room in it here: parsing in a thread instead of %d processes", workers)
         workers = 1
     if workers <= 1:
         return _from(prefetch(iter_gesture_dir(src, counting=counting, progress=progress, sensor=sensor), workers))
+
     def feed(consume: Callable) -> None:
         bar = progress_bar(total=len(trial_list(src)), desc="reading trials", enabled=progress, unit="trial")
         try:

@@ -48,12 +48,18 @@ log = logging.getLogger(__name__)
 POLL = 0.5                                  # seconds between liveness checks (workers and parent)
 SHM_DIR = Path("/dev/shm")                  # where Linux keeps POSIX shared memory (its free space)
 _ALIGN = 64
+#: Slack when a slot's block grows (a block is reused by later, possibly larger, trials).
+GROWTH = 1.25
 
 
-def available() -> bool:
-    """True where worker processes can hand trials back through shared memory (fork and
-    /dev/shm: Linux)."""
-    return "fork" in mp.get_all_start_methods() and SHM_DIR.is_dir()
+def available(root, workers: int) -> bool:
+    """True where worker processes can hand the trials of root back through shared memory: fork
+    and /dev/shm (Linux) with room for the slots of workers + 1 trials the size of the largest
+    recording (9 store bytes per 8 file bytes; a tmpfs of a container may be only 64 MB)."""
+    if "fork" not in mp.get_all_start_methods() or not SHM_DIR.is_dir():
+        return False
+    largest = max(((Path(root) / name).stat().st_size for name, _ in layout.trial_list(root)), default=0)
+    return _room(int((workers + 1) * largest * 9 / 8 * GROWTH))
 
 
 def _layout(n: int) -> tuple[dict, int]:
@@ -84,10 +90,6 @@ def _picklable(exc: BaseException) -> BaseException:
         return exc
     except Exception:  # noqa: BLE001 - any pickling failure
         return RuntimeError(f"{type(exc).__name__}: {exc}")
-
-
-#: Slack when a slot's block grows (a block is reused by later, possibly larger, trials).
-GROWTH = 1.25
 
 
 def _keep_freed_memory() -> None:

@@ -19,7 +19,9 @@ import pytest
 import data_tools.gesture_layout as layout
 from data_tools import trial_workers
 from data_tools.aedat3 import read_aedat3, read_records
+from data_tools.convert import convert
 from data_tools.errors import DataFormatError
+from data_tools.event_store import EventStore
 from data_tools.gesture_layout import LABEL_DTYPE, read_trial, window_columns
 from data_tools.processes import alive
 from data_tools.synth import SynthConfig, generate
@@ -101,7 +103,8 @@ def _blocks(prefix="gpusnn-") -> set:
     return {p.name for p in Path("/dev/shm").glob(prefix + "*")}
 
 
-needs_shm = pytest.mark.skipif(not trial_workers.available(), reason="fork and /dev/shm (Linux)")
+needs_shm = pytest.mark.skipif("fork" not in mp.get_all_start_methods() or not trial_workers.SHM_DIR.is_dir(),
+                               reason="fork and /dev/shm (Linux)")
 
 
 @needs_shm
@@ -137,6 +140,22 @@ def test_no_room_in_shared_memory_sends_the_columns_through_the_queue(small_dir,
     want = [read_trial(small_dir, n, tr) for n, tr in layout.trial_list(small_dir)]
     for got, ref in zip(seen, want, strict=True):
         np.testing.assert_array_equal(got.columns["t"], ref.columns["t"])
+
+
+@needs_shm
+def test_without_room_for_the_slots_convert_parses_in_a_thread(small_dir, tmp_path, monkeypatch):
+    assert trial_workers.available(small_dir, 2)
+    monkeypatch.setattr(trial_workers, "_room", lambda size: False)            # e.g. a 64 MB container tmpfs
+    assert not trial_workers.available(small_dir, 2)
+
+    def no_processes(*a, **k):
+        raise AssertionError("worker processes used")
+
+    monkeypatch.setattr(trial_workers, "each_trial", no_processes)
+    convert(small_dir, tmp_path / "a.h5", workers=2, progress=False)
+    convert(small_dir, tmp_path / "b.h5", workers=0, progress=False)
+    with EventStore(tmp_path / "a.h5") as a, EventStore(tmp_path / "b.h5") as b:
+        np.testing.assert_array_equal(a.samples().events, b.samples().events)
 
 
 @needs_shm
