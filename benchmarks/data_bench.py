@@ -2,6 +2,7 @@
 
     python benchmarks/data_bench.py store-options --data DIR [--trials 4] [--repeats 20]
     python benchmarks/data_bench.py convert --data DIR --work WORKDIR [--repeats 3] [--workers 0 1 2]
+                                            [--fraction F]
     python benchmarks/data_bench.py convert-bound --data DIR --work WORKDIR [--repeats 3]
     python benchmarks/data_bench.py epoch --data DIR --work WORKDIR [--fractions 0.125 0.25 0.5 1]
                                           [--batches 4]
@@ -19,7 +20,9 @@ convert        a whole conversion in a fresh process with 0 (parse and write in 
                thread) and 2 (parse processes, shared memory) workers: wall and CPU seconds,
                events/s (events in the AEDAT files per second to a finished store), peak RSS
                (parent and largest worker), the 1-minute load average before and after each run;
-               the AEDAT files are read once first so that every run finds them in the page cache
+               the AEDAT files are read once first so that every run finds them in the page cache;
+               --fraction 0.1667: a sixth of the trials (short runs, many repeats, the fastest run
+               as the estimate for a free machine)
 convert-bound  what the machine allows for the same bytes: the store's columns copied in memory,
                written to a raw file and appended to an event store (best of repeats), and the
                parse of every trial alone in one process
@@ -99,14 +102,17 @@ def _warm(data: str) -> dict:
 def convert_suite(args) -> dict:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    warm = _warm(args.data)
+    data = args.data
+    if args.fraction < 1:                              # short runs: their fastest approaches a free machine
+        data = str(fraction_dir(Path(args.data), work / f"fraction-{args.fraction:g}", args.fraction))
+    warm = _warm(data)
     runs = {}
     for r in range(args.repeats):                      # alternate the modes: drift hits all
         for workers in args.workers:
             mode = f"workers={workers}"
             dst = work / f"convert-{workers}.h5"
             load = os.getloadavg()[0]
-            res = run_worker(sys.executable, "data_worker.py", ["convert", args.data, str(dst), "--workers", str(workers)],
+            res = run_worker(sys.executable, "data_worker.py", ["convert", data, str(dst), "--workers", str(workers)],
                              timeout=3600)
             res["load_before"], res["load_after"] = round(load, 2), round(os.getloadavg()[0], 2)
             runs.setdefault(mode, []).append(res)
@@ -115,7 +121,9 @@ def convert_suite(args) -> dict:
     keys = ("seconds", "cpu_seconds", "events_per_s", "file_events_per_s", "file_events_per_cpu_s", "peak_rss_bytes",
             "peak_rss_children_bytes", "load_before", "load_after")
     med = {m: {k: statistics.median(r[k] for r in rs) for k in keys} for m, rs in runs.items()}
-    return {"data": args.data, "repeats": args.repeats, "page_cache_warmup": warm, "median": med, "runs": runs}
+    fastest = {m: min(r["seconds"] for r in rs) for m, rs in runs.items()}
+    return {"data": data, "fraction": args.fraction, "repeats": args.repeats, "page_cache_warmup": warm,
+            "median": med, "fastest_seconds": fastest, "runs": runs}
 
 
 def convert_bound(args) -> dict:
@@ -254,6 +262,8 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=4)
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--fractions", type=float, nargs="+", default=[0.125, 0.25, 0.5, 1.0])
+    p.add_argument("--fraction", type=float, default=1.0,
+                   help="convert: every round(1/F)-th trial of each split (symlinked under --work)")
     p.add_argument("--batches", type=int, default=4)
     p.add_argument("--tag", help="result file data-<suite>-<tag>.json (default data-<suite>.json)")
     p.add_argument("--every", type=int, default=1, help="separability: every k-th sample of the store")
