@@ -8,8 +8,10 @@ polarity = bit 1 (1 = ON), y = bits 2-16, x = bits 17-31, origin top-left; the f
 timestamp in microseconds is (eventTSOverflow << 31) | timestamp.
 
 The reader memory-maps the file, walks packet headers (one small Python step per packet,
-none per event; :func:`walk_packets`, also used by the device event path) and decodes all
-polarity payloads with vectorised NumPy. Packets of other types (special, frame, IMU6, IMU9,
+none per event; :func:`walk_packets`, also used by the device event path), gathers the
+polarity records with one copy per packet and checks them with whole-array passes
+(:func:`read_records`); :func:`decode_fields` splits the bit fields of any run of records
+straight into the store's column types (what conversion uses for each label window). Packets of other types (special, frame, IMU6, IMU9,
 ...) are skipped by their eventSize and counted by :func:`inspect_aedat3`; padding
 (capacity > number) and events whose valid bit is 0 are dropped.
 
@@ -123,48 +125,111 @@ def walk_packets(buf, start: int, path) -> Iterator[PacketHeader]:
         pos = h.end
 
 
-def _decode(buf, packets: list[PacketHeader], path) -> np.ndarray:
-    """Decode the polarity packets among packets into an event array (valid events only).
+#: Events whose bit fields are split at a time (the uint32 temporary stays in cache).
+BLOCK = 1 << 16
 
-    Each packet is decoded straight into its slice of the output (a packet fits in cache,
-    so the data word is read from memory once and no full-size temporaries are made).
+
+class PolarityRecords(NamedTuple):
+    """The valid polarity events of an AEDAT 3.1 file before their bit fields are split.
+
+    records POLARITY_EVENT [N] contiguous: the 8-byte event records as in the file (data word:
+    valid bit 0, polarity bit 1, y bits 2-16, x bits 17-31; ts: the low 31 timestamp bits);
+    t [N] contiguous: full timestamps in us, int32 when no packet has a timestamp overflow,
+    else int64. :func:`decode_fields` splits any contiguous run of records into x, y, p.
+    """
+
+    records: np.ndarray
+    t: np.ndarray
+
+    def time_sorted(self) -> PolarityRecords:
+        """The events stably sorted by t (self, after an O(N) check, when they already are)."""
+        t = self.t
+        if t.size < 2 or np.all(t[1:] >= t[:-1]):
+            return self
+        order = np.argsort(t, kind="stable")
+        return PolarityRecords(self.records[order], t[order])
+
+
+def _record_dtype(h: PacketHeader) -> np.dtype:
+    """The data word and timestamp of one event of a packet whose layout is not the plain 8 bytes."""
+    return np.dtype({"names": ["data", "ts"], "formats": ["<u4", "<i4"], "offsets": [0, h.ts_offset],
+                     "itemsize": h.size})
+
+
+def _records(buf, packets: list[PacketHeader], path) -> PolarityRecords:
+    """The valid events of the polarity packets among packets, in file order.
+
+    One copy per packet gathers the records (capacity padding left out); the timestamp sign,
+    overflow and valid-bit checks are then whole-array passes (no per-event Python).
     """
     pol = [h for h in packets if h.type == POLARITY and h.number > 0]
-    total = sum(h.number for h in pol)
-    out = np.empty(total, EVENT_DTYPE)
-    x, y, p, t = (out[f] for f in ("x", "y", "p", "t"))
+    counts = np.array([h.number for h in pol], np.int64)
+    rec = np.empty(int(counts.sum()), POLARITY_EVENT)
+    words = rec.view(np.uint64)                       # byte copies: the file's little-endian layout is kept
     o = 0
     for h in pol:
+        n = h.number
         if h.size == POLARITY_EVENT.itemsize and h.ts_offset == 4:
-            ev = np.frombuffer(buf, POLARITY_EVENT, count=h.number, offset=h.payload)
+            words[o:o + n] = np.frombuffer(buf, np.uint64, count=n, offset=h.payload)
         else:
-            dt = np.dtype({"names": ["data", "ts"], "formats": ["<u4", "<i4"], "offsets": [0, h.ts_offset],
-                           "itemsize": h.size})
-            ev = np.frombuffer(buf, dt, count=h.number, offset=h.payload)
-        data, ts = ev["data"], ev["ts"]
-        if ts.min() < 0:
-            bad = int(np.argmax(ts < 0))
-            raise DataFormatError(f"{path}: byte offset {h.payload + bad * h.size + h.ts_offset}: negative 32-bit "
-                                  f"timestamp {int(ts[bad])} (timestamps are 31-bit, non-negative)")
-        valid = (data & 1).astype(bool)
-        if not valid.all():
-            data, ts = data[valid], ts[valid]
-        n = data.size
-        x[o:o + n] = data >> 17
-        y[o:o + n] = (data >> 2) & 0x7FFF
-        p[o:o + n] = (data >> 1) & 1
-        t[o:o + n] = ts
-        if h.overflow:
-            t[o:o + n] |= np.int64(h.overflow) << TS_BITS
+            ev = np.frombuffer(buf, _record_dtype(h), count=n, offset=h.payload)
+            rec["data"][o:o + n] = ev["data"]
+            rec["ts"][o:o + n] = ev["ts"]
         o += n
-    return out[:o] if o < total else out
+    t = rec["ts"].astype(np.int32)                    # contiguous (and native-endian) copy
+    if t.size and t.min() < 0:
+        bad = int(np.argmax(t < 0))
+        k = int(np.searchsorted(np.cumsum(counts), bad, "right"))
+        h = pol[k]
+        within = bad - int(counts[:k].sum())
+        raise DataFormatError(f"{path}: byte offset {h.payload + within * h.size + h.ts_offset}: negative 32-bit "
+                              f"timestamp {int(t[bad])} (timestamps are 31-bit, non-negative)")
+    overflow = np.array([h.overflow for h in pol], np.int64)
+    if overflow.any():
+        t = t.astype(np.int64)
+        t |= np.repeat(overflow << TS_BITS, counts)
+    if rec.size and not np.bitwise_and.reduce(rec["data"]) & 1:    # some event has valid bit 0
+        keep = (rec["data"] & 1).astype(bool)
+        rec, t = rec[keep], t[keep]
+    return PolarityRecords(rec, t)
+
+
+def decode_fields(records: np.ndarray, x: np.ndarray, y: np.ndarray, p: np.ndarray) -> None:
+    """Split records (POLARITY_EVENT [n], contiguous) into x (int16 [n]), y (any integer dtype
+    [n]) and p (uint8 [n], 1 = ON), written in place: x and p straight from the record bytes,
+    y through a uint32 temporary of at most BLOCK events."""
+    np.right_shift(records.view("<u2")[1::4], 1, out=x.view(np.uint16))      # data bits 17-31
+    np.right_shift(records.view(np.uint8)[0::8], 1, out=p)                    # data bit 1
+    np.bitwise_and(p, 1, out=p)
+    data = records["data"]
+    tmp = np.empty(min(BLOCK, data.size), np.uint32)
+    for s in range(0, data.size, BLOCK):
+        part = tmp[:min(BLOCK, data.size - s)]
+        np.right_shift(data[s:s + BLOCK], 2, out=part)                        # data bits 2-16
+        np.bitwise_and(part, 0x7FFF, out=part)
+        y[s:s + part.size] = part
+
+
+def _events(r: PolarityRecords) -> np.ndarray:
+    """The records as an event array (EVENT_DTYPE [N])."""
+    n = r.t.size
+    x, y, p = np.empty(n, np.int16), np.empty(n, np.int16), np.empty(n, np.uint8)
+    decode_fields(r.records, x, y, p)
+    out = np.empty(n, EVENT_DTYPE)
+    out["x"], out["y"], out["p"], out["t"] = x, y, p.view(bool), r.t
+    return out
+
+
+def read_records(path) -> PolarityRecords:
+    """All valid polarity events of an AEDAT 3.1 file as records, in file order."""
+    buf = _map(path)
+    header = read_header(path, buf)
+    return _records(buf, list(walk_packets(buf, header.data_offset, path)), path)
 
 
 def read_aedat3(path) -> np.ndarray:
     """All valid polarity events of an AEDAT 3.1 file, in file order. Event array [N]."""
-    buf = _map(path)
-    header = read_header(path, buf)
-    return _decode(buf, list(walk_packets(buf, header.data_offset, path)), path)
+    return _events(read_records(path))
 
 
 def iter_aedat3(path, chunk_events: int = 1 << 22) -> Iterator[np.ndarray]:
@@ -177,10 +242,10 @@ def iter_aedat3(path, chunk_events: int = 1 << 22) -> Iterator[np.ndarray]:
         group.append(h)
         count += h.number if h.type == POLARITY else 0
         if count >= chunk_events:
-            yield _decode(buf, group, path)
+            yield _events(_records(buf, group, path))
             group, count = [], 0
     if count:
-        yield _decode(buf, group, path)
+        yield _events(_records(buf, group, path))
 
 
 def sources(header: TextHeader) -> dict[int, str]:

@@ -16,14 +16,19 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from data_tools.aedat3 import common_sensor, read_aedat3
+from data_tools.aedat3 import (
+    PolarityRecords,
+    common_sensor,
+    decode_fields,
+    read_records,
+)
 from data_tools.errors import DataFormatError
-from data_tools.events import DVS128_SENSOR, GESTURE_CLASSES, sort_by_time
+from data_tools.events import DVS128_SENSOR, GESTURE_CLASSES
 from data_tools.progress import progress_bar
 from data_tools.samples import COLUMN_DTYPES, SampleColumns, SampleSet, concat_sets
 from data_tools.sensors import Sensor
@@ -90,7 +95,11 @@ def _window_bounds(t: np.ndarray, rows: np.ndarray, path) -> tuple[np.ndarray, n
             r = rows[np.argmax(outside)]
             raise DataFormatError(f"{path}: label window [{r['start']}, {r['end']}) of class {r['cls']} lies outside "
                                   f"the recording [{t[0]}, {t[-1]}] us")
-    return np.searchsorted(t, rows["start"], "left"), np.searchsorted(t, rows["end"], "left")
+    keys = np.concatenate((rows["start"], rows["end"]))
+    if keys.size and keys.max() <= np.iinfo(t.dtype).max:
+        keys = keys.astype(t.dtype)                       # else searchsorted would cast all of t
+    bounds = np.searchsorted(t, keys, "left")
+    return bounds[:rows.size], bounds[rows.size:]
 
 
 def trial_list(root) -> list[tuple[str, bool]]:
@@ -99,23 +108,29 @@ def trial_list(root) -> list[tuple[str, bool]]:
     return [(name, is_train) for is_train in (True, False) for name in read_split(root / SPLIT_FILES[is_train])]
 
 
-def window_columns(events: np.ndarray, rows: np.ndarray, path) -> tuple[dict, np.ndarray]:
+def empty_columns(n: int) -> dict:
+    """Store columns for n events (COLUMN_DTYPES arrays [n], uninitialised)."""
+    return {k: np.empty(n, dt) for k, dt in COLUMN_DTYPES.items()}
+
+
+def window_columns(events: PolarityRecords, rows: np.ndarray, path,
+                   allocate: Callable[[int], dict] = empty_columns) -> tuple[dict, np.ndarray]:
     """Per label row, the events with start <= t < end, re-based to start (t - start), as store
-    columns (COLUMN_DTYPES arrays [N], one gather per field) and their lengths int64 [R].
+    columns (COLUMN_DTYPES arrays [N] from allocate(N)) and their lengths int64 [R]. Each
+    window's bit fields are split straight into its slice of the columns (decode_fields).
     events must be time-sorted; DataFormatError if a window lies outside the recording."""
-    lo, hi = _window_bounds(events["t"], rows, path)
+    t = events.t
+    lo, hi = _window_bounds(t, rows, path)
     lengths = (hi - lo).astype(np.int64)
     if lengths.size and int(rows["end"].max() - rows["start"].min()) > np.iinfo(np.int32).max:
         raise DataFormatError(f"{path}: label windows longer than 2^31 us are not supported")
     out = np.concatenate(([0], np.cumsum(lengths)))
-    cols = {k: np.empty(int(out[-1]), dt) for k, dt in COLUMN_DTYPES.items()}
-    for k, col in cols.items():                             # one copy per field and window
-        src = events[k]
-        for a, b, o, start in zip(lo, hi, out[:-1], rows["start"]):
-            if k == "t":
-                np.subtract(src[a:b], start, out=col[o:o + b - a], casting="unsafe")
-            else:
-                col[o:o + b - a] = src[a:b]
+    cols = allocate(int(out[-1]))
+    for a, b, o, start in zip(lo, hi, out[:-1], rows["start"]):
+        end = o + b - a
+        decode_fields(events.records[a:b], cols["x"][o:end], cols["y"][o:end], cols["p"][o:end])
+        base = t.dtype.type(start) if start <= np.iinfo(t.dtype).max else start   # same-type subtraction
+        np.subtract(t[a:b], base, out=cols["t"][o:end], casting="unsafe")
     return cols, lengths
 
 
@@ -128,16 +143,18 @@ def gesture_sensor(root, sensor=None) -> Sensor:
 
 
 def read_trial(root, name: str, is_train: bool, *, counting: str = "rows",
-               sensor_size: tuple[int, int, int] = DVS128_SENSOR) -> SampleColumns:
+               sensor_size: tuple[int, int, int] = DVS128_SENSOR,
+               allocate: Callable[[int], dict] = empty_columns) -> SampleColumns:
     """The labelled samples of one trial as store columns (memory: that trial's events);
-    sensor_size (W, H, P): the recordings' (gesture_sensor)."""
+    sensor_size (W, H, P): the recordings' (gesture_sensor); allocate(n): where the columns of
+    the trial's n window events go (e.g. shared memory, see data_tools.convert)."""
     root = Path(root)
     m = TRIAL_NAME.search(name)
     if m is None:
         raise DataFormatError(f"{root / SPLIT_FILES[is_train]}: trial name {name!r} is not userNN_<lighting>.aedat")
     label_path = root / (name[:-len(".aedat")] + "_labels.csv")
     rows = select_rows(parse_labels(label_path), counting)
-    cols, lengths = window_columns(sort_by_time(read_aedat3(root / name)), rows, label_path)
+    cols, lengths = window_columns(read_records(root / name).time_sorted(), rows, label_path, allocate)
     n = rows.size
     fields = {"labels": rows["cls"] - 1, "durations": rows["end"] - rows["start"], "window_start": rows["start"],
               "users": np.full(n, int(m.group(1))), "lighting": np.array([m.group(2)] * n, str),

@@ -2,12 +2,14 @@
 batches read from the store, the prefetch thread, and training on a store-backed split."""
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -17,15 +19,22 @@ import pytest
 
 import data_tools.datasets as dsets
 import data_tools.gesture_layout as layout
-from data_tools.convert import convert
+from data_tools.convert import WORKERS, convert
 from data_tools.datasets import load_dataset, store_path
 from data_tools.encode import encode
 from data_tools.errors import DataFormatError
-from data_tools.event_store import EventStore, StoreWriter, is_complete, load_store, write_store
+from data_tools.event_store import (
+    EventStore,
+    StoreWriter,
+    is_complete,
+    load_store,
+    write_store,
+)
 from data_tools.events import make_events
 from data_tools.gesture_layout import load_gesture_dir
 from data_tools.loader import StoreSplit, take
 from data_tools.prefetch import prefetch
+from data_tools.processes import alive
 from data_tools.samples import from_samples
 from data_tools.spikes import SpikeTensor
 from data_tools.synth import SynthConfig, generate
@@ -40,6 +49,11 @@ def small_dir(tmp_path_factory):
     return root
 
 
+def _shm_blocks() -> set:
+    """The conversion's shared-memory blocks that exist now (data_tools.trial_workers names them)."""
+    return {p.name for p in Path("/dev/shm").glob("gpusnn-*")} if Path("/dev/shm").is_dir() else set()
+
+
 def _datasets(path) -> dict:
     out = {}
     with h5py.File(path, "r") as f:
@@ -49,22 +63,25 @@ def _datasets(path) -> dict:
 
 
 def test_store_written_trial_by_trial_equals_one_written_at_once(small_dir, tmp_path):
+    before = _shm_blocks()
     write_store(tmp_path / "once.h5", load_gesture_dir(small_dir, progress=False))
-    info = convert(small_dir, tmp_path / "trials.h5", progress=False)
-    convert(small_dir, tmp_path / "serial.h5", workers=0, progress=False)
-    convert(small_dir, tmp_path / "procs.h5", workers=2, progress=False)
-    once, trials, serial, procs = (_datasets(tmp_path / n) for n in ("once.h5", "trials.h5", "serial.h5", "procs.h5"))
-    assert once.keys() == trials.keys() == serial.keys() == procs.keys()
-    for k in once:
-        if k == "attrs":
-            assert once[k] == trials[k] == serial[k] == procs[k]
-        else:
-            for other in (trials, serial, procs):
-                np.testing.assert_array_equal(once[k], other[k], err_msg=k)
+    once = _datasets(tmp_path / "once.h5")
+    info = convert(small_dir, tmp_path / "default.h5", progress=False)          # WORKERS: worker processes
+    stores = {"default": _datasets(tmp_path / "default.h5")}
+    for workers in (0, 1, 2, 3):                                     # serial, thread, processes
+        convert(small_dir, tmp_path / f"w{workers}.h5", workers=workers, progress=False)
+        stores[workers] = _datasets(tmp_path / f"w{workers}.h5")
+    for name, other in stores.items():
+        assert other.keys() == once.keys(), name
+        for k in once:
+            if k == "attrs":
+                assert other[k] == once[k], name
+            else:
+                np.testing.assert_array_equal(other[k], once[k], err_msg=f"{name}: {k}")
     n_trials = len(layout.trial_list(small_dir))
     assert info["samples"] == len(once["samples/labels"]) and n_trials > 1
-    assert trials["attrs"]["complete"] is True
-    assert not list(tmp_path.glob("*.partial-*"))
+    assert stores["default"]["attrs"]["complete"] is True
+    assert not list(tmp_path.glob("*.partial-*")) and _shm_blocks() == before
 
 
 def test_store_round_trips_samples_and_reads_by_random_access(small_dir, tmp_path):
@@ -84,21 +101,25 @@ def test_store_round_trips_samples_and_reads_by_random_access(small_dir, tmp_pat
     np.testing.assert_array_equal(sub.labels, ref.labels)
 
 
-def test_exception_after_k_trials_leaves_no_store_and_the_next_run_recovers(small_dir, tmp_path, monkeypatch):
+@pytest.mark.parametrize("workers", [0, 1, 2])
+def test_exception_after_k_trials_leaves_no_store_and_the_next_run_recovers(small_dir, tmp_path, monkeypatch,
+                                                                           workers):
     real = layout.read_trial
-    calls = []
+    third = layout.trial_list(small_dir)[2][0]
 
-    def failing(*a, **k):
-        calls.append(1)
-        if len(calls) == 3:
+    def failing(root, name, *a, **k):                  # by name: also in forked worker processes
+        if name == third:
             raise OSError("disk went away")
-        return real(*a, **k)
+        return real(root, name, *a, **k)
 
     monkeypatch.setattr(layout, "read_trial", failing)
+    monkeypatch.setattr(dsets, "convert", functools.partial(dsets.convert, workers=workers))
     cache = tmp_path / "cache"
+    before = _shm_blocks()
     with pytest.raises(OSError, match="disk went away"):
         store_path(str(small_dir), cache_dir=cache, progress=False)
     assert not list(cache.glob("*.h5")) and not list(cache.glob("*.partial-*"))
+    assert _shm_blocks() == before
     monkeypatch.setattr(layout, "read_trial", real)
     store = store_path(str(small_dir), cache_dir=cache, progress=False)
     assert is_complete(store) and len(load_store(store)) == len(load_gesture_dir(small_dir, progress=False))
@@ -107,24 +128,33 @@ def test_exception_after_k_trials_leaves_no_store_and_the_next_run_recovers(smal
 def test_sigkilled_conversion_leaves_no_complete_looking_store_and_the_next_run_recovers(small_dir, tmp_path):
     cache = tmp_path / "cache"
     script = textwrap.dedent(f"""
-        import sys, time
+        import multiprocessing, sys, time
         import data_tools.event_store as es
         from data_tools.datasets import store_path
         append = es.StoreWriter.append
         def slow(self, part):
             append(self, part)
-            print("appended", flush=True)
+            print("appended", *[p.pid for p in multiprocessing.active_children()], flush=True)
             time.sleep(60)
         es.StoreWriter.append = slow
         store_path({str(small_dir)!r}, cache_dir={str(cache)!r}, progress=False)
     """)
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, env=env)
     try:
-        assert proc.stdout.readline().strip() == "appended"
+        word, *workers = proc.stdout.readline().split()
+        assert word == "appended" and len(workers) == WORKERS        # the default parses in processes
+        blocks = {b for b in _shm_blocks() if b.startswith(f"gpusnn-{proc.pid}-")}
+        assert blocks                                                # the trials in flight
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (any(alive(int(w)) for w in workers) or blocks & _shm_blocks()):
+        time.sleep(0.2)
+    assert not any(alive(int(w)) for w in workers), "orphaned workers still run"
+    assert not blocks & _shm_blocks(), "shared-memory blocks outlived the killed conversion"
     partial = list(cache.glob("*.partial-*"))
     assert len(partial) == 1 and not list(cache.glob("*.h5"))
     assert not is_complete(partial[0])

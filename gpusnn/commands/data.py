@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from data_tools.convert import convert
+from data_tools.convert import WORKERS, convert
 from data_tools.dataset_inspect import inspect_dataset
 from data_tools.datasets import SYNTH_SOURCE, synth_store
 from data_tools.event_store import COMPRESSION
@@ -54,9 +54,9 @@ def register(sub) -> None:
     c.add_argument("--sensor", choices=sorted(SENSORS), help="the recordings' chip, overriding their headers")
     c.add_argument("--compression", choices=("none", "lzf", "gzip"), default=COMPRESSION or "none",
                    help="event compression (default none: fastest; lzf 2.4x, gzip 3.1x smaller; docs/data.md)")
-    c.add_argument("--workers", type=int, default=1,
-                   help="0: parse and write in turn; 1: parse the next trial in a thread (default); "
-                        "N: parse in N processes")
+    c.add_argument("--workers", type=int, default=WORKERS,
+                   help=f"0: parse and write in turn; 1: parse the next trial in a thread; N: parse in N "
+                        f"processes that hand trials back through shared memory (default {WORKERS}; docs/data.md)")
     c.add_argument("--json", dest="json", help="write the results to this file")
     c.set_defaults(func=run_convert)
 
