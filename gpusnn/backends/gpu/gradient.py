@@ -78,12 +78,11 @@ def table_width(spikes: SpikeTensor | PaddedSpikes | SpikeGrid) -> tuple[int, in
     return (TABLE_MASKS, (T + 31) // 32) if isinstance(spikes, SpikeGrid) else (TABLE_SUFFIX, T)
 
 
-def table_chunks(spikes: SpikeTensor | PaddedSpikes | SpikeGrid, limit: int | None = None) -> list[tuple[int, int]]:
-    """(first sample, samples) chunks of the batch whose spike table (4 x n_pre x width bytes
-    per sample) stays within limit bytes (default forward.CURRENT_BYTES), one sample at least;
-    one empty chunk (0, 0) for B = 0, so G is still written (all zeros)."""
-    _, width = table_width(spikes)
-    return current_chunks(spikes.n_samples, spikes.n_inputs, 4 * width, limit) or [(0, 0)]
+def table_chunks(B: int, n_pre: int, width: int, limit: int | None = None) -> list[tuple[int, int]]:
+    """(first sample, samples) chunks of a batch of B samples whose spike table (n_pre x width
+    uint32 per sample) stays within limit bytes (default forward.CURRENT_BYTES), one sample at
+    least; one empty chunk (0, 0) for B = 0, so G is still written (all zeros)."""
+    return current_chunks(B, n_pre, 4 * width, limit) or [(0, 0)]
 
 
 def spike_table(rt: KernelRuntime, spikes: SpikeTensor | PaddedSpikes | SpikeGrid, b0: int = 0,
@@ -130,7 +129,7 @@ def weight_gradient(rt: KernelRuntime, spikes_in: SpikeTensor | PaddedSpikes | S
               (delta, rec.t_last, rec.t_prev, i64(B * n_post), i32(T), f32(theta), f32(theta * T),
                i32(gradient == "timing"), a, w))
     G = rt.empty((n_pre, n_post), xp.float32)   # B = 0 (an empty data-parallel share): all zeros
-    chunks = table_chunks(spikes_in, limit)
+    chunks = table_chunks(B, n_pre, table_width(spikes_in)[1], limit)
     buffer = None
     for b0, n_b in chunks:
         table, kind, width = spike_table(rt, spikes_in, b0, n_b, None if buffer is None else buffer[:n_b])
