@@ -2,7 +2,7 @@
 event-driven weight gradient (docs/method.md sections 2-3).
 
 The weight gradient reads per-(sample, input) spike tables (spike_table). They are built and
-consumed in sample chunks (forward.current_chunks) whose table stays within
+consumed in sample chunks (table_chunks, by forward.current_chunks) whose table stays within
 forward.CURRENT_BYTES, one table buffer reused by every chunk; each chunk's weight_gradient
 launch adds its samples to G in increasing b, so any chunking is bit for bit the unchunked
 sum (and the reference's).
