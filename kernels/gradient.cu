@@ -1,7 +1,8 @@
 // gradient.cu -- readout, loss, output error, backward deltas and the spike-timing weight
 // gradient from per-(sample, input) spike tables (docs/method.md sections 2 and 3).
 // Twins: gpusnn.reference.readout, loss_and_delta, backward_deltas, weight_gradient.
-// No atomics: every output element is written by exactly one thread, in a fixed order.
+// Every float output element is written by exactly one thread, in a fixed order (the suffix
+// table's integer atomics add counts: their order does not matter).
 #include "common.cuh"
 
 #define GPUSNN_LOSS_CE 0
@@ -102,29 +103,32 @@ extern "C" __global__ void gradient_coeffs(const float* __restrict__ delta,  // 
 
 // Per-(sample, input) tables of the presynaptic spikes, from which the weight gradient reads
 // c_bj(w, T], the spikes of input j in sample b after step w (docs/method.md section 3):
-//   GPUSNN_TABLE_MASKS   uint32 [B, n_pre, width = ceil(T / 32)]: bit (t - 1) & 31 of word
+//   GPUSNN_TABLE_MASKS   uint32 [n_b, n_pre, width = ceil(T / 32)]: bit (t - 1) & 31 of word
 //                        (t - 1) >> 5 set when j spiked at step t (binary spikes, from a grid);
 //                        c_bj(w, T] = popcount of the bits at positions >= w
-//   GPUSNN_TABLE_SUFFIX  uint32 [B, n_pre, width = T]: entry w (0..T-1) holds c_bj(w, T]
+//   GPUSNN_TABLE_SUFFIX  uint32 [n_b, n_pre, width = T]: entry w (0..T-1) holds c_bj(w, T]
 //                        (any tensor: repeats and counts add up; from a CSR list)
+// A table holds one sample chunk b0 .. b0 + n_b - 1 of the batch (table row b - b0), so its
+// memory is bounded whatever B (gpusnn/backends/gpu/gradient.py sizes the chunks).
 // Both are dense in (b, j): static shapes, no sort, no host read.
 #define GPUSNN_TABLE_MASKS 0
 #define GPUSNN_TABLE_SUFFIX 1
 
-// Suffix table of a CSR spike tensor: every entry (row r = b * T + t - 1, id j, count c) adds
-// c to S[b, j, w] for w = 0..t-1 (integer atomics: the result does not depend on the order).
-// S must be zeroed before the launch.
-// Launch: 1-D grid-stride over the B * T rows, one thread per row.
+// Suffix table of samples b0 .. b0 + n_b - 1 of a CSR spike tensor: every entry (row
+// r = b * T + t - 1, id j, count c) adds c to S[b - b0, j, w] for w = 0..t-1 (integer
+// atomics: the result does not depend on the order). S must be zeroed before the launch.
+// Launch: 1-D grid-stride over the n_b * T rows of the chunk, one thread per row.
 // budget suffix_table: 40 registers
 extern "C" __global__ void suffix_table(const long long* __restrict__ indptr,  // [B*T+1]
                                         const int* __restrict__ ids,           // [nnz]
                                         const int* __restrict__ entry_counts,  // [nnz] (has_counts)
-                                        int has_counts, int B, int T, int n_pre,
-                                        unsigned* __restrict__ S)              // [B, n_pre, T]
+                                        int has_counts, long long b0, long long n_b, int T, int n_pre,
+                                        unsigned* __restrict__ S)              // [n_b, n_pre, T]
 {
-    GPUSNN_GRID_STRIDE(r, (long long)B * T) {
-        const long long b = r / T;
-        const int t = (int)(r - b * T) + 1;
+    GPUSNN_GRID_STRIDE(q, n_b * T) {
+        const long long b = q / T;                  // within the chunk
+        const int t = (int)(q - b * T) + 1;
+        const long long r = b0 * T + q;
         for (long long s = indptr[r]; s < indptr[r + 1]; ++s) {
             const unsigned c = has_counts ? (unsigned)entry_counts[s] : 1u;
             unsigned* row = S + (b * n_pre + ids[s]) * T;
@@ -133,21 +137,21 @@ extern "C" __global__ void suffix_table(const long long* __restrict__ indptr,  /
     }
 }
 
-// Step masks of a GPUSNN_GRID_BITS occupancy grid (the previous layer's output grid, in_words
-// uint32 per row r = b * T + t - 1): masks[b, j, q] bit k = bit j of row b * T + 32 q + k.
-// Every word is written (no zeroing needed).
-// Launch: 1-D grid-stride over B * n_pre, one thread per (b, j), index b * n_pre + j (a warp
-// reads the same grid word, 32 consecutive bits of it).
+// Step masks of samples b0 .. b0 + n_b - 1 of a GPUSNN_GRID_BITS occupancy grid (the previous
+// layer's output grid, in_words uint32 per row r = b * T + t - 1): masks[b - b0, j, q] bit k =
+// bit j of row b * T + 32 q + k. Every word is written (no zeroing needed).
+// Launch: 1-D grid-stride over n_b * n_pre, one thread per (b, j), index (b - b0) * n_pre + j
+// (a warp reads the same grid word, 32 consecutive bits of it).
 // budget grid_masks: 32 registers
 extern "C" __global__ void grid_masks(const unsigned* __restrict__ grid,  // [B*T, in_words]
-                                      int in_words, int B, int T, int n_pre,
-                                      unsigned* __restrict__ masks,       // [B, n_pre, width]
+                                      int in_words, long long b0, long long n_b, int T, int n_pre,
+                                      unsigned* __restrict__ masks,       // [n_b, n_pre, width]
                                       int width)
 {
-    GPUSNN_GRID_STRIDE(k, (long long)B * n_pre) {
-        const long long b = k / n_pre;
+    GPUSNN_GRID_STRIDE(k, n_b * n_pre) {
+        const long long b = k / n_pre;              // within the chunk
         const int j = (int)(k - b * n_pre);
-        const unsigned* col = grid + b * T * in_words + (j >> 5);
+        const unsigned* col = grid + (b0 + b) * T * in_words + (j >> 5);
         for (int q = 0; q < width; ++q) {
             unsigned m = 0u;
             for (int t = 32 * q; t < T && t < 32 * q + 32; ++t)
@@ -161,23 +165,26 @@ extern "C" __global__ void grid_masks(const unsigned* __restrict__ grid,  // [B*
 // (__fmul_rn), summed in float32 from 0 in increasing b: the float order of
 // gpusnn.reference.weight_gradient (its sparse product sums a_bi * c_bj over b in order;
 // samples with c = 0 add nothing there either), so the two agree bit for bit.
+// One launch adds the samples b0 .. b0 + n_b - 1 of one table chunk: it starts from 0 when
+// b0 == 0, else from G as the previous chunk left it (a float32 in memory is the float32 the
+// register held), so a batch in any chunks sums in exactly the unchunked order.
 // Launch: 1-D grid-stride over n_pre * n_post, one thread per (j, i), index j * n_post + i;
 // a warp shares j (the table entries are broadcast) and reads a[b, i..i+31], w[b, i..i+31]
-// coalesced. Work B x n_pre x n_post (dense in b). G is written exactly once.
+// coalesced. Work n_b x n_pre x n_post (dense in b). Each launch writes G[j, i] once.
 // budget weight_gradient: 48 registers
-extern "C" __global__ void weight_gradient(const unsigned* __restrict__ table,  // [B, n_pre, width]
+extern "C" __global__ void weight_gradient(const unsigned* __restrict__ table,  // [n_b, n_pre, width]
                                            int table_kind, int width,
                                            const float* __restrict__ a,         // [B, n_post]
                                            const int* __restrict__ w,           // [B, n_post]
-                                           int B, int n_pre, int n_post,
+                                           long long b0, long long n_b, int n_pre, int n_post,
                                            float* __restrict__ G)               // [n_pre, n_post]
 {
     GPUSNN_GRID_STRIDE(k, (long long)n_pre * n_post) {
         const long long j = k / n_post;
         const long long i = k - j * n_post;
-        float g = 0.0f;
-        for (long long b = 0; b < B; ++b) {
-            const long long bi = b * n_post + i;
+        float g = b0 > 0 ? G[k] : 0.0f;
+        for (long long b = 0; b < n_b; ++b) {
+            const long long bi = (b0 + b) * n_post + i;
             const unsigned* cell = table + (b * n_pre + j) * width;
             const int ws = w[bi];
             unsigned c = 0u;

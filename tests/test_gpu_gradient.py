@@ -115,3 +115,69 @@ def test_spike_tables(gpu_kernel_rt, gpu_kernel_rng):
     words = [(steps[:, :, 32 * q:32 * q + 32].astype(np.uint64) << np.arange(min(32, T - 32 * q), dtype=np.uint64))
              .sum(axis=2) for q in range(width)]
     np.testing.assert_array_equal(rt.asnumpy(table), np.stack(words, axis=2).astype(np.uint32))
+
+
+def chunked_inputs(xp, rng, B, T, n_pre):
+    """The same batch in the gradient's three input forms: a CSR tensor with repeated ids
+    (count encoding), the coalesced tensor with counts, and binary spikes as a grid."""
+    counts = (rng.random((B, T, n_pre)) < 0.3) * rng.integers(1, 4, (B, T, n_pre))
+    fired = (rng.random((B, T, n_pre)) < 0.3).astype(np.int32)
+    return {"repeats": (from_dense(counts.astype(np.int32)), from_dense(counts.astype(np.int32)).to(xp)),
+            "counts": (from_dense(counts.astype(np.int32), coalesced=True),
+                       from_dense(counts.astype(np.int32), coalesced=True).to(xp)),
+            "grid": (from_dense(fired), SpikeGrid(xp.asarray(bit_grid(fired)), B, T, n_pre))}
+
+
+@pytest.mark.parametrize("gradient", ["timing", "rate"])
+@pytest.mark.parametrize("form", ["repeats", "counts", "grid"])
+def test_chunked_weight_gradient_is_the_unchunked_bit_for_bit(gpu_kernel_rt, gpu_kernel_rng, gradient, form):
+    """Tables bounded to 1, 2, 3 or 4 samples (uneven last chunk) or the whole batch: G is
+    bit for bit the unchunked G and the reference's; the chunk count is what the bound
+    allows (one weight_gradient launch per chunk)."""
+    rt, rng = gpu_kernel_rt, gpu_kernel_rng
+    B, T, n_pre, n_post, theta = 7, 40, 23, 9, 1.25      # T = 40: two mask words
+    host, spikes = chunked_inputs(rt.xp, rng, B, T, n_pre)[form]
+    rec = random_record(rng, B, T, n_post)
+    delta = rng.standard_normal((B, n_post)).astype(np.float32)
+    want = ref.weight_gradient(host, rec, delta, theta, gradient)
+    assert np.count_nonzero(want) > 0
+    per_sample = 4 * n_pre * (T if form != "grid" else 2)
+    d_rec, d_delta = to_device(rt, rec), rt.xp.asarray(delta)
+    whole = rt.asnumpy(weight_gradient(rt, spikes, d_rec, d_delta, theta, gradient))
+    np.testing.assert_array_equal(whole, want)
+    for samples in (1, 2, 3, 4, B):
+        rt.reset_counts()
+        got = weight_gradient(rt, spikes, d_rec, d_delta, theta, gradient, limit=samples * per_sample + 3)
+        assert rt.traffic.kernels["gradient.weight_gradient"] == -(-B // samples)
+        np.testing.assert_array_equal(rt.asnumpy(got), whole, err_msg=f"{samples} samples per chunk")
+
+
+def address(a) -> int:
+    """The device (CuPy) or host (NumPy) address of an array's first element."""
+    return a.data.ptr if hasattr(a.data, "ptr") else a.ctypes.data
+
+
+@pytest.mark.parametrize("form", ["counts", "grid"])
+def test_chunked_tables_reuse_one_buffer(gpu_kernel_rt, gpu_kernel_rng, form):
+    """Chunk by chunk the tables are the whole batch's table sliced by sample; launches per
+    chunk: the table kernel and the gradient, plus (suffix counts) a zeroing: one allocating
+    zeros for the first chunk, an in-place copyto for each later one, in the same buffer."""
+    rt, rng = gpu_kernel_rt, gpu_kernel_rng
+    B, T, n_pre = 5, 6, 11
+    _, spikes = chunked_inputs(rt.xp, rng, B, T, n_pre)[form]
+    whole, kind, width = spike_table(rt, spikes)
+    whole = rt.asnumpy(whole)
+    buffer = None
+    for b0, n_b in ((0, 2), (2, 2), (4, 1)):
+        table, k, wd = spike_table(rt, spikes, b0, n_b, None if buffer is None else buffer[:n_b])
+        buffer = table if buffer is None else buffer
+        assert address(table) == address(buffer), "every chunk's table is the one buffer"
+        assert (k, wd) == (kind, width) and table.shape == (n_b, n_pre, width)
+        np.testing.assert_array_equal(rt.asnumpy(table), whole[b0:b0 + n_b], err_msg=f"chunk at {b0}")
+    rec = random_record(rng, B, T, 4)
+    rt.reset_counts()
+    weight_gradient(rt, spikes, to_device(rt, rec), rt.xp.asarray(rng.standard_normal((B, 4)).astype(np.float32)),
+                    0.5, limit=2 * 4 * n_pre * width)
+    table_kernel = "gradient.grid_masks" if form == "grid" else "gradient.suffix_table"
+    assert rt.traffic.kernels == {"gradient.gradient_coeffs": 1, table_kernel: 3, "gradient.weight_gradient": 3}
+    assert rt.traffic.library == ({} if form == "grid" else {"zeros": 1, "copyto": 2})

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 # makes inside one call (bincount reads min and max of its input back to size its output).
 LIBRARY_SYNCS = {"zeros": 0, "arange": 0, "cumsum": 0, "sort": 0, "searchsorted": 0,
                  "multiply": 0, "add": 0, "remainder": 0, "floor_divide": 0, "sum": 0, "concatenate": 0,
-                 "argsort": 0, "take": 0, "matmul": 0, "bincount": 2}
+                 "argsort": 0, "take": 0, "matmul": 0, "copyto": 0, "bincount": 2}
 
 
 @dataclass

@@ -1,12 +1,19 @@
 """Wrappers of kernels/gradient.cu: readout + loss + output error, backward deltas and the
-event-driven weight gradient (docs/method.md sections 2-3)."""
+event-driven weight gradient (docs/method.md sections 2-3).
+
+The weight gradient reads per-(sample, input) spike tables (spike_table). They are built and
+consumed in sample chunks (table_chunks, by forward.current_chunks) whose table stays within
+forward.CURRENT_BYTES, one table buffer reused by every chunk; each chunk's weight_gradient
+launch adds its samples to G in increasing b, so any chunking is bit for bit the unchunked
+sum (and the reference's).
+"""
 from __future__ import annotations
 
 import numpy as np
 
 from data_tools.spikes import LayerRecord, SpikeTensor
 from gpusnn.backends.gpu.compact import PaddedSpikes, SpikeGrid
-from gpusnn.backends.gpu.forward import count_args
+from gpusnn.backends.gpu.forward import count_args, current_chunks
 from gpusnn.backends.gpu.runtime import KernelRuntime, f32, f64, i32, i64
 from gpusnn.config import MethodConfig
 from gpusnn.errors import ShapeError
@@ -64,29 +71,55 @@ TABLE_MASKS = 0    # kernels/gradient.cu GPUSNN_TABLE_MASKS: step bits per (b, j
 TABLE_SUFFIX = 1   # GPUSNN_TABLE_SUFFIX: suffix counts per (b, j)
 
 
-def spike_table(rt: KernelRuntime, spikes: SpikeTensor | PaddedSpikes | SpikeGrid):
-    """(table uint32 [B, n_pre, width], kind, width): the presynaptic spikes per (sample,
-    input) for the weight gradient (kernels/gradient.cu). A SpikeGrid gives step masks
-    (width ceil(T / 32), one launch), a SpikeTensor or PaddedSpikes the suffix counts (width
-    T, a zeroing and one launch). Static shapes: the table's size depends only on B, T and n_pre."""
+def table_width(spikes: SpikeTensor | PaddedSpikes | SpikeGrid) -> tuple[int, int]:
+    """(kind, width): the table spike_table builds from spikes, uint32 [samples, n_pre, width]:
+    step masks of a SpikeGrid (width ceil(T / 32)), suffix counts otherwise (width T)."""
+    T = spikes.n_steps
+    return (TABLE_MASKS, (T + 31) // 32) if isinstance(spikes, SpikeGrid) else (TABLE_SUFFIX, T)
+
+
+def table_chunks(B: int, n_pre: int, width: int, limit: int | None = None) -> list[tuple[int, int]]:
+    """(first sample, samples) chunks of a batch of B samples whose spike table (n_pre x width
+    uint32 per sample) stays within limit bytes (default forward.CURRENT_BYTES), one sample at
+    least; one empty chunk (0, 0) for B = 0, so G is still written (all zeros)."""
+    return current_chunks(B, n_pre, 4 * width, limit) or [(0, 0)]
+
+
+def spike_table(rt: KernelRuntime, spikes: SpikeTensor | PaddedSpikes | SpikeGrid, b0: int = 0,
+                n_b: int | None = None, out=None):
+    """(table uint32 [n_b, n_pre, width], kind, width): the presynaptic spikes per (sample,
+    input) of samples b0 .. b0 + n_b - 1 (default the whole batch) for the weight gradient
+    (kernels/gradient.cu), into out (a C-contiguous uint32 buffer of that shape) or a new
+    array. A SpikeGrid gives step masks (one launch), a SpikeTensor or PaddedSpikes the
+    suffix counts (a zeroing and one launch). Static shapes: the table's size depends only on
+    n_b, T and n_pre."""
     xp = rt.xp
-    B, T, n_pre = spikes.n_samples, spikes.n_steps, spikes.n_inputs
-    if isinstance(spikes, SpikeGrid):
-        width = (T + 31) // 32
-        table = rt.empty((B, n_pre, width), xp.uint32)
-        rt.launch("gradient", "grid_masks", B * n_pre,
-                  (spikes.grid, i32(spikes.grid.shape[1]), i32(B), i32(T), i32(n_pre), table, i32(width)))
-        return table, TABLE_MASKS, width
-    table = xp.zeros((B, n_pre, T), xp.uint32)
-    rt.launch("gradient", "suffix_table", B * T,
-              (spikes.indptr, spikes.ids, *count_args(spikes.ids, spikes.counts), i32(B), i32(T), i32(n_pre), table))
-    return table, TABLE_SUFFIX, T
+    T, n_pre = spikes.n_steps, spikes.n_inputs
+    n_b = spikes.n_samples - b0 if n_b is None else n_b
+    kind, width = table_width(spikes)
+    shape = (n_b, n_pre, width)
+    if kind == TABLE_MASKS:
+        table = rt.empty(shape, xp.uint32) if out is None else out
+        rt.launch("gradient", "grid_masks", n_b * n_pre,
+                  (spikes.grid, i32(spikes.grid.shape[1]), i64(b0), i64(n_b), i32(T), i32(n_pre), table, i32(width)))
+        return table, kind, width
+    if out is None:
+        table = xp.zeros(shape, xp.uint32)
+    else:
+        table = out
+        xp.copyto(table, 0)
+    rt.launch("gradient", "suffix_table", n_b * T,
+              (spikes.indptr, spikes.ids, *count_args(spikes.ids, spikes.counts), i64(b0), i64(n_b), i32(T),
+               i32(n_pre), table))
+    return table, kind, width
 
 
-def weight_gradient(rt: KernelRuntime, spikes_in: SpikeTensor | PaddedSpikes | SpikeGrid, rec: LayerRecord, delta, theta: float,
-                    gradient: str = "timing"):
+def weight_gradient(rt: KernelRuntime, spikes_in: SpikeTensor | PaddedSpikes | SpikeGrid, rec: LayerRecord, delta,
+                    theta: float, gradient: str = "timing", limit: int | None = None):
     """G float32 [n_pre, n_post] of one layer, summed over the batch (timing or rate), in
-    the reference's float order (kernels/gradient.cu weight_gradient)."""
+    the reference's float order (kernels/gradient.cu weight_gradient). The spike tables are
+    built per sample chunk (table_chunks, within limit bytes, default forward.CURRENT_BYTES)
+    in one reused buffer; a batch that fits one chunk makes the same launches as unchunked."""
     xp = rt.xp
     B, T, n_pre = spikes_in.n_samples, spikes_in.n_steps, spikes_in.n_inputs
     n_post = delta.shape[1]
@@ -95,8 +128,13 @@ def weight_gradient(rt: KernelRuntime, spikes_in: SpikeTensor | PaddedSpikes | S
     rt.launch("gradient", "gradient_coeffs", B * n_post,
               (delta, rec.t_last, rec.t_prev, i64(B * n_post), i32(T), f32(theta), f32(theta * T),
                i32(gradient == "timing"), a, w))
-    table, kind, width = spike_table(rt, spikes_in)
     G = rt.empty((n_pre, n_post), xp.float32)   # B = 0 (an empty data-parallel share): all zeros
-    rt.launch("gradient", "weight_gradient", n_pre * n_post,
-              (table, i32(kind), i32(width), a, w, i32(B), i32(n_pre), i32(n_post), G))
+    chunks = table_chunks(B, n_pre, table_width(spikes_in)[1], limit)
+    buffer = None
+    for b0, n_b in chunks:
+        table, kind, width = spike_table(rt, spikes_in, b0, n_b, None if buffer is None else buffer[:n_b])
+        if buffer is None:
+            buffer = table                          # the first chunk is the largest
+        rt.launch("gradient", "weight_gradient", n_pre * n_post,
+                  (table, i32(kind), i32(width), a, w, i64(b0), i64(n_b), i32(n_pre), i32(n_post), G))
     return G
