@@ -95,9 +95,10 @@ def train_one_epoch(backend, data):
     return [backend.asnumpy(W) for W in state.weights], state.history[0], backend.rt.traffic.kernels["encode.bin_events"]
 
 
-def test_training_with_device_encoding_equals_host_encoding(small_dir, tmp_path, monkeypatch, placement, device):
+@pytest.mark.parametrize("mode", ["count", "binary"])
+def test_training_with_device_encoding_equals_host_encoding(small_dir, tmp_path, monkeypatch, placement, device, mode):
     kind, uploads = placement
-    data = store_data(small_dir, tmp_path, "count")
+    data = store_data(small_dir, tmp_path, mode)
     backend = get_backend(device)
     assert training.encodes_on_device(backend, data.train)
     w_dev, hist_dev, launches = train_one_epoch(backend, data)
