@@ -142,12 +142,15 @@ def test_numpy_backend_keeps_host_encoding(small_dir, tmp_path):
 
 @pytest.mark.parametrize("mode", ["count", "binary"])
 @pytest.mark.parametrize("source", ["store", "memory"])
-def test_training_through_the_graph_staging_equals_train_batch(small_dir, tmp_path, monkeypatch, mode, source):
-    """cfg.train.cuda_graph on the emulated backend with the graph's staging and no capture
+def test_training_through_the_graph_staging_equals_train_batch(small_dir, tmp_path, monkeypatch, mode, source,
+                                                               device):
+    """cfg.train.cuda_graph with the graph's staging: on emulated without capture
     (graph.StaticStep: every batch copied into static buffers, device-encoded batches device
-    to device, host tensors as their static form): the same weights, metrics and step count as
-    the plain path. With the data in memory the batches reach the step on the host."""
+    to device, host tensors as their static form), on a GPU the captured GraphStep: the same
+    weights, metrics and step count as the plain path. With the data in memory the batches
+    reach the step on the host."""
     from gpusnn.backends.gpu.graph import StaticStep
+    make = StaticStep if device == "emulated" else training.graph_step
     data = store_data(small_dir, tmp_path, mode)
     if source == "memory":
         data = dataclasses.replace(data, train=data.train.select(np.arange(data.train.n_samples)),
@@ -156,13 +159,13 @@ def test_training_through_the_graph_staging_equals_train_batch(small_dir, tmp_pa
                               train={"batch_size": 6, "epochs": 2, "seed": 4})
     steps = []
 
-    def static_step(backend, state, cfg):
-        steps.append(StaticStep(backend, state, cfg))
+    def recorded_step(backend, state, cfg):
+        steps.append(make(backend, state, cfg))
         return steps[-1]
-    monkeypatch.setattr(training, "graph_step", static_step)
+    monkeypatch.setattr(training, "graph_step", recorded_step)
     runs = []
     for graph in (False, True):
-        backend = get_backend("emulated")
+        backend = get_backend(device)
         state = training.new_state(cfg, backend)
         training.fit(backend, state, cfg.replace(train={"cuda_graph": graph}), data, progress=False)
         runs.append(state)
@@ -170,7 +173,7 @@ def test_training_through_the_graph_staging_equals_train_batch(small_dir, tmp_pa
     assert len(steps) == 2                         # one per epoch, the plain run made none
     assert staged.optim.step == plain.optim.step == 2 * -(-data.train.n_samples // 6)
     for a, b in zip(staged.weights + staged.optim.W_prev, plain.weights + plain.optim.W_prev, strict=True):
-        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(backend.asnumpy(a), backend.asnumpy(b))
     for ha, hb in zip(staged.history, plain.history, strict=True):
         for key in ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "spikes_per_sample"):
             assert ha[key] == hb[key], key
