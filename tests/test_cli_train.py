@@ -64,8 +64,8 @@ def test_bad_options_fail_with_a_clear_message(idx_dir, tmp_path, capsys, flags,
 
 
 @pytest.mark.parametrize("flags, toml, message", [
-    (["--cuda-graph", "--backend", "emulated"], "", "--cuda-graph needs --backend cuda (CUDA graphs are captured "
-                                                    "by the CUDA driver), not --backend emulated"),
+    (["--cuda-graph", "--backend", "emulated"], "", ("--cuda-graph needs --backend cuda (CUDA graphs are captured "
+                                                     "by the CUDA driver), not --backend emulated")),
     (["--cuda-graph", "--backend", "numpy"], "", "--cuda-graph needs --backend cuda"),
     (["--backend", "auto"], "[train]\ncuda_graph = true\n", "not --backend auto (auto: numpy here)"),
     (["--backend", "numpy"], "[train]\ncuda_graph = true\n", "--cuda-graph needs --backend cuda"),

@@ -30,7 +30,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from data_tools.encode import BINNINGS, MODES, n_inputs
-from gpusnn.backends.gpu.compact import GRID_BITS, GRID_COUNTS, PaddedSpikes, SpikeGrid, compact, grid_words
+from gpusnn.backends.gpu.compact import (
+    GRID_BITS,
+    GRID_COUNTS,
+    PaddedSpikes,
+    SpikeGrid,
+    compact,
+    grid_words,
+)
 from gpusnn.backends.gpu.runtime import KernelRuntime, i32, i64
 from gpusnn.errors import ConfigError, ShapeError
 
