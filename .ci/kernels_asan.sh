@@ -16,4 +16,4 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 LD_PRELOAD="$LIBASAN" \
     "$PYTHON" -m pytest -q -p no:cacheprovider -m "not gpu" \
     tests/test_gpu_forward.py tests/test_gpu_gradient.py tests/test_gpu_update.py \
-    tests/test_gpu_events.py tests/test_gpu_backend.py tests/test_gpu_grid.py "$@"
+    tests/test_gpu_events.py tests/test_gpu_backend.py tests/test_gpu_grid.py tests/test_gpu_encode.py "$@"

@@ -112,20 +112,22 @@ class PaddedSpikes:
                            None if self.counts is None else host(self.counts)[:nnz]).to(xp)
 
 
-def compact(rt: KernelRuntime, grid, mode: int, capacity: int | None = None):
+def compact(rt: KernelRuntime, grid, mode: int, capacity: int | None = None, indptr=None):
     """(indptr int64 [n_rows + 1], ids int32 [nnz], counts) of an occupancy grid, ids sorted
     per row; counts int32 [nnz] in GRID_COUNTS mode (the coalesced tensor), None in GRID_BITS.
 
     Without capacity: one device-to-host read (nnz, to size ids: a synchronisation). With
     capacity (an upper bound of nnz the caller knows on the host): ids and counts have
     capacity entries, those past indptr[-1] unwritten padding (the PaddedSpikes layout), and
-    nothing is read back.
+    nothing is read back. indptr: the rows' CSR offsets when the grid's producer counted the
+    entries itself (encode.cu in count mode); else grid_row_nnz and a scan make them.
     """
     xp = rt.xp
     n_rows, words = grid.shape
-    row_nnz = rt.empty(n_rows, xp.int64)
-    rt.launch("compact", "grid_row_nnz", n_rows, (grid, i64(n_rows), i32(words), i32(mode), row_nnz))
-    indptr = rt.exclusive_scan(row_nnz)
+    if indptr is None:
+        row_nnz = rt.empty(n_rows, xp.int64)
+        rt.launch("compact", "grid_row_nnz", n_rows, (grid, i64(n_rows), i32(words), i32(mode), row_nnz))
+        indptr = rt.exclusive_scan(row_nnz)
     ids = rt.empty(rt.scalar(indptr[-1], "compact nnz") if capacity is None else capacity, xp.int32)
     counts = rt.empty(ids.shape[0], xp.int32) if mode == GRID_COUNTS else None
     rt.launch("compact", "grid_compact", n_rows,

@@ -116,8 +116,8 @@ def encode_samples(rt: KernelRuntime, store: DeviceEvents, samples, n_steps: int
     binary mode, PaddedSpikes (coalesced, with counts) in count mode (module docstring).
 
     Host-to-device traffic: one copy of the B sample indices and their B + 1 batch offsets;
-    device-to-host: none. Launches: the grid's zeroing and bin_events (binary); count mode adds
-    the compaction (grid_row_nnz, its scan: a zeroing and a cumsum, grid_compact).
+    device-to-host: none. Launches: one zeroing and bin_events (binary); count mode adds the
+    scan of the rows' entries (a cumsum; bin_events counts them) and grid_compact.
     """
     xp = rt.xp
     if binning not in BINNINGS or mode not in MODES:
@@ -137,14 +137,21 @@ def encode_samples(rt: KernelRuntime, store: DeviceEvents, samples, n_steps: int
     n_events = int(host_offsets[-1])
     packed = rt.to_device(np.concatenate([host_idx, host_offsets]))    # one upload: indices, then offsets
     idx, batch_offsets = packed[:B], packed[B:]
-    grid = xp.zeros((B * T, words), xp.uint32)
+    n_rows = B * T
+    # one zeroing for the grid and, in count mode, the rows' entry counts (int64 [n_rows + 1])
+    # that bin_events keeps, placed first in the buffer so that both views are aligned
+    head = 2 * (n_rows + 1) if grid_mode == GRID_COUNTS else 0
+    buf = xp.zeros(head + n_rows * words, xp.uint32)
+    grid = buf[head:].reshape(n_rows, words)
+    row_entries = buf[:head].view(xp.int64) if head else packed       # bits mode: unused
     rt.launch("encode", "bin_events", n_events,
               (store.x, store.y, store.p, store.t, store.offsets, idx, batch_offsets, store.durations,
                i64(n_events), i32(B), i32(T), i32(W), i32(H), i32(downsample), i32(BINNINGS.index(binning)),
-               i32(grid_mode), grid, i32(words)))
+               i32(grid_mode), grid, i32(words), row_entries))
     if grid_mode == GRID_BITS:
         return SpikeGrid(grid, B, T, n_in)
-    indptr, ids, counts = compact(rt, grid, grid_mode, capacity=min(n_events, B * T * n_in))
+    indptr = xp.cumsum(row_entries)          # row_entries[0] = 0: the rows' CSR offsets
+    _, ids, counts = compact(rt, grid, grid_mode, capacity=min(n_events, n_rows * n_in), indptr=indptr)
     return PaddedSpikes(indptr, ids, counts, B, T, n_in)
 
 
