@@ -59,17 +59,23 @@ def test_dense_forward_equals_reference_up_to_rounding(chunk):
     assert all(r.counts.sum() > 0 for r in got), "every layer must spike"
 
 
-def test_records_of_a_hand_made_train():
-    # one sample, one neuron spiking at steps 2, 5, 9; another at 4 only; a third never
-    b = np.zeros(4, np.int64)
-    t = np.array([2, 4, 5, 9])
-    i = np.array([0, 1, 0, 0])
-    counts, t_first, t_last, t_prev, spikes = ck.records_from_spikes(b, t, i, 1, 10, 3)
-    np.testing.assert_array_equal(counts, [[3, 1, 0]])
-    np.testing.assert_array_equal(t_first, [[2, 4, 0]])
-    np.testing.assert_array_equal(t_last, [[9, 4, 0]])
-    np.testing.assert_array_equal(t_prev, [[5, 0, 0]])
-    np.testing.assert_array_equal(spikes.to_dense()[0].nonzero(), ([1, 3, 4, 8], [0, 1, 0, 0]))
+@pytest.mark.parametrize("chunk_elements", [1 << 20, 3])
+def test_records_of_a_hand_made_train(monkeypatch, chunk_elements):
+    # one sample; input 0 spikes at steps 2, 5, 9 and drives neuron 0 to threshold at once,
+    # input 1 at step 4 drives neuron 1, neuron 2 gets nothing; with 3 elements per block
+    # the window is cut into runs of one step, so the records carry across blocks
+    monkeypatch.setattr(ck, "CHUNK_ELEMENTS", chunk_elements)
+    dense = np.zeros((1, 10, 2), np.int64)
+    dense[0, [1, 4, 8], 0] = 1
+    dense[0, 3, 1] = 1
+    W = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], np.float32)
+    rec = ck.layer_forward(W, from_dense(dense), 1.0, "event")
+    np.testing.assert_array_equal(rec.counts, [[3, 1, 0]])
+    np.testing.assert_array_equal(rec.t_first, [[2, 4, 0]])
+    np.testing.assert_array_equal(rec.t_last, [[9, 4, 0]])
+    np.testing.assert_array_equal(rec.t_prev, [[5, 0, 0]])
+    np.testing.assert_array_equal(rec.u_final, [[0, 0, 0]])
+    np.testing.assert_array_equal(rec.spikes.to_dense()[0].nonzero(), ([1, 3, 4, 8], [0, 1, 0, 0]))
 
 
 @pytest.mark.parametrize("gradient", ["timing", "rate"])

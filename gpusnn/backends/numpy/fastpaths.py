@@ -175,38 +175,72 @@ def default_threads() -> int:
 
 
 def row_block(spikes: SpikeTensor, data: np.ndarray, r0: int, r1: int) -> sp.csr_matrix:
-    """Rows r0..r1-1 of the spikes as a float32 CSR matrix (entries = counts), no copy of ids."""
+    """Rows r0..r1-1 of the spikes as a float32 CSR matrix (entries = counts), no copy of ids.
+
+    The block's row pointers are made int32 like the ids (a block holds far fewer than 2^31
+    entries), so scipy converts no index array."""
     lo, hi = int(spikes.indptr[r0]), int(spikes.indptr[r1])
-    return sp.csr_matrix((data[lo:hi], spikes.ids[lo:hi], spikes.indptr[r0:r1 + 1] - lo),
-                         shape=(r1 - r0, spikes.n_inputs))
+    indptr = spikes.indptr[r0:r1 + 1] - lo
+    if hi - lo < 2**31:
+        indptr = indptr.astype(np.int32)
+    return sp.csr_matrix((data[lo:hi], spikes.ids[lo:hi], indptr), shape=(r1 - r0, spikes.n_inputs))
 
 
-def records_from_spikes(b: np.ndarray, t: np.ndarray, i: np.ndarray, B: int, T: int, N: int):
-    """Per-neuron spike records and the SpikeTensor of a layer from its spikes.
+@dataclass
+class SpikeRecorder:
+    """A layer's per-neuron spike records, filled block by block (int32 [B, N], 0 = none),
+    and its output spikes as CSR pieces: row_len int64 [B * T] and the ids of each block."""
 
-    b, t, i: sample, step (1-based) and neuron of every spike, int arrays [n_spikes] in
-    ascending step order. Returns counts, t_first, t_last, t_prev int32 [B, N] (0 = none)
-    and the spikes as a SpikeTensor B x T x N.
+    n_steps: int
+    counts: np.ndarray
+    t_first: np.ndarray
+    t_last: np.ndarray
+    t_prev: np.ndarray
+    row_len: np.ndarray
+    ids: list
+
+    @classmethod
+    def empty(cls, B: int, T: int, N: int) -> "SpikeRecorder":
+        return cls(T, *(np.zeros((B, N), np.int32) for _ in range(4)), np.zeros(B * T, np.int64), [])
+
+    def spikes(self) -> SpikeTensor:
+        """The recorded spikes as a SpikeTensor B x T x N (blocks came in CSR row order)."""
+        (B, N), T = self.counts.shape, self.n_steps
+        indptr = np.zeros(B * T + 1, np.int64)
+        np.cumsum(self.row_len, out=indptr[1:])
+        ids = np.concatenate(self.ids) if self.ids else np.zeros(0, np.int32)
+        return SpikeTensor(indptr, ids, B, T, N)
+
+
+def integrate_block(I: np.ndarray, u: np.ndarray, theta: np.float32, t0: int, rec: SpikeRecorder,
+                    b0: int) -> None:
+    """The IF recursion of one block in place: I float32 [nb, nt, N], the currents of samples
+    b0.. over steps t0+1..t0+nt; u float32 [nb, N] (a view, updated); rec gets the spikes.
+
+    Per step: u += I_t, fired = u >= theta, u = 0 where fired, t_prev = t_last and t_last =
+    step where fired (whole-array ops on the block, no per-spike work); then the block's
+    counts, first spikes and CSR pieces from its fired flags.
     """
-    q = b.astype(np.int64) * N + i
-    by_neuron = np.argsort(q, kind="stable")                          # steps stay ascending
-    t_sorted = t[by_neuron].astype(np.int32)
-    counts = np.bincount(q, minlength=B * N).astype(np.int32)
-    ends = np.cumsum(counts) - 1
-    fired = counts > 0
-    t_first, t_last, t_prev = (np.zeros(B * N, np.int32) for _ in range(3))
-    t_last[fired] = t_sorted[ends[fired]]
-    t_first[fired] = t_sorted[ends[fired] - counts[fired] + 1]
-    twice = counts > 1
-    t_prev[twice] = t_sorted[ends[twice] - 1]
-    rows = b.astype(np.int64) * T + t - 1
-    key = rows * N + i
-    if key.size > 1 and not np.all(key[1:] > key[:-1]):                # blocks give CSR order already
-        i = i[np.argsort(key, kind="stable")]
-    indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=B * T)))).astype(np.int64)
-    spikes = SpikeTensor(indptr, i.astype(np.int32), B, T, N)
-    shape = (B, N)
-    return counts.reshape(shape), t_first.reshape(shape), t_last.reshape(shape), t_prev.reshape(shape), spikes
+    nb, nt, N = I.shape
+    sl = slice(b0, b0 + nb)
+    t_last, t_prev = rec.t_last[sl], rec.t_prev[sl]
+    fired = np.empty(I.shape, bool)
+    zero = np.float32(0)
+    for k in range(nt):
+        f = fired[:, k]
+        np.add(u, I[:, k], out=u)
+        np.greater_equal(u, theta, out=f)
+        np.putmask(u, f, zero)
+        np.copyto(t_prev, t_last, where=f)
+        np.copyto(t_last, np.int32(t0 + k + 1), where=f)
+    n = np.count_nonzero(fired, axis=1).astype(np.int32)                 # [nb, N]
+    first = np.argmax(fired, axis=1).astype(np.int32) + np.int32(t0 + 1)  # first spike of the block
+    np.copyto(rec.t_first[sl], first, where=(n > 0) & (rec.counts[sl] == 0))
+    rec.counts[sl] += n
+    per_row = fired.reshape(nb * nt, N)                                   # rows b * T + t of the block
+    r0 = b0 * rec.n_steps + t0
+    rec.row_len[r0:r0 + nb * nt] = np.count_nonzero(per_row, axis=1)
+    rec.ids.append(np.nonzero(per_row)[1].astype(np.int32))
 
 
 def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = "auto",
@@ -215,12 +249,12 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
 
     W float32 [n_pre, n_post]; spikes B x T x n_pre (entries with counts add count x W[j]).
     Block by block (plan_blocks): the block's currents as one product (CSR x W, or dense x W
-    in BLAS), then the IF recursion over its steps. With threads > 1 the dense products of
-    the next blocks run on the thread pool (each one long BLAS call without the GIL) while
-    this thread runs the recursion of the current block, so no two threads contend for the
-    GIL step by step. Event-driven products stay on this thread (scipy's sparse product
-    gained under 10 % from a second thread when measured). Returns the reference's
-    LayerRecord.
+    in BLAS), then the IF recursion over its steps (integrate_block). With threads > 1 the
+    dense products of the next blocks run on the thread pool (each one long BLAS call without
+    the GIL) while this thread runs the recursion of the current block, so no two threads
+    contend for the GIL step by step. Event-driven products stay on this thread (scipy's
+    sparse product gained under 10 % from a second thread when measured). Returns the
+    reference's LayerRecord.
     """
     B, T, n_post = spikes.n_samples, spikes.n_steps, W.shape[1]
     if W.shape[0] != spikes.n_inputs:
@@ -238,22 +272,10 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
         return I.reshape(blk.b1 - blk.b0, blk.t1 - blk.t0, n_post)
 
     u = np.zeros((B, n_post), np.float32)
-    parts = []
+    rec = SpikeRecorder.empty(B, T, n_post)
     for blk, I in zip(blocks, pipelined(currents, blocks, threads if dense else 1)):
-        nb, nt = I.shape[:2]
-        ub = u[blk.b0:blk.b1]
-        fired = np.empty(I.shape, bool)
-        for k in range(nt):
-            np.add(ub, I[:, k], out=ub)
-            np.greater_equal(ub, th, out=fired[:, k])
-            np.putmask(ub, fired[:, k], np.float32(0))
-        flat = np.flatnonzero(fired)                                   # cheaper than 3-d nonzero
-        b, rest = np.divmod(flat, nt * n_post)
-        k, i = np.divmod(rest, n_post)
-        parts.append((b + blk.b0, k + blk.t0 + 1, i))
-    b, t, i = (np.concatenate(p) for p in zip(*parts)) if parts else (np.zeros(0, np.int64),) * 3
-    counts, t_first, t_last, t_prev, out = records_from_spikes(b, t, i, B, T, n_post)
-    return ref.LayerRecord(counts, t_first, t_last, t_prev, u, out)
+        integrate_block(I, u[blk.b0:blk.b1], th, blk.t0, rec, blk.b0)
+    return ref.LayerRecord(rec.counts, rec.t_first, rec.t_last, rec.t_prev, u, rec.spikes())
 
 
 def forward(weights: list[np.ndarray], spikes: SpikeTensor, theta: float, mode: str = "auto",
