@@ -25,6 +25,7 @@ rounding.
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -217,30 +218,62 @@ def integrate_block(I: np.ndarray, u: np.ndarray, theta: np.float32, t0: int, re
     """The IF recursion of one block in place: I float32 [nb, nt, N], the currents of samples
     b0.. over steps t0+1..t0+nt; u float32 [nb, N] (a view, updated); rec gets the spikes.
 
-    Per step: u += I_t, fired = u >= theta, u = 0 where fired, t_prev = t_last and t_last =
-    step where fired (whole-array ops on the block, no per-spike work); then the block's
-    counts, first spikes and CSR pieces from its fired flags.
+    Per step three whole-array operations and no per-spike work: u += I_t, fired = u >=
+    theta, u *= (u < theta) (the reset to 0: theta > 0, so a neuron that fires has u > 0 and
+    becomes +0, one that does not is multiplied by 1). Afterwards the block's spike counts,
+    first, last and second-to-last spike steps and CSR pieces come from its fired flags,
+    continuing the records of earlier runs of steps of the same samples.
     """
     nb, nt, N = I.shape
     sl = slice(b0, b0 + nb)
-    t_last, t_prev = rec.t_last[sl], rec.t_prev[sl]
     fired = np.empty(I.shape, bool)
-    zero = np.float32(0)
+    keep = np.empty((nb, N), bool)
     for k in range(nt):
-        f = fired[:, k]
         np.add(u, I[:, k], out=u)
-        np.greater_equal(u, theta, out=f)
-        np.putmask(u, f, zero)
-        np.copyto(t_prev, t_last, where=f)
-        np.copyto(t_last, np.int32(t0 + k + 1), where=f)
-    n = np.count_nonzero(fired, axis=1).astype(np.int32)                 # [nb, N]
-    first = np.argmax(fired, axis=1).astype(np.int32) + np.int32(t0 + 1)  # first spike of the block
-    np.copyto(rec.t_first[sl], first, where=(n > 0) & (rec.counts[sl] == 0))
+        np.greater_equal(u, theta, out=fired[:, k])
+        np.less(u, theta, out=keep)
+        np.multiply(u, keep, out=u)
+    n = fired.view(np.int8).sum(axis=1, dtype=np.int32)                # [nb, N] spikes in the block
+    dt = np.int16 if t0 + nt < np.iinfo(np.int16).max else np.int32
+    step = np.arange(t0 + 1, t0 + nt + 1, dtype=dt)[:, None]             # 1-based steps of the block
+    at = np.multiply(fired, step)                                         # the step where fired, else 0
+    last = at.max(axis=1)
+    np.multiply(at, at < last[:, None], out=at)
+    prev = at.max(axis=1)                                                 # second-to-last (0: fewer than 2)
+    first = (t0 + nt + 1) - np.multiply(fired, (t0 + nt + 1) - step).max(axis=1).astype(np.int32)
+    had = rec.counts[sl] > 0
+    np.copyto(rec.t_first[sl], first, where=(n > 0) & ~had)
+    rec.t_prev[sl] = np.where(n >= 2, prev, np.where(n == 1, rec.t_last[sl], rec.t_prev[sl]))
+    np.copyto(rec.t_last[sl], last, where=n > 0)
     rec.counts[sl] += n
-    per_row = fired.reshape(nb * nt, N)                                   # rows b * T + t of the block
+    flat = np.flatnonzero(fired)                                          # CSR order: rows b * T + t, then ids
     r0 = b0 * rec.n_steps + t0
-    rec.row_len[r0:r0 + nb * nt] = np.count_nonzero(per_row, axis=1)
-    rec.ids.append(np.nonzero(per_row)[1].astype(np.int32))
+    bounds = np.searchsorted(flat, np.arange(nb * nt + 1, dtype=np.int64) * N)
+    rec.row_len[r0:r0 + nb * nt] = np.diff(bounds)
+    rec.ids.append((flat % N).astype(np.int32))
+
+
+def recursion_groups(blocks: list[Block], T: int, width: int, threads: int) -> list[list[Block]]:
+    """The blocks gathered into runs whose currents the IF recursion integrates at once.
+
+    One thread: consecutive whole-window blocks while their currents (rows x width float32)
+    stay within CHUNK_ELEMENTS, so the recursion makes fewer, larger array operations; with
+    threads > 1 every block is its own group, so the recursion of one block overlaps the
+    products of the next ones. The recursion is elementwise, so the grouping never changes a
+    result; the products stay per block (the same for any number of threads).
+    """
+    if threads > 1:
+        return [[blk] for blk in blocks]
+    groups: list[list[Block]] = []
+    for blk in blocks:
+        last = groups[-1] if groups else None
+        whole = blk.t0 == 0 and blk.t1 == T
+        if (last and whole and last[-1].t1 == T and last[0].t0 == 0
+                and (blk.b1 - last[0].b0) * T * width <= CHUNK_ELEMENTS):
+            last.append(blk)
+        else:
+            groups.append([blk])
+    return groups
 
 
 def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = "auto",
@@ -248,11 +281,13 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
     """Nonleaky IF layer over the whole window (method.md section 1), in blocks of samples.
 
     W float32 [n_pre, n_post]; spikes B x T x n_pre (entries with counts add count x W[j]).
-    Block by block (plan_blocks): the block's currents as one product (CSR x W, or dense x W
-    in BLAS), then the IF recursion over its steps (integrate_block). With threads > 1 the
-    dense products of the next blocks run on the thread pool (each one long BLAS call without
-    the GIL) while this thread runs the recursion of the current block, so no two threads
-    contend for the GIL step by step. Event-driven products stay on this thread (scipy's
+    Block by block (plan_blocks): the block's currents as one product (CSR x W, or the
+    block's dense counts x W in BLAS, written straight into the group's current buffer),
+    then the IF recursion over the steps of a group of blocks (recursion_groups,
+    integrate_block). With threads > 1 the dense products of the next blocks run on the
+    thread pool (each one long BLAS call without the GIL) while this thread runs the
+    recursion of the current block, so no two threads contend for the GIL step by step.
+    Event-driven products stay on this thread, in one block where memory allows (scipy's
     sparse product gained under 10 % from a second thread when measured). Returns the
     reference's LayerRecord.
     """
@@ -263,19 +298,44 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
     spikes = coalesced(spikes)
     dense = use_dense(spikes, mode)
     data = spikes.entry_counts().astype(np.float32)
-    blocks = plan_blocks(0, B, T, n_post + (W.shape[0] if dense else 0))
+    blocks = plan_blocks(0, B, T, n_post + (W.shape[0] if dense else 0), MIN_BLOCKS if dense else 1)
+    threads = threads if dense else 1
     th = np.float32(theta)
 
-    def currents(blk: Block) -> np.ndarray:
-        X = row_block(spikes, data, *blk.rows(T))
-        I = (X.toarray() @ W) if dense else np.asarray(X @ W)
-        return I.reshape(blk.b1 - blk.b0, blk.t1 - blk.t0, n_post)
+    def currents(group: list[Block]) -> np.ndarray:
+        """The group's currents, float32 [nb, nt, n_post]."""
+        first, last = group[0], group[-1]
+        r0 = first.rows(T)[0]
+        I = np.empty((last.rows(T)[1] - r0, n_post), np.float32)
+        for blk in group:
+            a, b = blk.rows(T)
+            X = row_block(spikes, data, a, b)
+            if dense:
+                np.matmul(dense_rows(X), W, out=I[a - r0:b - r0])
+            else:
+                I[a - r0:b - r0] = X @ W
+        return I.reshape(last.b1 - first.b0, first.t1 - first.t0 if len(group) == 1 else T, n_post)
 
     u = np.zeros((B, n_post), np.float32)
     rec = SpikeRecorder.empty(B, T, n_post)
-    for blk, I in zip(blocks, pipelined(currents, blocks, threads if dense else 1)):
-        integrate_block(I, u[blk.b0:blk.b1], th, blk.t0, rec, blk.b0)
+    groups = recursion_groups(blocks, T, n_post, threads)
+    for group, I in zip(groups, pipelined(currents, groups, threads)):
+        b0 = group[0].b0
+        integrate_block(I, u[b0:b0 + I.shape[0]], th, group[0].t0, rec, b0)
     return ref.LayerRecord(rec.counts, rec.t_first, rec.t_last, rec.t_prev, u, rec.spikes())
+
+
+_LOCAL = threading.local()
+
+
+def dense_rows(X: sp.csr_matrix) -> np.ndarray:
+    """X as a dense float32 array in this thread's reused buffer (valid until the thread's
+    next call): a fresh multi-megabyte array per block would cost its page faults each time."""
+    n = X.shape[0] * X.shape[1]
+    buf = getattr(_LOCAL, "dense", None)
+    if buf is None or buf.size < n:
+        buf = _LOCAL.dense = np.empty(n, np.float32)
+    return X.toarray(out=buf[:n].reshape(X.shape))
 
 
 def forward(weights: list[np.ndarray], spikes: SpikeTensor, theta: float, mode: str = "auto",
