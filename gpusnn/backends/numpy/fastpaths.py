@@ -30,7 +30,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
+# the C++ kernels behind scipy.sparse's CSR methods, called directly: each csr_matrix construction
+# costs ~0.3 ms of checks, several times per batch
+from scipy.sparse import _sparsetools
 
 from data_tools.spikes import SpikeTensor
 from gpusnn import reference as ref
@@ -175,16 +177,52 @@ def default_threads() -> int:
     return max(1, n)
 
 
-def row_block(spikes: SpikeTensor, data: np.ndarray, r0: int, r1: int) -> sp.csr_matrix:
-    """Rows r0..r1-1 of the spikes as a float32 CSR matrix (entries = counts), no copy of ids.
+@dataclass(frozen=True)
+class CsrRows:
+    """Rows r0..r1-1 of a spike tensor as raw CSR arrays (no copy of ids): indptr rebased to
+    0 in the ids' integer type, ids, and data float32 (the entries' counts)."""
 
-    The block's row pointers are made int32 like the ids (a block holds far fewer than 2^31
-    entries), so scipy converts no index array."""
-    lo, hi = int(spikes.indptr[r0]), int(spikes.indptr[r1])
-    indptr = spikes.indptr[r0:r1 + 1] - lo
-    if hi - lo < 2**31:
-        indptr = indptr.astype(np.int32)
-    return sp.csr_matrix((data[lo:hi], spikes.ids[lo:hi], indptr), shape=(r1 - r0, spikes.n_inputs))
+    indptr: np.ndarray
+    ids: np.ndarray
+    data: np.ndarray
+    n_cols: int
+
+    @classmethod
+    def of(cls, spikes: SpikeTensor, data: np.ndarray, r0: int, r1: int) -> "CsrRows":
+        lo, hi = int(spikes.indptr[r0]), int(spikes.indptr[r1])
+        ids = spikes.ids[lo:hi]
+        return cls((spikes.indptr[r0:r1 + 1] - lo).astype(ids.dtype), ids, data[lo:hi], spikes.n_inputs)
+
+    @property
+    def n_rows(self) -> int:
+        return self.indptr.size - 1
+
+    def dense(self, out: np.ndarray) -> np.ndarray:
+        """The rows as dense float32 counts in out [n_rows, width >= n_cols] (C-contiguous,
+        overwritten; columns from n_cols on stay 0)."""
+        out.fill(0)
+        _sparsetools.csr_todense(self.n_rows, out.shape[1], self.indptr, self.ids, self.data, out)
+        return out
+
+    def times_into(self, X: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """out += rows x X (X float32 [n_cols, k] C-contiguous; out float32 [n_rows, k]), as
+        scipy's sparse product computes it (entry by entry in CSR order)."""
+        _sparsetools.csr_matvecs(self.n_rows, self.n_cols, X.shape[1], self.indptr, self.ids, self.data,
+                                 X, out)
+        return out
+
+
+_LOCAL = threading.local()
+
+
+def scratch(n_rows: int, width: int) -> np.ndarray:
+    """A float32 [n_rows, width] array in this thread's reused buffer, valid until the thread
+    asks again (a fresh multi-megabyte array per block costs its page faults every time)."""
+    n = n_rows * width
+    buf = getattr(_LOCAL, "buf", None)
+    if buf is None or buf.size < n:
+        buf = _LOCAL.buf = np.empty(n, np.float32)
+    return buf[:n].reshape(n_rows, width)
 
 
 @dataclass
@@ -291,14 +329,15 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
     sparse product gained under 10 % from a second thread when measured). Returns the
     reference's LayerRecord.
     """
-    B, T, n_post = spikes.n_samples, spikes.n_steps, W.shape[1]
-    if W.shape[0] != spikes.n_inputs:
-        raise ShapeError(f"weights have {W.shape[0]} presynaptic rows but the input has "
+    B, T, (n_pre, n_post) = spikes.n_samples, spikes.n_steps, W.shape
+    if n_pre != spikes.n_inputs:
+        raise ShapeError(f"weights have {n_pre} presynaptic rows but the input has "
                          f"{spikes.n_inputs} lines")
+    W = np.ascontiguousarray(W, np.float32)
     spikes = coalesced(spikes)
     dense = use_dense(spikes, mode)
     data = spikes.entry_counts().astype(np.float32)
-    blocks = plan_blocks(0, B, T, n_post + (W.shape[0] if dense else 0), MIN_BLOCKS if dense else 1)
+    blocks = plan_blocks(0, B, T, n_post + (n_pre if dense else 0), MIN_BLOCKS if dense else 1)
     threads = threads if dense else 1
     th = np.float32(theta)
 
@@ -309,11 +348,12 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
         I = np.empty((last.rows(T)[1] - r0, n_post), np.float32)
         for blk in group:
             a, b = blk.rows(T)
-            X = row_block(spikes, data, a, b)
+            X = CsrRows.of(spikes, data, a, b)
             if dense:
-                np.matmul(dense_rows(X), W, out=I[a - r0:b - r0])
+                np.matmul(X.dense(scratch(b - a, n_pre)), W, out=I[a - r0:b - r0])
             else:
-                I[a - r0:b - r0] = X @ W
+                I[a - r0:b - r0] = 0
+                X.times_into(W, I[a - r0:b - r0])
         return I.reshape(last.b1 - first.b0, first.t1 - first.t0 if len(group) == 1 else T, n_post)
 
     u = np.zeros((B, n_post), np.float32)
@@ -323,19 +363,6 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
         b0 = group[0].b0
         integrate_block(I, u[b0:b0 + I.shape[0]], th, group[0].t0, rec, b0)
     return ref.LayerRecord(rec.counts, rec.t_first, rec.t_last, rec.t_prev, u, rec.spikes())
-
-
-_LOCAL = threading.local()
-
-
-def dense_rows(X: sp.csr_matrix) -> np.ndarray:
-    """X as a dense float32 array in this thread's reused buffer (valid until the thread's
-    next call): a fresh multi-megabyte array per block would cost its page faults each time."""
-    n = X.shape[0] * X.shape[1]
-    buf = getattr(_LOCAL, "dense", None)
-    if buf is None or buf.size < n:
-        buf = _LOCAL.dense = np.empty(n, np.float32)
-    return X.toarray(out=buf[:n].reshape(X.shape))
 
 
 def forward(weights: list[np.ndarray], spikes: SpikeTensor, theta: float, mode: str = "auto",
@@ -349,19 +376,26 @@ def forward(weights: list[np.ndarray], spikes: SpikeTensor, theta: float, mode: 
     return records
 
 
+#: Zero columns after n_pre in the gradient's buffers: rows off a power-of-two stride keep the
+#: final transpose of G^T cache friendly.
+PAD = 16
+
+
 def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_post: np.ndarray,
                     theta: float, gradient: str = "timing", threads: int = 1) -> np.ndarray:
     """G float32 [n_pre, n_post], the reference's weight_gradient computed block by block.
 
     With a = delta / (theta (T - w)) [B, n_post], n_b the window's counts and P_b(w) the
     counts of steps 1..w of sample b (prefix sums, every entry weighted by its count):
-    G^T = sum_b a_b^T n_b - sum_b M_b P_b, M_b holding a_bi at column w_bi (w_bi >= 1).
-    Per block (plan_blocks) the prefix sums are a cumulative sum of the block's dense
-    counts (made from its coalesced entries) and M_b P_b a sparse-times-dense product, so
-    the work is B x n_post x n_pre multiply-adds (twice) plus B x T x n_pre additions. With
-    threads > 1 the blocks' terms are computed ahead on the thread pool; they are summed in
-    block order with blocks that do not depend on the thread count, so G is the same bit
-    for bit whatever the number of threads.
+    G^T = sum_b a_b^T n_b - sum_b M_b P_b, M_b holding a_bi at column w_bi (w_bi >= 1, a_bi
+    != 0: a term with a = 0, e.g. a saturated neuron's, adds nothing). Per block
+    (plan_blocks) the prefix sums are a running sum over the steps of the block's dense
+    counts (made from its coalesced entries), and M_b P_b is accumulated into G^T entry by
+    entry in CSR order, so the work is B x n_post x n_pre multiply-adds (twice) plus
+    B x T x n_pre additions. With threads > 1 the blocks' prefix sums are computed ahead on
+    the thread pool; the accumulation runs on this thread in block order with blocks that do
+    not depend on the thread count, so G is the same bit for bit whatever the number of
+    threads.
     """
     if gradient == "rate":
         return ref.weight_gradient(spikes_in, rec_post, delta_post, theta, gradient)
@@ -373,56 +407,49 @@ def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_pos
     w = ref.window_start(rec_post.t_last, rec_post.t_prev, T)
     a = (delta_post / (np.float32(theta) * (T - w).astype(np.float32))).astype(np.float32)
     data = spikes_in.entry_counts().astype(np.float32)
+    width = n_pre + PAD
 
     def prefix(blk: Block) -> np.ndarray:
-        """The block's prefix counts P_b(t0 + 1 .. t1) - P_b(t0), float32 [nb, nt, n_pre]."""
+        """The block's prefix counts P_b(t0 + 1 .. t1) - P_b(t0), float32 [nb, nt, width]."""
         nb, nt = blk.b1 - blk.b0, blk.t1 - blk.t0
-        P = row_block(spikes_in, data, *blk.rows(T)).toarray().reshape(nb, nt, n_pre)
+        P = CsrRows.of(spikes_in, data, *blk.rows(T)).dense(np.empty((nb * nt, width), np.float32))
+        P = P.reshape(nb, nt, width)
         for k in range(1, nt):
             np.add(P[:, k], P[:, k - 1], out=P[:, k])                   # (cumsum over axis 1 is strided: slower)
         return P
 
-    def contribution(blk: Block, P: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(M_b P_b, n_b [nb, n_pre] or None before the window's end) of one block."""
+    blocks = plan_blocks(0, B, T, n_pre, GRADIENT_MIN_BLOCKS)
+    if all(b.t0 == 0 and b.t1 == T for b in blocks):   # whole-window blocks: independent, made ahead in parallel
+        prefixes = pipelined(prefix, blocks, threads)
+    else:                                               # runs of steps of one sample carry the prefix: in order
+        prefixes = _carried_prefixes(blocks, prefix, T)
+    G_T = np.zeros((n_post, width), np.float32)
+    n = np.empty((B, n_pre), np.float32)
+    for blk, P in zip(blocks, prefixes):
         nb, nt = P.shape[:2]
         wb, ab = w[blk.b0:blk.b1], a[blk.b0:blk.b1]
-        inside = ((wb > blk.t0) & (wb <= blk.t1)).T                    # [n_post, nb]: P_b(w) in this block
+        inside = ((wb > blk.t0) & (wb <= blk.t1) & (ab != 0)).T       # [n_post, nb]: a term with P_b(w) here
         i, b = np.nonzero(inside)                                      # row-major: CSR order
-        indptr = np.concatenate(([0], np.cumsum(inside.sum(axis=1))))
-        M = sp.csr_matrix((ab[b, i], b * nt + (wb[b, i] - 1 - blk.t0), indptr), shape=(n_post, nb * nt))
-        return M @ P.reshape(nb * nt, n_pre), P[:, -1].copy() if blk.t1 == T else None   # P_b(T) = n_b
-
-    blocks = plan_blocks(0, B, T, n_pre, GRADIENT_MIN_BLOCKS)
-    single = all(b.t0 == 0 and b.t1 == T for b in blocks)
-
-    def block_terms(blk: Block):
-        return contribution(blk, prefix(blk))
-
-    # pad the rows of G^T off a power-of-two stride: the final transpose is then cache friendly
-    G_T = np.zeros((n_post, n_pre + 16), np.float32)[:, :n_pre]
-    if single:                                  # whole-window blocks: independent, computed ahead in parallel
-        terms = pipelined(block_terms, blocks, threads)
-    else:                                       # runs of steps of one sample carry the prefix: in order
-        terms = _carried_terms(blocks, prefix, contribution, T)
-    n = np.empty((B, n_pre), np.float32)
-    for blk, (MP, n_blk) in zip(blocks, terms):
-        G_T -= MP                               # summed in block order: the same for any thread count
-        if n_blk is not None:
-            n[blk.b0:blk.b1] = n_blk
-    G_T += a.T @ n
-    return np.ascontiguousarray(G_T.T)
+        indptr = np.zeros(n_post + 1, np.int32)
+        np.cumsum(inside.sum(axis=1), out=indptr[1:])
+        cols = (b * nt + (wb[b, i] - 1 - blk.t0)).astype(np.int32)
+        CsrRows(indptr, cols, -ab[b, i], nb * nt).times_into(P.reshape(nb * nt, width), G_T)   # G^T -= M_b P_b
+        if blk.t1 == T:
+            n[blk.b0:blk.b1] = P[:, -1, :n_pre]                        # P_b(T) = n_b
+    G_T[:, :n_pre] += a.T @ n
+    return np.ascontiguousarray(G_T[:, :n_pre].T)
 
 
-def _carried_terms(blocks, prefix, contribution, T: int):
-    """The (M P, a^T n) terms of blocks that cut one sample's window into runs of steps:
-    each run's prefix counts continue from the previous run's last step."""
+def _carried_prefixes(blocks, prefix, T: int):
+    """The prefix counts of blocks that cut one sample's window into runs of steps: each
+    run's continue from the previous run's last step."""
     carry = None
     for blk in blocks:
         P = prefix(blk)
         if blk.t0 > 0:
             P += carry[:, None, :]
         carry = P[:, -1].copy() if blk.t1 < T else None
-        yield contribution(blk, P)
+        yield P
 
 
 def fractional_update(W: np.ndarray, *, W_prev: np.ndarray, G: np.ndarray, G_prev: np.ndarray | None,
