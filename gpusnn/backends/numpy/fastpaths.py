@@ -465,7 +465,9 @@ def fractional_update(W: np.ndarray, *, W_prev: np.ndarray, G: np.ndarray, G_pre
     np.multiply(g, np.float32(optim.lr), out=step_buf)                    # lr * g
     if step > 0 and optim.alpha == 1.0:
         one = np.float32(ref.gamma_factor(1.0))
-        step_buf *= one if optim.factor_clip is None else min(one, np.float32(optim.factor_clip))
+        one = one if optim.factor_clip is None else min(one, np.float32(optim.factor_clip))
+        if one != 1:                                                      # x * 1 is x: skip the pass
+            step_buf *= one
     elif step > 0:
         np.subtract(W, W_prev, out=factor)
         if optim.eps_inside:
