@@ -50,8 +50,8 @@ def gpusnn_trainer(args, spikes, labels):
     firing = Firing(args.steps)
     forward = backend.forward
 
-    def observed_forward(weights, batch, theta):
-        records = forward(weights, batch, theta)
+    def observed_forward(weights, batch, theta, **options):
+        records = forward(weights, batch, theta, **options)
         if len(records) > 1:
             firing.add(np.asarray(backend.asnumpy(records[0].counts)))
         return records
