@@ -7,7 +7,7 @@ from gpusnn import reference as ref
 from gpusnn.backends.numpy.backend import NumpyBackend
 from gpusnn.config import MethodConfig, OptimConfig
 from gpusnn.errors import ConfigError, ShapeError
-from data_tools.spikes import from_dense
+from data_tools.spikes import SpikeTensor, from_dense
 
 THETA = 1.0
 
@@ -194,3 +194,18 @@ def test_default_threads_follow_the_cpus_and_the_blas_setting(monkeypatch):
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
     assert ck.default_threads() == 1 and NumpyBackend().threads == 1
     assert NumpyBackend(threads=3).threads == 3
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint16])
+def test_forward_and_gradient_take_ids_of_any_integer_type(dtype):
+    # the CSR rows go to scipy's kernels directly, which take int32 / int64 indices only
+    spikes, weights, rng = workload(9)
+    other = SpikeTensor(spikes.indptr, spikes.ids.astype(dtype), spikes.n_samples, spikes.n_steps, spikes.n_inputs)
+    for mode in ("event", "dense"):
+        want = ck.forward(weights, spikes, THETA, mode)
+        got = ck.forward(weights, other, THETA, mode)
+        for a, b in zip(want, got):
+            assert_same_records(a, b)
+    delta = rng.standard_normal(want[0].counts.shape).astype(np.float32)
+    np.testing.assert_array_equal(ck.weight_gradient(other, want[0], delta, THETA),
+                                  ck.weight_gradient(spikes, want[0], delta, THETA))

@@ -8,15 +8,20 @@ Shapes: B samples, T steps, n_pre / n_post neurons; weights float32 [n_pre, n_po
   window is cut into runs of steps), so the working memory of a layer (currents, spike
   flags, prefix counts) is bounded by CHUNK_ELEMENTS float32 values, whatever T and B are;
   only the spike lists themselves grow.
-- The synaptic input of a block is either event-driven (a scipy CSR product: work =
-  entries x fan-out) or dense (the block's counts as a dense matrix times W in BLAS: work =
-  samples x steps x n_pre x n_post). ``mode="auto"`` picks dense above DENSE_ABOVE, the
-  crossover density measured by benchmarks/run.py (suite "density", BENCHMARKS.md).
+- The synaptic input of a block is either event-driven (a CSR product, scipy's kernel:
+  work = entries x fan-out) or dense (the block's counts as a dense matrix times W in BLAS:
+  work = samples x steps x n_pre x n_post). ``mode="auto"`` picks dense above DENSE_ABOVE,
+  the crossover density measured by benchmarks/run.py (suite "density", BENCHMARKS.md).
+  The CSR rows go to scipy's C++ kernels directly (CsrRows), without a csr_matrix per block.
+- The IF recursion is three whole-array operations per step (integrate_block); the spike
+  records (counts, first / last / second-to-last spike) and the output CSR come from the
+  block's fired flags afterwards, with no per-spike Python work.
 - The timing gradient sums delta_bi c_bj(w_bi, T] / (theta (T - w_bi)) as the reference
   does, as a^T n - M P: the prefix counts P of a block (no [B, T + 1, n_pre] array) times a
-  sparse matrix M of the window starts.
+  sparse matrix M of the window starts, accumulated into one G^T.
 - threads > 1: dense products run ahead on a thread pool while the calling thread runs the
-  IF recursion; the gradient runs sample ranges in parallel (docs/performance.md).
+  IF recursion; the gradient's prefix counts are made ahead the same way (docs/performance.md).
+  Blocks never depend on the thread count, so neither does any result.
 
 Event mode gives spike trains equal to the reference's on the same (coalesced) tensor bit
 for bit (same sums in the same order); dense mode and the gradient differ only by float32
@@ -191,6 +196,8 @@ class CsrRows:
     def of(cls, spikes: SpikeTensor, data: np.ndarray, r0: int, r1: int) -> "CsrRows":
         lo, hi = int(spikes.indptr[r0]), int(spikes.indptr[r1])
         ids = spikes.ids[lo:hi]
+        if ids.dtype not in (np.int32, np.int64):                        # the kernels' index types
+            ids = ids.astype(np.int32)
         return cls((spikes.indptr[r0:r1 + 1] - lo).astype(ids.dtype), ids, data[lo:hi], spikes.n_inputs)
 
     @property
