@@ -322,7 +322,7 @@ def recursion_groups(blocks: list[Block], T: int, width: int, threads: int) -> l
 
 
 def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = "auto",
-                  threads: int = 1) -> ref.LayerRecord:
+                  threads: int = 1, keep_dense: dict | None = None) -> ref.LayerRecord:
     """Nonleaky IF layer over the whole window (method.md section 1), in blocks of samples.
 
     W float32 [n_pre, n_post]; spikes B x T x n_pre (entries with counts add count x W[j]).
@@ -335,6 +335,11 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
     Event-driven products stay on this thread, in one block where memory allows (scipy's
     sparse product gained under 10 % from a second thread when measured). Returns the
     reference's LayerRecord.
+
+    keep_dense: a dict that receives {Block: dense counts float32 [rows, n_pre + PAD]} of
+    every block when the product runs dense, for weight_gradient(dense_input=) of the same
+    batch (which then builds no dense counts of its own); None: the counts live in a reused
+    per-thread buffer only while their product runs.
     """
     B, T, (n_pre, n_post) = spikes.n_samples, spikes.n_steps, W.shape
     if n_pre != spikes.n_inputs:
@@ -356,7 +361,10 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
         for blk in group:
             a, b = blk.rows(T)
             X = CsrRows.of(spikes, data, a, b)
-            if dense:
+            if dense and keep_dense is not None:
+                counts = keep_dense[blk] = X.dense(np.empty((b - a, n_pre + PAD), np.float32))
+                np.matmul(counts[:, :n_pre], W, out=I[a - r0:b - r0])      # BLAS takes the row stride
+            elif dense:
                 np.matmul(X.dense(scratch(b - a, n_pre)), W, out=I[a - r0:b - r0])
             else:
                 I[a - r0:b - r0] = 0
@@ -373,11 +381,12 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
 
 
 def forward(weights: list[np.ndarray], spikes: SpikeTensor, theta: float, mode: str = "auto",
-            threads: int = 1) -> list[ref.LayerRecord]:
-    """Every layer in turn, like reference.forward; mode is chosen per layer from its input."""
+            threads: int = 1, keep_dense: dict | None = None) -> list[ref.LayerRecord]:
+    """Every layer in turn, like reference.forward; mode is chosen per layer from its input.
+    keep_dense: see layer_forward, for the first layer."""
     records = []
-    for W in weights:
-        rec = layer_forward(W, spikes, theta, mode, threads)
+    for l, W in enumerate(weights):
+        rec = layer_forward(W, spikes, theta, mode, threads, keep_dense if l == 0 else None)
         records.append(rec)
         spikes = rec.spikes
     return records
@@ -389,7 +398,8 @@ PAD = 16
 
 
 def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_post: np.ndarray,
-                    theta: float, gradient: str = "timing", threads: int = 1) -> np.ndarray:
+                    theta: float, gradient: str = "timing", threads: int = 1,
+                    dense_input: dict | None = None) -> np.ndarray:
     """G float32 [n_pre, n_post], the reference's weight_gradient computed block by block.
 
     With a = delta / (theta (T - w)) [B, n_post], n_b the window's counts and P_b(w) the
@@ -403,6 +413,12 @@ def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_pos
     the thread pool; the accumulation runs on this thread in block order with blocks that do
     not depend on the thread count, so G is the same bit for bit whatever the number of
     threads.
+
+    dense_input: the dense counts the forward kept of these spikes (layer_forward
+    keep_dense; consumed: turned into prefix sums in place). Its blocks are used instead of
+    new ones. The result is the same bit for bit: every row of G^T gets its terms in
+    ascending sample order whatever the blocks, and the prefix sums of integer counts are
+    exact.
     """
     if gradient == "rate":
         return ref.weight_gradient(spikes_in, rec_post, delta_post, theta, gradient)
@@ -413,19 +429,24 @@ def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_pos
     spikes_in = coalesced(spikes_in)
     w = ref.window_start(rec_post.t_last, rec_post.t_prev, T)
     a = (delta_post / (np.float32(theta) * (T - w).astype(np.float32))).astype(np.float32)
-    data = spikes_in.entry_counts().astype(np.float32)
+    kept = bool(dense_input)
+    data = None if kept else spikes_in.entry_counts().astype(np.float32)
     width = n_pre + PAD
 
     def prefix(blk: Block) -> np.ndarray:
         """The block's prefix counts P_b(t0 + 1 .. t1) - P_b(t0), float32 [nb, nt, width]."""
         nb, nt = blk.b1 - blk.b0, blk.t1 - blk.t0
-        P = CsrRows.of(spikes_in, data, *blk.rows(T)).dense(np.empty((nb * nt, width), np.float32))
+        if kept:
+            P = dense_input.pop(blk)
+        else:
+            P = CsrRows.of(spikes_in, data, *blk.rows(T)).dense(np.empty((nb * nt, width), np.float32))
         P = P.reshape(nb, nt, width)
         for k in range(1, nt):
             np.add(P[:, k], P[:, k - 1], out=P[:, k])                   # (cumsum over axis 1 is strided: slower)
         return P
 
-    blocks = plan_blocks(0, B, T, n_pre, GRADIENT_MIN_BLOCKS)
+    blocks = sorted(dense_input, key=lambda b: (b.b0, b.t0)) if kept else \
+        plan_blocks(0, B, T, n_pre, GRADIENT_MIN_BLOCKS)
     if all(b.t0 == 0 and b.t1 == T for b in blocks):   # whole-window blocks: independent, made ahead in parallel
         prefixes = pipelined(prefix, blocks, threads)
     else:                                               # runs of steps of one sample carry the prefix: in order
