@@ -43,7 +43,7 @@ def parts(T: int, batch: int = 32) -> dict:
     state, Wc = init_state(W, optim, np), [w.copy() for w in W]
 
     def gradient_from_kept():
-        kept = {}
+        kept = ck.KeptDense()
         ck.layer_forward(W[0], b, 1.0, keep_dense=kept)
         t0 = time.process_time()
         ck.weight_gradient(b, recs[0], d[0], 1.0, dense_input=kept)

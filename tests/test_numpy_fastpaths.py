@@ -216,9 +216,9 @@ def test_gradient_from_the_forwards_kept_dense_input_is_the_same(chunk, threads)
     # the forward keeps its dense counts per block; the gradient turns them into prefix sums
     # in place on the forward's blocks instead of its own: the same G bit for bit
     spikes, weights, rng = workload(11, B=6, T=9, density=0.4, repeats=True)
-    kept = {}
+    kept = ck.KeptDense()
     records = ck.forward(weights, spikes, THETA, "dense", threads, keep_dense=kept)
-    assert kept and all(X.shape[1] == spikes.n_inputs + ck.PAD for X in kept.values())
+    assert kept.blocks and all(X.shape[1] == spikes.n_inputs + ck.PAD for X in kept.blocks.values())
     for a, b in zip(ck.forward(weights, spikes, THETA, "dense", threads), records):
         assert_same_records(a, b)
     delta = rng.standard_normal(records[0].counts.shape).astype(np.float32)
@@ -226,7 +226,7 @@ def test_gradient_from_the_forwards_kept_dense_input_is_the_same(chunk, threads)
     want = ck.weight_gradient(spikes, records[0], delta, THETA, threads=threads)
     got = ck.weight_gradient(spikes, records[0], delta, THETA, threads=threads, dense_input=kept)
     np.testing.assert_array_equal(got, want)
-    assert not kept                                     # consumed
+    assert not kept.blocks                              # consumed
     np.testing.assert_allclose(want, ref.weight_gradient(spikes.coalesce(), records[0], delta, THETA),
                                rtol=1e-5, atol=1e-6 * np.abs(want).max())
 
@@ -236,9 +236,9 @@ def test_backend_keeps_the_dense_input_only_for_the_same_batch():
     backend = NumpyBackend(mode="dense", threads=1)
     labels = rng.integers(0, weights[-1].shape[1], spikes.n_samples)
     records = backend.forward(weights, spikes, THETA)
-    assert backend._kept[0] is spikes and backend._kept[1]
+    assert backend._kept_for is spikes and backend._kept.blocks
     _, _, grads = backend.gradients(weights, spikes, records, labels, spikes.n_steps, THETA, MethodConfig())
-    assert backend._kept == (None, None)
+    assert backend._kept_for is None and not backend._kept.blocks
     # another tensor with the same content: nothing kept applies, the gradient is built afresh
     backend.forward(weights, spikes, THETA)
     copy = spikes.select(np.arange(spikes.n_samples))

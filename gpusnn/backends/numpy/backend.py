@@ -38,7 +38,8 @@ class NumpyBackend:
         self.mode = ck.check_mode(mode)
         self.threads = ck.default_threads() if threads is None else max(1, int(threads))
         self._scratch: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
-        self._kept: tuple = (None, None)          # (spikes of the last forward, its kept dense counts)
+        self._kept = ck.KeptDense()               # the last forward's first-layer dense counts
+        self._kept_for = None                     # ... of this spikes object (None: nothing kept)
 
     @staticmethod
     def asarray(a):
@@ -54,9 +55,10 @@ class NumpyBackend:
         When the first layer runs dense and its counts take at most KEEP_BYTES, they are
         kept for gradients() of the same spikes object (until then or the next forward), so
         the gradient builds no dense counts again."""
-        kept = {} if spikes.n_samples * spikes.n_steps * (spikes.n_inputs + ck.PAD) * 4 <= KEEP_BYTES else None
-        self._kept = (spikes, kept)
-        return ck.forward(weights, ck.coalesced(spikes), theta, self.mode, self.threads, kept)
+        small = spikes.n_samples * spikes.n_steps * (spikes.n_inputs + ck.PAD) * 4 <= KEEP_BYTES
+        self._kept_for = spikes if small else None
+        return ck.forward(weights, ck.coalesced(spikes), theta, self.mode, self.threads,
+                          self._kept if small else None)
 
     def gradients(self, weights, spikes: SpikeTensor, records, labels, T: int, theta: float,
                   method: MethodConfig, batch_norm: int | None = None):
@@ -65,8 +67,8 @@ class NumpyBackend:
         loss, delta = ref.loss_and_delta(rho, np.asarray(labels), method, T, batch_norm)
         deltas = ref.backward_deltas(weights, records, delta, theta, T)
         inputs = [ck.coalesced(spikes)] + [r.spikes for r in records[:-1]]
-        kept = self._kept[1] if self._kept[0] is spikes else None
-        self._kept = (None, None)
+        kept = self._kept if self._kept_for is spikes else None
+        self._kept_for = None
         grads = [ck.weight_gradient(s, r, d, theta, method.gradient, self.threads, kept if l == 0 else None)
                  for l, (s, r, d) in enumerate(zip(inputs, records, deltas))]
         return loss, rho, grads

@@ -232,6 +232,28 @@ def scratch(n_rows: int, width: int) -> np.ndarray:
     return buf[:n].reshape(n_rows, width)
 
 
+class KeptDense:
+    """The first layer's dense counts that the forward keeps for the gradient of the same
+    batch: blocks {Block: float32 [rows, n_pre + PAD]}, views of one flat buffer that is
+    reused batch after batch (fresh multi-megabyte arrays would cost their page faults each
+    time). Filled by layer_forward(keep_dense=), consumed by weight_gradient(dense_input=)."""
+
+    def __init__(self):
+        self.buf = np.empty(0, np.float32)
+        self.blocks: dict = {}
+
+    def prepare(self, n_values: int) -> None:
+        """Forget the kept blocks and make room for n_values floats."""
+        self.blocks = {}
+        if self.buf.size < n_values:
+            self.buf = np.empty(n_values, np.float32)
+
+    def block(self, blk: "Block", r0: int, r1: int, width: int) -> np.ndarray:
+        """The view for CSR rows r0..r1-1 (float32 [r1 - r0, width]), kept under blk."""
+        view = self.blocks[blk] = self.buf[r0 * width:r1 * width].reshape(r1 - r0, width)
+        return view
+
+
 @dataclass
 class SpikeRecorder:
     """A layer's per-neuron spike records, filled block by block (int32 [B, N], 0 = none),
@@ -322,7 +344,7 @@ def recursion_groups(blocks: list[Block], T: int, width: int, threads: int) -> l
 
 
 def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = "auto",
-                  threads: int = 1, keep_dense: dict | None = None) -> ref.LayerRecord:
+                  threads: int = 1, keep_dense: KeptDense | None = None) -> ref.LayerRecord:
     """Nonleaky IF layer over the whole window (method.md section 1), in blocks of samples.
 
     W float32 [n_pre, n_post]; spikes B x T x n_pre (entries with counts add count x W[j]).
@@ -336,10 +358,9 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
     sparse product gained under 10 % from a second thread when measured). Returns the
     reference's LayerRecord.
 
-    keep_dense: a dict that receives {Block: dense counts float32 [rows, n_pre + PAD]} of
-    every block when the product runs dense, for weight_gradient(dense_input=) of the same
-    batch (which then builds no dense counts of its own); None: the counts live in a reused
-    per-thread buffer only while their product runs.
+    keep_dense: receives the dense counts of every block when the product runs dense, for
+    weight_gradient(dense_input=) of the same batch (which then builds no dense counts of its
+    own); None: the counts live in a reused per-thread buffer only while their product runs.
     """
     B, T, (n_pre, n_post) = spikes.n_samples, spikes.n_steps, W.shape
     if n_pre != spikes.n_inputs:
@@ -352,6 +373,8 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
     blocks = plan_blocks(0, B, T, n_post + (n_pre if dense else 0), MIN_BLOCKS if dense else 1)
     threads = threads if dense else 1
     th = np.float32(theta)
+    if keep_dense is not None:
+        keep_dense.prepare(B * T * (n_pre + PAD) if dense else 0)
 
     def currents(group: list[Block]) -> np.ndarray:
         """The group's currents, float32 [nb, nt, n_post]."""
@@ -362,7 +385,7 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
             a, b = blk.rows(T)
             X = CsrRows.of(spikes, data, a, b)
             if dense and keep_dense is not None:
-                counts = keep_dense[blk] = X.dense(np.empty((b - a, n_pre + PAD), np.float32))
+                counts = X.dense(keep_dense.block(blk, a, b, n_pre + PAD))
                 np.matmul(counts[:, :n_pre], W, out=I[a - r0:b - r0])      # BLAS takes the row stride
             elif dense:
                 np.matmul(X.dense(scratch(b - a, n_pre)), W, out=I[a - r0:b - r0])
@@ -381,7 +404,7 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
 
 
 def forward(weights: list[np.ndarray], spikes: SpikeTensor, theta: float, mode: str = "auto",
-            threads: int = 1, keep_dense: dict | None = None) -> list[ref.LayerRecord]:
+            threads: int = 1, keep_dense: KeptDense | None = None) -> list[ref.LayerRecord]:
     """Every layer in turn, like reference.forward; mode is chosen per layer from its input.
     keep_dense: see layer_forward, for the first layer."""
     records = []
@@ -399,7 +422,7 @@ PAD = 16
 
 def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_post: np.ndarray,
                     theta: float, gradient: str = "timing", threads: int = 1,
-                    dense_input: dict | None = None) -> np.ndarray:
+                    dense_input: KeptDense | None = None) -> np.ndarray:
     """G float32 [n_pre, n_post], the reference's weight_gradient computed block by block.
 
     With a = delta / (theta (T - w)) [B, n_post], n_b the window's counts and P_b(w) the
@@ -429,7 +452,7 @@ def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_pos
     spikes_in = coalesced(spikes_in)
     w = ref.window_start(rec_post.t_last, rec_post.t_prev, T)
     a = (delta_post / (np.float32(theta) * (T - w).astype(np.float32))).astype(np.float32)
-    kept = bool(dense_input)
+    kept = dense_input.blocks if dense_input is not None and dense_input.blocks else None
     data = None if kept else spikes_in.entry_counts().astype(np.float32)
     width = n_pre + PAD
 
@@ -437,7 +460,7 @@ def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_pos
         """The block's prefix counts P_b(t0 + 1 .. t1) - P_b(t0), float32 [nb, nt, width]."""
         nb, nt = blk.b1 - blk.b0, blk.t1 - blk.t0
         if kept:
-            P = dense_input.pop(blk)
+            P = kept.pop(blk)
         else:
             P = CsrRows.of(spikes_in, data, *blk.rows(T)).dense(np.empty((nb * nt, width), np.float32))
         P = P.reshape(nb, nt, width)
@@ -445,7 +468,7 @@ def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_pos
             np.add(P[:, k], P[:, k - 1], out=P[:, k])                   # (cumsum over axis 1 is strided: slower)
         return P
 
-    blocks = sorted(dense_input, key=lambda b: (b.b0, b.t0)) if kept else \
+    blocks = sorted(kept, key=lambda b: (b.b0, b.t0)) if kept else \
         plan_blocks(0, B, T, n_pre, GRADIENT_MIN_BLOCKS)
     if all(b.t0 == 0 and b.t1 == T for b in blocks):   # whole-window blocks: independent, made ahead in parallel
         prefixes = pipelined(prefix, blocks, threads)
