@@ -13,15 +13,15 @@ import os
 import time
 
 import numpy as np
-
 from common import machine, write_result
+from workloads import realrate_spikes
+
 from gpusnn import reference as ref
 from gpusnn.backends.numpy import fastpaths as ck
 from gpusnn.backends.numpy.backend import NumpyBackend
 from gpusnn.config import MethodConfig, OptimConfig
 from gpusnn.optimizer import init_state
 from gpusnn.training import init_weights
-from workloads import realrate_spikes
 
 
 def parts(T: int, batch: int = 32) -> dict:

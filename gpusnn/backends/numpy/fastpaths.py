@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+
 # the C++ kernels behind scipy.sparse's CSR methods, called directly: each csr_matrix construction
 # costs ~0.3 ms of checks, several times per batch
 from scipy.sparse import _sparsetools
@@ -193,7 +194,7 @@ class CsrRows:
     n_cols: int
 
     @classmethod
-    def of(cls, spikes: SpikeTensor, data: np.ndarray, r0: int, r1: int) -> "CsrRows":
+    def of(cls, spikes: SpikeTensor, data: np.ndarray, r0: int, r1: int) -> CsrRows:
         lo, hi = int(spikes.indptr[r0]), int(spikes.indptr[r1])
         ids = spikes.ids[lo:hi]
         if ids.dtype not in (np.int32, np.int64):                        # the kernels' index types
@@ -248,7 +249,7 @@ class KeptDense:
         if self.buf.size < n_values:
             self.buf = np.empty(n_values, np.float32)
 
-    def block(self, blk: "Block", r0: int, r1: int, width: int) -> np.ndarray:
+    def block(self, blk: Block, r0: int, r1: int, width: int) -> np.ndarray:
         """The view for CSR rows r0..r1-1 (float32 [r1 - r0, width]), kept under blk."""
         view = self.blocks[blk] = self.buf[r0 * width:r1 * width].reshape(r1 - r0, width)
         return view
@@ -268,7 +269,7 @@ class SpikeRecorder:
     ids: list
 
     @classmethod
-    def empty(cls, B: int, T: int, N: int) -> "SpikeRecorder":
+    def empty(cls, B: int, T: int, N: int) -> SpikeRecorder:
         return cls(T, *(np.zeros((B, N), np.int32) for _ in range(4)), np.zeros(B * T, np.int64), [])
 
     def spikes(self) -> SpikeTensor:
