@@ -46,16 +46,26 @@ def training_table(res: dict) -> str:
 def realrate_table(res: dict) -> str:
     w = res["workload"]
     head = ("| T | threads | coalesced density | events / line / step | gpusnn s/epoch | SpikingJelly s/epoch "
-            "| gpusnn / SpikingJelly | gpusnn hidden silent / saturated / spikes per step | SpikingJelly hidden "
+            "| gpusnn / SpikingJelly | CPU s/epoch gpusnn / SpikingJelly (ratio) | load average before / after "
+            "| gpusnn hidden silent / saturated / spikes per step | SpikingJelly hidden "
             "silent / saturated / spikes per step | train accuracy last epoch gpusnn / SpikingJelly "
-            "| training RSS MiB gpusnn / SpikingJelly |\n|---|---|---|---|---|---|---|---|---|---|---|")
+            "| training RSS MiB gpusnn / SpikingJelly |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+
+    def cpu(r):
+        if "gpusnn_over_spikingjelly_cpu" not in r:
+            return "n/a"
+        return (f"{r['gpusnn']['epoch_cpu_s']:.2f} / {r['spikingjelly']['epoch_cpu_s']:.2f} "
+                f"({r['gpusnn_over_spikingjelly_cpu']:.2f})")
+
+    def load(r):
+        return " / ".join(f"{v:.1f}" for v in r["load_average_1min"]) if "load_average_1min" in r else "n/a"
 
     def fire(f):
         return "n/a" if f is None else (f"{f['silent']:.0%} / {f['saturated']:.0%} / "
                                         f"{f['spikes_per_neuron_step']:.2f}")
     rows = [f"| {r['T']} | {r['threads']} | {r['coalesced_density']:.1%} | {r['events_per_line_step']:.2f} "
             f"| {r['gpusnn']['epoch_s']:.3f} | {r['spikingjelly']['epoch_s']:.3f} "
-            f"| **{r['gpusnn_over_spikingjelly_time']:.2f}** | {fire(r['gpusnn']['hidden_firing'])} "
+            f"| **{r['gpusnn_over_spikingjelly_time']:.2f}** | {cpu(r)} | {load(r)} | {fire(r['gpusnn']['hidden_firing'])} "
             f"| {fire(r['spikingjelly']['hidden_firing'])} | {r['gpusnn']['train_accuracy'][-1]:.0%} / "
             f"{r['spikingjelly']['train_accuracy'][-1]:.0%} | {r['gpusnn']['training_rss_bytes'] / MIB:.0f} / "
             f"{r['spikingjelly']['training_rss_bytes'] / MIB:.0f} |" for r in res["rows"]]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -136,6 +137,7 @@ def realrate_suite(args) -> dict:
                           "--threads", str(n_threads), "--epochs", "1" if args.quick else "2", "--warmup", "1",
                           "--backend", args.backend, "--init-scale", str(args.init_scale), "--lr", str(args.lr)]
                 runs = {t: [] for t in trainers}
+                load_before = os.getloadavg()[0]
                 for k in range(rounds):
                     for tr in trainers:
                         res = run_worker(sys.executable, "train_worker.py", ["--trainer", tr, *common],
@@ -143,9 +145,11 @@ def realrate_suite(args) -> dict:
                         runs[tr].append(res)
                         log.info("realrate T=%d threads=%d round %d %s: %s s/epoch", T, n_threads, k + 1, tr,
                                  res["epoch_s"])
-                row = {"T": T, "threads": n_threads, **workload}
+                row = {"T": T, "threads": n_threads, **workload,
+                       "load_average_1min": [load_before, os.getloadavg()[0]]}     # before / after the row
                 for tr in trainers:
                     row[tr] = {"epoch_s": float(np.median([np.median(r["epoch_s"]) for r in runs[tr]])),
+                               "epoch_cpu_s": float(np.median([np.median(r["epoch_cpu_s"]) for r in runs[tr]])),
                                "training_rss_bytes": int(np.median([r["peak_rss_bytes"] - r["rss_before_bytes"]
                                                                     for r in runs[tr]])),
                                "peak_rss_bytes": int(np.median([r["peak_rss_bytes"] for r in runs[tr]])),
@@ -155,6 +159,9 @@ def realrate_suite(args) -> dict:
                 row["gpusnn_over_spikingjelly_time"] = float(np.median(
                     [np.median(a["epoch_s"]) / np.median(b["epoch_s"]) for a, b in zip(runs["gpusnn"],
                                                                                        runs["spikingjelly"])]))
+                row["gpusnn_over_spikingjelly_cpu"] = float(np.median(
+                    [np.median(a["epoch_cpu_s"]) / np.median(b["epoch_cpu_s"]) for a, b in zip(runs["gpusnn"],
+                                                                                               runs["spikingjelly"])]))
                 table.append(row)
     return {"workload": {"widths": [2048, 500, 11], "batch": 32, "samples": samples, "rate": args.rate,
                          "generator": "benchmarks/workloads.py realrate_spikes (seed 0)", "gpusnn_init_scale":

@@ -10,7 +10,9 @@ BPTT with ATan, Adam, nonleaky neurons). The peers get the input as a dense arra
 (uint8, clipped at 255; bool for binary input) made before timing and converted to float
 per batch inside the timed loop.
 
-Prints one JSON line: epoch_s (each timed epoch); rss_before_bytes (data and model loaded,
+Prints one JSON line: epoch_s (each timed epoch, wall clock) and epoch_cpu_s (the process's
+CPU time in it, every thread: on a shared machine the less disturbed figure of the work done
+with one thread); rss_before_bytes (data and model loaded,
 before the first epoch) and peak_rss_bytes (the peak over all epochs, warm-up included, so
 that caching allocators cannot hide the training's working memory); device_peak_bytes on
 a GPU; train_accuracy per epoch; hidden_firing: the hidden layer's fraction of silent
@@ -48,8 +50,8 @@ def gpusnn_trainer(args, spikes, labels):
     firing = Firing(args.steps)
     forward = backend.forward
 
-    def observed_forward(weights, batch, theta):
-        records = forward(weights, batch, theta)
+    def observed_forward(weights, batch, theta, **options):
+        records = forward(weights, batch, theta, **options)
         if len(records) > 1:
             firing.add(np.asarray(backend.asnumpy(records[0].counts)))
         return records
@@ -173,12 +175,13 @@ def main():
     reset_peak_rss()
     for _ in range(args.warmup):
         epoch()
-    times = []
+    times, cpu = [], []
     for _ in range(args.epochs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         epoch()
         times.append(time.perf_counter() - t0)
-    print(json.dumps({"trainer": args.trainer, "steps": args.steps, "epoch_s": times,
+        cpu.append(time.process_time() - c0)
+    print(json.dumps({"trainer": args.trainer, "steps": args.steps, "epoch_s": times, "epoch_cpu_s": cpu,
                       "rss_before_bytes": before, "peak_rss_bytes": peak_rss_bytes(),
                       "device_peak_bytes": device_peak(), "train_accuracy": ACCURACY,
                       "hidden_firing": firing.summary(), "input_entries": spikes.nnz,

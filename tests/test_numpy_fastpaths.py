@@ -7,7 +7,7 @@ from gpusnn import reference as ref
 from gpusnn.backends.numpy.backend import NumpyBackend
 from gpusnn.config import MethodConfig, OptimConfig
 from gpusnn.errors import ConfigError, ShapeError
-from data_tools.spikes import from_dense
+from data_tools.spikes import SpikeTensor, from_dense
 
 THETA = 1.0
 
@@ -59,17 +59,23 @@ def test_dense_forward_equals_reference_up_to_rounding(chunk):
     assert all(r.counts.sum() > 0 for r in got), "every layer must spike"
 
 
-def test_records_of_a_hand_made_train():
-    # one sample, one neuron spiking at steps 2, 5, 9; another at 4 only; a third never
-    b = np.zeros(4, np.int64)
-    t = np.array([2, 4, 5, 9])
-    i = np.array([0, 1, 0, 0])
-    counts, t_first, t_last, t_prev, spikes = ck.records_from_spikes(b, t, i, 1, 10, 3)
-    np.testing.assert_array_equal(counts, [[3, 1, 0]])
-    np.testing.assert_array_equal(t_first, [[2, 4, 0]])
-    np.testing.assert_array_equal(t_last, [[9, 4, 0]])
-    np.testing.assert_array_equal(t_prev, [[5, 0, 0]])
-    np.testing.assert_array_equal(spikes.to_dense()[0].nonzero(), ([1, 3, 4, 8], [0, 1, 0, 0]))
+@pytest.mark.parametrize("chunk_elements", [1 << 20, 3])
+def test_records_of_a_hand_made_train(monkeypatch, chunk_elements):
+    # one sample; input 0 spikes at steps 2, 5, 9 and drives neuron 0 to threshold at once,
+    # input 1 at step 4 drives neuron 1, neuron 2 gets nothing; with 3 elements per block
+    # the window is cut into runs of one step, so the records carry across blocks
+    monkeypatch.setattr(ck, "CHUNK_ELEMENTS", chunk_elements)
+    dense = np.zeros((1, 10, 2), np.int64)
+    dense[0, [1, 4, 8], 0] = 1
+    dense[0, 3, 1] = 1
+    W = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], np.float32)
+    rec = ck.layer_forward(W, from_dense(dense), 1.0, "event")
+    np.testing.assert_array_equal(rec.counts, [[3, 1, 0]])
+    np.testing.assert_array_equal(rec.t_first, [[2, 4, 0]])
+    np.testing.assert_array_equal(rec.t_last, [[9, 4, 0]])
+    np.testing.assert_array_equal(rec.t_prev, [[5, 0, 0]])
+    np.testing.assert_array_equal(rec.u_final, [[0, 0, 0]])
+    np.testing.assert_array_equal(rec.spikes.to_dense()[0].nonzero(), ([1, 3, 4, 8], [0, 1, 0, 0]))
 
 
 @pytest.mark.parametrize("gradient", ["timing", "rate"])
@@ -188,3 +194,54 @@ def test_default_threads_follow_the_cpus_and_the_blas_setting(monkeypatch):
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
     assert ck.default_threads() == 1 and NumpyBackend().threads == 1
     assert NumpyBackend(threads=3).threads == 3
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint16])
+def test_forward_and_gradient_take_ids_of_any_integer_type(dtype):
+    # the CSR rows go to scipy's kernels directly, which take int32 / int64 indices only
+    spikes, weights, rng = workload(9)
+    other = SpikeTensor(spikes.indptr, spikes.ids.astype(dtype), spikes.n_samples, spikes.n_steps, spikes.n_inputs)
+    for mode in ("event", "dense"):
+        want = ck.forward(weights, spikes, THETA, mode)
+        got = ck.forward(weights, other, THETA, mode)
+        for a, b in zip(want, got):
+            assert_same_records(a, b)
+    delta = rng.standard_normal(want[0].counts.shape).astype(np.float32)
+    np.testing.assert_array_equal(ck.weight_gradient(other, want[0], delta, THETA),
+                                  ck.weight_gradient(spikes, want[0], delta, THETA))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_gradient_from_the_forwards_kept_dense_input_is_the_same(chunk, threads):
+    # the forward keeps its dense counts per block; the gradient turns them into prefix sums
+    # in place on the forward's blocks instead of its own: the same G bit for bit
+    spikes, weights, rng = workload(11, B=6, T=9, density=0.4, repeats=True)
+    kept = ck.KeptDense()
+    records = ck.forward(weights, spikes, THETA, "dense", threads, keep_dense=kept)
+    assert kept.blocks and all(X.shape[1] == spikes.n_inputs + ck.PAD for X in kept.blocks.values())
+    for a, b in zip(ck.forward(weights, spikes, THETA, "dense", threads), records):
+        assert_same_records(a, b)
+    delta = rng.standard_normal(records[0].counts.shape).astype(np.float32)
+    delta[:, ::3] = 0                                   # terms with a = 0 are skipped
+    want = ck.weight_gradient(spikes, records[0], delta, THETA, threads=threads)
+    got = ck.weight_gradient(spikes, records[0], delta, THETA, threads=threads, dense_input=kept)
+    np.testing.assert_array_equal(got, want)
+    assert not kept.blocks                              # consumed
+    np.testing.assert_allclose(want, ref.weight_gradient(spikes.coalesce(), records[0], delta, THETA),
+                               rtol=1e-5, atol=1e-6 * np.abs(want).max())
+
+
+def test_backend_keeps_the_dense_input_only_for_the_same_batch():
+    spikes, weights, rng = workload(12, density=0.4)
+    backend = NumpyBackend(mode="dense", threads=1)
+    labels = rng.integers(0, weights[-1].shape[1], spikes.n_samples)
+    records = backend.forward(weights, spikes, THETA)
+    assert backend._kept_for is spikes and backend._kept.blocks
+    _, _, grads = backend.gradients(weights, spikes, records, labels, spikes.n_steps, THETA, MethodConfig())
+    assert backend._kept_for is None and not backend._kept.blocks
+    # another tensor with the same content: nothing kept applies, the gradient is built afresh
+    backend.forward(weights, spikes, THETA)
+    copy = spikes.select(np.arange(spikes.n_samples))
+    _, _, again = backend.gradients(weights, copy, records, labels, spikes.n_steps, THETA, MethodConfig())
+    for g, h in zip(grads, again):
+        np.testing.assert_array_equal(g, h)

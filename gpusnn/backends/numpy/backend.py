@@ -14,6 +14,11 @@ from gpusnn.backends.numpy import fastpaths as ck
 from gpusnn.config import MethodConfig, OptimConfig
 
 
+#: Largest first-layer dense input (bytes) the forward keeps for the gradient of the same
+#: batch: a training batch of 32 samples x 64 steps x 2048 inputs takes 17 MB.
+KEEP_BYTES = 32 * 2**20
+
+
 class NumpyBackend:
     """NumPy + scipy.sparse on the CPU, a gpusnn.backends.protocol.Backend. The oracle of the
     GPU backends.
@@ -33,6 +38,8 @@ class NumpyBackend:
         self.mode = ck.check_mode(mode)
         self.threads = ck.default_threads() if threads is None else max(1, int(threads))
         self._scratch: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._kept = ck.KeptDense()               # the last forward's first-layer dense counts
+        self._kept_for = None                     # ... of this spikes object (None: nothing kept)
 
     @staticmethod
     def asarray(a):
@@ -43,8 +50,15 @@ class NumpyBackend:
         return np.asarray(a)
 
     def forward(self, weights, spikes: SpikeTensor, theta: float, output_spikes: bool = True):
-        """output_spikes is accepted for the interface; the CPU paths always keep them."""
-        return ck.forward(weights, ck.coalesced(spikes), theta, self.mode, self.threads)
+        """output_spikes is accepted for the interface; the CPU paths always keep them.
+
+        When the first layer runs dense and its counts take at most KEEP_BYTES, they are
+        kept for gradients() of the same spikes object (until then or the next forward), so
+        the gradient builds no dense counts again."""
+        small = spikes.n_samples * spikes.n_steps * (spikes.n_inputs + ck.PAD) * 4 <= KEEP_BYTES
+        self._kept_for = spikes if small else None
+        return ck.forward(weights, ck.coalesced(spikes), theta, self.mode, self.threads,
+                          self._kept if small else None)
 
     def gradients(self, weights, spikes: SpikeTensor, records, labels, T: int, theta: float,
                   method: MethodConfig, batch_norm: int | None = None):
@@ -53,8 +67,10 @@ class NumpyBackend:
         loss, delta = ref.loss_and_delta(rho, np.asarray(labels), method, T, batch_norm)
         deltas = ref.backward_deltas(weights, records, delta, theta, T)
         inputs = [ck.coalesced(spikes)] + [r.spikes for r in records[:-1]]
-        grads = [ck.weight_gradient(s, r, d, theta, method.gradient, self.threads)
-                 for s, r, d in zip(inputs, records, deltas)]
+        kept = self._kept if self._kept_for is spikes else None
+        self._kept_for = None
+        grads = [ck.weight_gradient(s, r, d, theta, method.gradient, self.threads, kept if l == 0 else None)
+                 for l, (s, r, d) in enumerate(zip(inputs, records, deltas))]
         return loss, rho, grads
 
     @staticmethod

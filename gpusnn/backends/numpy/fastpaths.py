@@ -8,15 +8,20 @@ Shapes: B samples, T steps, n_pre / n_post neurons; weights float32 [n_pre, n_po
   window is cut into runs of steps), so the working memory of a layer (currents, spike
   flags, prefix counts) is bounded by CHUNK_ELEMENTS float32 values, whatever T and B are;
   only the spike lists themselves grow.
-- The synaptic input of a block is either event-driven (a scipy CSR product: work =
-  entries x fan-out) or dense (the block's counts as a dense matrix times W in BLAS: work =
-  samples x steps x n_pre x n_post). ``mode="auto"`` picks dense above DENSE_ABOVE, the
-  crossover density measured by benchmarks/run.py (suite "density", BENCHMARKS.md).
+- The synaptic input of a block is either event-driven (a CSR product, scipy's kernel:
+  work = entries x fan-out) or dense (the block's counts as a dense matrix times W in BLAS:
+  work = samples x steps x n_pre x n_post). ``mode="auto"`` picks dense above DENSE_ABOVE,
+  the crossover density measured by benchmarks/run.py (suite "density", BENCHMARKS.md).
+  The CSR rows go to scipy's C++ kernels directly (CsrRows), without a csr_matrix per block.
+- The IF recursion is three whole-array operations per step (integrate_block); the spike
+  records (counts, first / last / second-to-last spike) and the output CSR come from the
+  block's fired flags afterwards, with no per-spike Python work.
 - The timing gradient sums delta_bi c_bj(w_bi, T] / (theta (T - w_bi)) as the reference
   does, as a^T n - M P: the prefix counts P of a block (no [B, T + 1, n_pre] array) times a
-  sparse matrix M of the window starts.
+  sparse matrix M of the window starts, accumulated into one G^T.
 - threads > 1: dense products run ahead on a thread pool while the calling thread runs the
-  IF recursion; the gradient runs sample ranges in parallel (docs/performance.md).
+  IF recursion; the gradient's prefix counts are made ahead the same way (docs/performance.md).
+  Blocks never depend on the thread count, so neither does any result.
 
 Event mode gives spike trains equal to the reference's on the same (coalesced) tensor bit
 for bit (same sums in the same order); dense mode and the gradient differ only by float32
@@ -25,11 +30,15 @@ rounding.
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
+
+# the C++ kernels behind scipy.sparse's CSR methods, called directly: each csr_matrix construction
+# costs ~0.3 ms of checks, several times per batch
+from scipy.sparse import _sparsetools
 
 from data_tools.spikes import SpikeTensor
 from gpusnn import reference as ref
@@ -174,112 +183,266 @@ def default_threads() -> int:
     return max(1, n)
 
 
-def row_block(spikes: SpikeTensor, data: np.ndarray, r0: int, r1: int) -> sp.csr_matrix:
-    """Rows r0..r1-1 of the spikes as a float32 CSR matrix (entries = counts), no copy of ids."""
-    lo, hi = int(spikes.indptr[r0]), int(spikes.indptr[r1])
-    return sp.csr_matrix((data[lo:hi], spikes.ids[lo:hi], spikes.indptr[r0:r1 + 1] - lo),
-                         shape=(r1 - r0, spikes.n_inputs))
+@dataclass(frozen=True)
+class CsrRows:
+    """Rows r0..r1-1 of a spike tensor as raw CSR arrays (no copy of ids): indptr rebased to
+    0 in the ids' integer type, ids, and data float32 (the entries' counts)."""
+
+    indptr: np.ndarray
+    ids: np.ndarray
+    data: np.ndarray
+    n_cols: int
+
+    @classmethod
+    def of(cls, spikes: SpikeTensor, data: np.ndarray, r0: int, r1: int) -> CsrRows:
+        lo, hi = int(spikes.indptr[r0]), int(spikes.indptr[r1])
+        ids = spikes.ids[lo:hi]
+        if ids.dtype not in (np.int32, np.int64):                        # the kernels' index types
+            ids = ids.astype(np.int32)
+        return cls((spikes.indptr[r0:r1 + 1] - lo).astype(ids.dtype), ids, data[lo:hi], spikes.n_inputs)
+
+    @property
+    def n_rows(self) -> int:
+        return self.indptr.size - 1
+
+    def dense(self, out: np.ndarray) -> np.ndarray:
+        """The rows as dense float32 counts in out [n_rows, width >= n_cols] (C-contiguous,
+        overwritten; columns from n_cols on stay 0)."""
+        out.fill(0)
+        _sparsetools.csr_todense(self.n_rows, out.shape[1], self.indptr, self.ids, self.data, out)
+        return out
+
+    def times_into(self, X: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """out += rows x X (X float32 [n_cols, k] C-contiguous; out float32 [n_rows, k]), as
+        scipy's sparse product computes it (entry by entry in CSR order)."""
+        _sparsetools.csr_matvecs(self.n_rows, self.n_cols, X.shape[1], self.indptr, self.ids, self.data,
+                                 X, out)
+        return out
 
 
-def records_from_spikes(b: np.ndarray, t: np.ndarray, i: np.ndarray, B: int, T: int, N: int):
-    """Per-neuron spike records and the SpikeTensor of a layer from its spikes.
+_LOCAL = threading.local()
 
-    b, t, i: sample, step (1-based) and neuron of every spike, int arrays [n_spikes] in
-    ascending step order. Returns counts, t_first, t_last, t_prev int32 [B, N] (0 = none)
-    and the spikes as a SpikeTensor B x T x N.
+
+def scratch(n_rows: int, width: int) -> np.ndarray:
+    """A float32 [n_rows, width] array in this thread's reused buffer, valid until the thread
+    asks again (a fresh multi-megabyte array per block costs its page faults every time)."""
+    n = n_rows * width
+    buf = getattr(_LOCAL, "buf", None)
+    if buf is None or buf.size < n:
+        buf = _LOCAL.buf = np.empty(n, np.float32)
+    return buf[:n].reshape(n_rows, width)
+
+
+class KeptDense:
+    """The first layer's dense counts that the forward keeps for the gradient of the same
+    batch: blocks {Block: float32 [rows, n_pre + PAD]}, views of one flat buffer that is
+    reused batch after batch (fresh multi-megabyte arrays would cost their page faults each
+    time). Filled by layer_forward(keep_dense=), consumed by weight_gradient(dense_input=)."""
+
+    def __init__(self):
+        self.buf = np.empty(0, np.float32)
+        self.blocks: dict = {}
+
+    def prepare(self, n_values: int) -> None:
+        """Forget the kept blocks and make room for n_values floats."""
+        self.blocks = {}
+        if self.buf.size < n_values:
+            self.buf = np.empty(n_values, np.float32)
+
+    def block(self, blk: Block, r0: int, r1: int, width: int) -> np.ndarray:
+        """The view for CSR rows r0..r1-1 (float32 [r1 - r0, width]), kept under blk."""
+        view = self.blocks[blk] = self.buf[r0 * width:r1 * width].reshape(r1 - r0, width)
+        return view
+
+
+@dataclass
+class SpikeRecorder:
+    """A layer's per-neuron spike records, filled block by block (int32 [B, N], 0 = none),
+    and its output spikes as CSR pieces: row_len int64 [B * T] and the ids of each block."""
+
+    n_steps: int
+    counts: np.ndarray
+    t_first: np.ndarray
+    t_last: np.ndarray
+    t_prev: np.ndarray
+    row_len: np.ndarray
+    ids: list
+
+    @classmethod
+    def empty(cls, B: int, T: int, N: int) -> SpikeRecorder:
+        return cls(T, *(np.zeros((B, N), np.int32) for _ in range(4)), np.zeros(B * T, np.int64), [])
+
+    def spikes(self) -> SpikeTensor:
+        """The recorded spikes as a SpikeTensor B x T x N (blocks came in CSR row order)."""
+        (B, N), T = self.counts.shape, self.n_steps
+        indptr = np.zeros(B * T + 1, np.int64)
+        np.cumsum(self.row_len, out=indptr[1:])
+        ids = np.concatenate(self.ids) if self.ids else np.zeros(0, np.int32)
+        return SpikeTensor(indptr, ids, B, T, N)
+
+
+def integrate_block(I: np.ndarray, u: np.ndarray, theta: np.float32, t0: int, rec: SpikeRecorder,
+                    b0: int) -> None:
+    """The IF recursion of one block in place: I float32 [nb, nt, N], the currents of samples
+    b0.. over steps t0+1..t0+nt; u float32 [nb, N] (a view, updated); rec gets the spikes.
+
+    Per step three whole-array operations and no per-spike work: u += I_t, fired = u >=
+    theta, u *= (u < theta) (the reset to 0: theta > 0, so a neuron that fires has u > 0 and
+    becomes +0, one that does not is multiplied by 1). Afterwards the block's spike counts,
+    first, last and second-to-last spike steps and CSR pieces come from its fired flags,
+    continuing the records of earlier runs of steps of the same samples.
     """
-    q = b.astype(np.int64) * N + i
-    by_neuron = np.argsort(q, kind="stable")                          # steps stay ascending
-    t_sorted = t[by_neuron].astype(np.int32)
-    counts = np.bincount(q, minlength=B * N).astype(np.int32)
-    ends = np.cumsum(counts) - 1
-    fired = counts > 0
-    t_first, t_last, t_prev = (np.zeros(B * N, np.int32) for _ in range(3))
-    t_last[fired] = t_sorted[ends[fired]]
-    t_first[fired] = t_sorted[ends[fired] - counts[fired] + 1]
-    twice = counts > 1
-    t_prev[twice] = t_sorted[ends[twice] - 1]
-    rows = b.astype(np.int64) * T + t - 1
-    key = rows * N + i
-    if key.size > 1 and not np.all(key[1:] > key[:-1]):                # blocks give CSR order already
-        i = i[np.argsort(key, kind="stable")]
-    indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=B * T)))).astype(np.int64)
-    spikes = SpikeTensor(indptr, i.astype(np.int32), B, T, N)
-    shape = (B, N)
-    return counts.reshape(shape), t_first.reshape(shape), t_last.reshape(shape), t_prev.reshape(shape), spikes
+    nb, nt, N = I.shape
+    sl = slice(b0, b0 + nb)
+    fired = np.empty(I.shape, bool)
+    keep = np.empty((nb, N), bool)
+    for k in range(nt):
+        np.add(u, I[:, k], out=u)
+        np.greater_equal(u, theta, out=fired[:, k])
+        np.less(u, theta, out=keep)
+        np.multiply(u, keep, out=u)
+    n = fired.view(np.int8).sum(axis=1, dtype=np.int32)                # [nb, N] spikes in the block
+    dt = np.int16 if t0 + nt < np.iinfo(np.int16).max else np.int32
+    step = np.arange(t0 + 1, t0 + nt + 1, dtype=dt)[:, None]             # 1-based steps of the block
+    at = np.multiply(fired, step)                                         # the step where fired, else 0
+    last = at.max(axis=1)
+    np.multiply(at, at < last[:, None], out=at)
+    prev = at.max(axis=1)                                                 # second-to-last (0: fewer than 2)
+    first = (t0 + nt + 1) - np.multiply(fired, (t0 + nt + 1) - step).max(axis=1).astype(np.int32)
+    had = rec.counts[sl] > 0
+    np.copyto(rec.t_first[sl], first, where=(n > 0) & ~had)
+    rec.t_prev[sl] = np.where(n >= 2, prev, np.where(n == 1, rec.t_last[sl], rec.t_prev[sl]))
+    np.copyto(rec.t_last[sl], last, where=n > 0)
+    rec.counts[sl] += n
+    flat = np.flatnonzero(fired)                                          # CSR order: rows b * T + t, then ids
+    r0 = b0 * rec.n_steps + t0
+    bounds = np.searchsorted(flat, np.arange(nb * nt + 1, dtype=np.int64) * N)
+    rec.row_len[r0:r0 + nb * nt] = np.diff(bounds)
+    rec.ids.append((flat % N).astype(np.int32))
+
+
+def recursion_groups(blocks: list[Block], T: int, width: int, threads: int) -> list[list[Block]]:
+    """The blocks gathered into runs whose currents the IF recursion integrates at once.
+
+    One thread: consecutive whole-window blocks while their currents (rows x width float32)
+    stay within CHUNK_ELEMENTS, so the recursion makes fewer, larger array operations; with
+    threads > 1 every block is its own group, so the recursion of one block overlaps the
+    products of the next ones. The recursion is elementwise, so the grouping never changes a
+    result; the products stay per block (the same for any number of threads).
+    """
+    if threads > 1:
+        return [[blk] for blk in blocks]
+    groups: list[list[Block]] = []
+    for blk in blocks:
+        last = groups[-1] if groups else None
+        whole = blk.t0 == 0 and blk.t1 == T
+        if (last and whole and last[-1].t1 == T and last[0].t0 == 0
+                and (blk.b1 - last[0].b0) * T * width <= CHUNK_ELEMENTS):
+            last.append(blk)
+        else:
+            groups.append([blk])
+    return groups
 
 
 def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = "auto",
-                  threads: int = 1) -> ref.LayerRecord:
+                  threads: int = 1, keep_dense: KeptDense | None = None) -> ref.LayerRecord:
     """Nonleaky IF layer over the whole window (method.md section 1), in blocks of samples.
 
     W float32 [n_pre, n_post]; spikes B x T x n_pre (entries with counts add count x W[j]).
-    Block by block (plan_blocks): the block's currents as one product (CSR x W, or dense x W
-    in BLAS), then the IF recursion over its steps. With threads > 1 the dense products of
-    the next blocks run on the thread pool (each one long BLAS call without the GIL) while
-    this thread runs the recursion of the current block, so no two threads contend for the
-    GIL step by step. Event-driven products stay on this thread (scipy's sparse product
-    gained under 10 % from a second thread when measured). Returns the reference's
-    LayerRecord.
+    Block by block (plan_blocks): the block's currents as one product (CSR x W, or the
+    block's dense counts x W in BLAS, written straight into the group's current buffer),
+    then the IF recursion over the steps of a group of blocks (recursion_groups,
+    integrate_block). With threads > 1 the dense products of the next blocks run on the
+    thread pool (each one long BLAS call without the GIL) while this thread runs the
+    recursion of the current block, so no two threads contend for the GIL step by step.
+    Event-driven products stay on this thread, in one block where memory allows (scipy's
+    sparse product gained under 10 % from a second thread when measured). Returns the
+    reference's LayerRecord.
+
+    keep_dense: receives the dense counts of every block when the product runs dense, for
+    weight_gradient(dense_input=) of the same batch (which then builds no dense counts of its
+    own); None: the counts live in a reused per-thread buffer only while their product runs.
     """
-    B, T, n_post = spikes.n_samples, spikes.n_steps, W.shape[1]
-    if W.shape[0] != spikes.n_inputs:
-        raise ShapeError(f"weights have {W.shape[0]} presynaptic rows but the input has "
+    B, T, (n_pre, n_post) = spikes.n_samples, spikes.n_steps, W.shape
+    if n_pre != spikes.n_inputs:
+        raise ShapeError(f"weights have {n_pre} presynaptic rows but the input has "
                          f"{spikes.n_inputs} lines")
+    W = np.ascontiguousarray(W, np.float32)
     spikes = coalesced(spikes)
     dense = use_dense(spikes, mode)
     data = spikes.entry_counts().astype(np.float32)
-    blocks = plan_blocks(0, B, T, n_post + (W.shape[0] if dense else 0))
+    blocks = plan_blocks(0, B, T, n_post + (n_pre if dense else 0), MIN_BLOCKS if dense else 1)
+    threads = threads if dense else 1
     th = np.float32(theta)
+    if keep_dense is not None:
+        keep_dense.prepare(B * T * (n_pre + PAD) if dense else 0)
 
-    def currents(blk: Block) -> np.ndarray:
-        X = row_block(spikes, data, *blk.rows(T))
-        I = (X.toarray() @ W) if dense else np.asarray(X @ W)
-        return I.reshape(blk.b1 - blk.b0, blk.t1 - blk.t0, n_post)
+    def currents(group: list[Block]) -> np.ndarray:
+        """The group's currents, float32 [nb, nt, n_post]."""
+        first, last = group[0], group[-1]
+        r0 = first.rows(T)[0]
+        I = np.empty((last.rows(T)[1] - r0, n_post), np.float32)
+        for blk in group:
+            a, b = blk.rows(T)
+            X = CsrRows.of(spikes, data, a, b)
+            if dense and keep_dense is not None:
+                counts = X.dense(keep_dense.block(blk, a, b, n_pre + PAD))
+                np.matmul(counts[:, :n_pre], W, out=I[a - r0:b - r0])      # BLAS takes the row stride
+            elif dense:
+                np.matmul(X.dense(scratch(b - a, n_pre)), W, out=I[a - r0:b - r0])
+            else:
+                I[a - r0:b - r0] = 0
+                X.times_into(W, I[a - r0:b - r0])
+        return I.reshape(last.b1 - first.b0, first.t1 - first.t0 if len(group) == 1 else T, n_post)
 
     u = np.zeros((B, n_post), np.float32)
-    parts = []
-    for blk, I in zip(blocks, pipelined(currents, blocks, threads if dense else 1)):
-        nb, nt = I.shape[:2]
-        ub = u[blk.b0:blk.b1]
-        fired = np.empty(I.shape, bool)
-        for k in range(nt):
-            np.add(ub, I[:, k], out=ub)
-            np.greater_equal(ub, th, out=fired[:, k])
-            np.putmask(ub, fired[:, k], np.float32(0))
-        flat = np.flatnonzero(fired)                                   # cheaper than 3-d nonzero
-        b, rest = np.divmod(flat, nt * n_post)
-        k, i = np.divmod(rest, n_post)
-        parts.append((b + blk.b0, k + blk.t0 + 1, i))
-    b, t, i = (np.concatenate(p) for p in zip(*parts)) if parts else (np.zeros(0, np.int64),) * 3
-    counts, t_first, t_last, t_prev, out = records_from_spikes(b, t, i, B, T, n_post)
-    return ref.LayerRecord(counts, t_first, t_last, t_prev, u, out)
+    rec = SpikeRecorder.empty(B, T, n_post)
+    groups = recursion_groups(blocks, T, n_post, threads)
+    for group, I in zip(groups, pipelined(currents, groups, threads)):
+        b0 = group[0].b0
+        integrate_block(I, u[b0:b0 + I.shape[0]], th, group[0].t0, rec, b0)
+    return ref.LayerRecord(rec.counts, rec.t_first, rec.t_last, rec.t_prev, u, rec.spikes())
 
 
 def forward(weights: list[np.ndarray], spikes: SpikeTensor, theta: float, mode: str = "auto",
-            threads: int = 1) -> list[ref.LayerRecord]:
-    """Every layer in turn, like reference.forward; mode is chosen per layer from its input."""
+            threads: int = 1, keep_dense: KeptDense | None = None) -> list[ref.LayerRecord]:
+    """Every layer in turn, like reference.forward; mode is chosen per layer from its input.
+    keep_dense: see layer_forward, for the first layer."""
     records = []
-    for W in weights:
-        rec = layer_forward(W, spikes, theta, mode, threads)
+    for l, W in enumerate(weights):
+        rec = layer_forward(W, spikes, theta, mode, threads, keep_dense if l == 0 else None)
         records.append(rec)
         spikes = rec.spikes
     return records
 
 
+#: Zero columns after n_pre in the gradient's buffers: rows off a power-of-two stride keep the
+#: final transpose of G^T cache friendly.
+PAD = 16
+
+
 def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_post: np.ndarray,
-                    theta: float, gradient: str = "timing", threads: int = 1) -> np.ndarray:
+                    theta: float, gradient: str = "timing", threads: int = 1,
+                    dense_input: KeptDense | None = None) -> np.ndarray:
     """G float32 [n_pre, n_post], the reference's weight_gradient computed block by block.
 
     With a = delta / (theta (T - w)) [B, n_post], n_b the window's counts and P_b(w) the
     counts of steps 1..w of sample b (prefix sums, every entry weighted by its count):
-    G^T = sum_b a_b^T n_b - sum_b M_b P_b, M_b holding a_bi at column w_bi (w_bi >= 1).
-    Per block (plan_blocks) the prefix sums are a cumulative sum of the block's dense
-    counts (made from its coalesced entries) and M_b P_b a sparse-times-dense product, so
-    the work is B x n_post x n_pre multiply-adds (twice) plus B x T x n_pre additions. With
-    threads > 1 the blocks' terms are computed ahead on the thread pool; they are summed in
-    block order with blocks that do not depend on the thread count, so G is the same bit
-    for bit whatever the number of threads.
+    G^T = sum_b a_b^T n_b - sum_b M_b P_b, M_b holding a_bi at column w_bi (w_bi >= 1, a_bi
+    != 0: a term with a = 0, e.g. a saturated neuron's, adds nothing). Per block
+    (plan_blocks) the prefix sums are a running sum over the steps of the block's dense
+    counts (made from its coalesced entries), and M_b P_b is accumulated into G^T entry by
+    entry in CSR order, so the work is B x n_post x n_pre multiply-adds (twice) plus
+    B x T x n_pre additions. With threads > 1 the blocks' prefix sums are computed ahead on
+    the thread pool; the accumulation runs on this thread in block order with blocks that do
+    not depend on the thread count, so G is the same bit for bit whatever the number of
+    threads.
+
+    dense_input: the dense counts the forward kept of these spikes (layer_forward
+    keep_dense; consumed: turned into prefix sums in place). Its blocks are used instead of
+    new ones. The result is the same bit for bit: every row of G^T gets its terms in
+    ascending sample order whatever the blocks, and the prefix sums of integer counts are
+    exact.
     """
     if gradient == "rate":
         return ref.weight_gradient(spikes_in, rec_post, delta_post, theta, gradient)
@@ -290,57 +453,55 @@ def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_pos
     spikes_in = coalesced(spikes_in)
     w = ref.window_start(rec_post.t_last, rec_post.t_prev, T)
     a = (delta_post / (np.float32(theta) * (T - w).astype(np.float32))).astype(np.float32)
-    data = spikes_in.entry_counts().astype(np.float32)
+    kept = dense_input.blocks if dense_input is not None and dense_input.blocks else None
+    data = None if kept else spikes_in.entry_counts().astype(np.float32)
+    width = n_pre + PAD
 
     def prefix(blk: Block) -> np.ndarray:
-        """The block's prefix counts P_b(t0 + 1 .. t1) - P_b(t0), float32 [nb, nt, n_pre]."""
+        """The block's prefix counts P_b(t0 + 1 .. t1) - P_b(t0), float32 [nb, nt, width]."""
         nb, nt = blk.b1 - blk.b0, blk.t1 - blk.t0
-        P = row_block(spikes_in, data, *blk.rows(T)).toarray().reshape(nb, nt, n_pre)
+        if kept:
+            P = kept.pop(blk)
+        else:
+            P = CsrRows.of(spikes_in, data, *blk.rows(T)).dense(np.empty((nb * nt, width), np.float32))
+        P = P.reshape(nb, nt, width)
         for k in range(1, nt):
             np.add(P[:, k], P[:, k - 1], out=P[:, k])                   # (cumsum over axis 1 is strided: slower)
         return P
 
-    def contribution(blk: Block, P: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(M_b P_b, n_b [nb, n_pre] or None before the window's end) of one block."""
+    blocks = sorted(kept, key=lambda b: (b.b0, b.t0)) if kept else \
+        plan_blocks(0, B, T, n_pre, GRADIENT_MIN_BLOCKS)
+    if all(b.t0 == 0 and b.t1 == T for b in blocks):   # whole-window blocks: independent, made ahead in parallel
+        prefixes = pipelined(prefix, blocks, threads)
+    else:                                               # runs of steps of one sample carry the prefix: in order
+        prefixes = _carried_prefixes(blocks, prefix, T)
+    G_T = np.zeros((n_post, width), np.float32)
+    n = np.empty((B, n_pre), np.float32)
+    for blk, P in zip(blocks, prefixes):
         nb, nt = P.shape[:2]
         wb, ab = w[blk.b0:blk.b1], a[blk.b0:blk.b1]
-        inside = ((wb > blk.t0) & (wb <= blk.t1)).T                    # [n_post, nb]: P_b(w) in this block
+        inside = ((wb > blk.t0) & (wb <= blk.t1) & (ab != 0)).T       # [n_post, nb]: a term with P_b(w) here
         i, b = np.nonzero(inside)                                      # row-major: CSR order
-        indptr = np.concatenate(([0], np.cumsum(inside.sum(axis=1))))
-        M = sp.csr_matrix((ab[b, i], b * nt + (wb[b, i] - 1 - blk.t0), indptr), shape=(n_post, nb * nt))
-        return M @ P.reshape(nb * nt, n_pre), P[:, -1].copy() if blk.t1 == T else None   # P_b(T) = n_b
-
-    blocks = plan_blocks(0, B, T, n_pre, GRADIENT_MIN_BLOCKS)
-    single = all(b.t0 == 0 and b.t1 == T for b in blocks)
-
-    def block_terms(blk: Block):
-        return contribution(blk, prefix(blk))
-
-    # pad the rows of G^T off a power-of-two stride: the final transpose is then cache friendly
-    G_T = np.zeros((n_post, n_pre + 16), np.float32)[:, :n_pre]
-    if single:                                  # whole-window blocks: independent, computed ahead in parallel
-        terms = pipelined(block_terms, blocks, threads)
-    else:                                       # runs of steps of one sample carry the prefix: in order
-        terms = _carried_terms(blocks, prefix, contribution, T)
-    n = np.empty((B, n_pre), np.float32)
-    for blk, (MP, n_blk) in zip(blocks, terms):
-        G_T -= MP                               # summed in block order: the same for any thread count
-        if n_blk is not None:
-            n[blk.b0:blk.b1] = n_blk
-    G_T += a.T @ n
-    return np.ascontiguousarray(G_T.T)
+        indptr = np.zeros(n_post + 1, np.int32)
+        np.cumsum(inside.sum(axis=1), out=indptr[1:])
+        cols = (b * nt + (wb[b, i] - 1 - blk.t0)).astype(np.int32)
+        CsrRows(indptr, cols, -ab[b, i], nb * nt).times_into(P.reshape(nb * nt, width), G_T)   # G^T -= M_b P_b
+        if blk.t1 == T:
+            n[blk.b0:blk.b1] = P[:, -1, :n_pre]                        # P_b(T) = n_b
+    G_T[:, :n_pre] += a.T @ n
+    return np.ascontiguousarray(G_T[:, :n_pre].T)
 
 
-def _carried_terms(blocks, prefix, contribution, T: int):
-    """The (M P, a^T n) terms of blocks that cut one sample's window into runs of steps:
-    each run's prefix counts continue from the previous run's last step."""
+def _carried_prefixes(blocks, prefix, T: int):
+    """The prefix counts of blocks that cut one sample's window into runs of steps: each
+    run's continue from the previous run's last step."""
     carry = None
     for blk in blocks:
         P = prefix(blk)
         if blk.t0 > 0:
             P += carry[:, None, :]
         carry = P[:, -1].copy() if blk.t1 < T else None
-        yield contribution(blk, P)
+        yield P
 
 
 def fractional_update(W: np.ndarray, *, W_prev: np.ndarray, G: np.ndarray, G_prev: np.ndarray | None,
@@ -356,7 +517,9 @@ def fractional_update(W: np.ndarray, *, W_prev: np.ndarray, G: np.ndarray, G_pre
     np.multiply(g, np.float32(optim.lr), out=step_buf)                    # lr * g
     if step > 0 and optim.alpha == 1.0:
         one = np.float32(ref.gamma_factor(1.0))
-        step_buf *= one if optim.factor_clip is None else min(one, np.float32(optim.factor_clip))
+        one = one if optim.factor_clip is None else min(one, np.float32(optim.factor_clip))
+        if one != 1:                                                      # x * 1 is x: skip the pass
+            step_buf *= one
     elif step > 0:
         np.subtract(W, W_prev, out=factor)
         if optim.eps_inside:
