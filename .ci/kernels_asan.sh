@@ -17,4 +17,4 @@ LD_PRELOAD="$LIBASAN" \
     "$PYTHON" -m pytest -q -p no:cacheprovider -m "not gpu" \
     tests/test_gpu_forward.py tests/test_gpu_gradient.py tests/test_gpu_update.py \
     tests/test_gpu_events.py tests/test_gpu_backend.py tests/test_gpu_grid.py tests/test_gpu_dense.py \
-    tests/test_gpu_large_batch.py "$@"
+    tests/test_gpu_large_batch.py tests/test_gpu_encode.py "$@"

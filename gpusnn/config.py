@@ -152,6 +152,8 @@ class TrainConfig:
     binning ("duration": equal time bins; "count": equal event counts per bin) and
     encoding ("count": every event is a spike, so an input can spike several times in a
     step; "binary": at most one spike per input and step). Static images ignore these.
+    cuda_graph: run each training step as a captured CUDA graph (cuda backend only; the
+    results are the same as without it, so a run may resume with or without it).
     """
 
     data: str = "mnist5k"
@@ -162,6 +164,7 @@ class TrainConfig:
     downsample: int = 4
     binning: str = "duration"
     encoding: str = "count"
+    cuda_graph: bool = False
 
     def validate(self) -> None:
         _check_types(self, "train")

@@ -17,8 +17,15 @@ store. Either way the next PREFETCH batches are made in a background thread
 (data_tools.prefetch) while the current one trains; the batches and their order are the same.
 On the cuda and emulated backends a StoreSplit's batches are encoded on the device: the
 thread reads the raw events (StoreSplit.read) and the trainer bins them with
-backend.encode_batch, giving the host encoder's spike tensors; a split small enough for the
-device (RESIDENT_BYTES) is uploaded once per run and binned per batch from there (see batches).
+backend.encode_batch, giving the host encoder's spikes in the static forms the kernels read
+(a SpikeGrid, or PaddedSpikes for count encoding) with nothing read back; a split small enough
+for the device (RESIDENT_BYTES) is uploaded once per run and binned per batch from there (see
+batches).
+
+With cfg.train.cuda_graph (`gpusnn train --cuda-graph`, cuda only) each training batch goes
+through graph_step (gpusnn.backends.gpu.graph.GraphStep): copied into static buffers and run as
+a captured CUDA graph, one capture per epoch and batch shape. The results are those of
+train_batch (same kernels in the same order), so checkpoints do not depend on it.
 """
 from __future__ import annotations
 
@@ -36,7 +43,7 @@ from data_tools.spikes import EncodedDataset, SpikeTensor
 from gpusnn import distributed
 from gpusnn.backends import Backend
 from gpusnn.config import RunConfig
-from gpusnn.errors import ShapeError
+from gpusnn.errors import ConfigError, ShapeError
 from gpusnn.optimizer import OptimState, apply_update, init_state
 
 log = logging.getLogger(__name__)
@@ -177,18 +184,20 @@ def resident_events(backend, source: StoreSplit):
     return store
 
 
-def batches(backend: Backend, source: BatchSource, index_lists, depth: int = PREFETCH):
-    """(index, spike tensor as the backend's arrays) of each index array in index_lists, in order.
+def batches(backend: Backend, source: BatchSource, index_lists, depth: int = PREFETCH, upload: bool = True):
+    """(index, spikes as the backend reads them) of each index array in index_lists, in order.
 
     When the backend encodes (encodes_on_device): from the split's device copy when it fits
     (resident_events: only the B indices go up per batch), else the split's raw events read
     ahead by a background thread (depth batches; 0 = in this thread), uploaded and binned on
-    the device by this thread. Otherwise the host's spike tensors made ahead the same way and
-    uploaded by device_spikes. Either way the spike tensors are the same.
+    the device by this thread; the batches are device SpikeGrids (binary) or PaddedSpikes
+    (count encoding). Otherwise the host's spike tensors made ahead the same way and uploaded
+    by device_spikes (upload=False: left on the host, for a step that stages its input itself,
+    graph_step). Either way the spikes are the same.
     """
     if not encodes_on_device(backend, source):
         for idx, host in prefetch(((idx, source.select(idx)) for idx in index_lists), depth):
-            yield idx, device_spikes(backend, host)
+            yield idx, device_spikes(backend, host) if upload else host
         return
     store = resident_events(backend, source)
     if store is not None:
@@ -198,6 +207,13 @@ def batches(backend: Backend, source: BatchSource, index_lists, depth: int = PRE
     for idx, raw in prefetch(((idx, source.read(idx)) for idx in index_lists), depth):
         yield idx, backend.encode_batch(raw.columns, raw.offsets, raw.durations, source.n_steps,
                                         sensor_size=raw.sensor_size, **source.encoding)
+
+
+def graph_step(backend: Backend, state: TrainState, cfg: RunConfig):
+    """The per-batch step of cfg.train.cuda_graph: a GraphStep (cuda only, else ConfigError),
+    called as step(spikes, labels) -> train_batch's results."""
+    from gpusnn.backends.gpu.graph import GraphStep
+    return GraphStep(backend, state, cfg)
 
 
 def train_epoch(backend: Backend, state: TrainState, cfg: RunConfig, data: EncodedDataset,
@@ -217,9 +233,16 @@ def train_epoch(backend: Backend, state: TrainState, cfg: RunConfig, data: Encod
     t0 = time.perf_counter()
     todo = [order[s:s + bs] for s in starts[cur.batches_done:]]
     shares = [distributed.part(idx, comm.rank, comm.size) for idx in todo]
-    for (mine, spikes), idx in zip(batches(backend, data.train, shares), todo):
+    if cfg.train.cuda_graph and comm.size > 1:
+        raise ConfigError("--cuda-graph cannot be combined with --distributed (the captured step has no "
+                          "gradient all-reduce)")
+    step = graph_step(backend, state, cfg) if cfg.train.cuda_graph else None
+    for (mine, spikes), idx in zip(batches(backend, data.train, shares, upload=step is None), todo):
         labels = data.train_labels[mine]
-        loss, pred, layer_spikes = train_batch(backend, state, cfg, spikes, labels, comm, len(idx))
+        if step is None:
+            loss, pred, layer_spikes = train_batch(backend, state, cfg, spikes, labels, comm, len(idx))
+        else:
+            loss, pred, layer_spikes = step(spikes, labels)
         totals = comm.allreduce_sum([np.array([loss.sum(), (pred == labels).sum(), *layer_spikes], np.float64)])[0]
         cur.loss_sum += float(totals[0])
         cur.correct += int(totals[1])

@@ -19,16 +19,16 @@ from data_tools.datasets import load
 from data_tools.progress import PROGRESS
 from data_tools.spikes import EncodedDataset
 from gpusnn import training
-from gpusnn.backends import get_backend, gpu_problem
+from gpusnn.backends import get_backend, gpu_problem, resolve_name
 from gpusnn.backends.protocol import Backend
-from gpusnn.config import OptionError, RunConfig
+from gpusnn.config import OptionError, RunConfig, TrainConfig
 from gpusnn.errors import CheckpointError, ConfigError, GpusnnError
 from gpusnn.io import checkpoint, spikelog
 from gpusnn.training import TrainState
 
 log = logging.getLogger(__name__)
 
-RESUME_CHANGES = ("epochs", "backend")  # [train] options a resumed run may change
+RESUME_CHANGES = ("epochs", "backend", "cuda_graph")  # [train] options a resumed run may change
 SPIKE_LOGS = ("spikes.h5", "spikes-eval.h5")
 
 
@@ -50,6 +50,23 @@ def check_backend(name: str) -> None:
     problem = gpu_problem() if name == "cuda" else None
     if problem:
         raise OptionError("train", "backend", f"cuda cannot run here: {problem}; use numpy or emulated")
+
+
+def check_cuda_graph(train: TrainConfig, distributed: bool = False) -> None:
+    """OptionError (train.cuda_graph, the flag --cuda-graph) when cuda_graph is on and the run's
+    backend (auto resolved) is not cuda, or the run is data parallel (the captured step holds
+    no gradient all-reduce); checked with the options, before any data is loaded."""
+    if not train.cuda_graph:
+        return
+    name = resolve_name(train.backend)
+    if name != "cuda":
+        resolved = f" (auto: {name} here)" if train.backend == "auto" else ""
+        raise OptionError("train", "cuda_graph", f"needs --backend cuda (CUDA graphs are captured by the CUDA "
+                                                 f"driver), not --backend {train.backend}{resolved}; "
+                                                 f"leave it out (or give --no-cuda-graph) on this machine")
+    if distributed:
+        raise OptionError("train", "cuda_graph", "cannot be combined with --distributed (the captured step "
+                                                 "has no gradient all-reduce)")
 
 
 def make_backend(name: str):

@@ -1,5 +1,5 @@
 // encode.cu -- a batch of decoded events (x, y, p, t per event) -> occupancy grid of the spike
-// tensor, on the device (compact.cu then makes the CSR, coalesced with counts in count mode).
+// tensor, on the device (binary: the SpikeGrid itself; count mode: compact.cu's grid_compact then makes the coalesced CSR).
 //
 // Twin: data_tools.encode.encode (the encoding convention stated there, kept exactly):
 // id = (p * H' + y') * W' + x' with x' = x / factor, y' = y / factor, W' = width / factor,
@@ -14,8 +14,12 @@
 // exclusive scan of their lengths, so thread e of 0..batch_offsets[B] - 1 handles event
 // e - batch_offsets[b] of batch sample b (b found by binary search).
 // mode GPUSNN_GRID_BITS: atomicOr of bit id (binary encoding); GPUSNN_GRID_COUNTS: atomicAdd
-// on counter id (count encoding). The grid [B * T, words] must be zeroed. The result does not
-// depend on thread order (bitwise or / integer sums commute).
+// on counter id (count encoding), and the event that finds its counter at 0 (the first of its
+// (row, id) entry) adds 1 to row_entries[r + 1], so row_entries [B * T + 1] (zeroed; entry 0
+// stays 0) holds each row's coalesced entries and its inclusive scan is the CSR indptr that
+// grid_compact (compact.cu) fills (no grid_row_nnz pass; row_entries is unused, any pointer, in
+// bits mode). The grid [B * T, words] must be zeroed. The result does not depend on thread
+// order (bitwise or / integer sums commute; which event sees 0 does not change the counts).
 // Launch: 1-D grid-stride over the batch's events, one thread per event.
 #include "common.cuh"
 
@@ -31,7 +35,8 @@ extern "C" __global__ void bin_events(const short* __restrict__ x, const short* 
                                       const long long* __restrict__ durations,      // [S] (us)
                                       long long n_events, int B, int T, int width, int height,
                                       int factor, int binning, int mode,
-                                      unsigned* __restrict__ grid, int words)
+                                      unsigned* __restrict__ grid, int words,
+                                      long long* __restrict__ row_entries)  // [B * T + 1]
 {
     const int Wd = width / factor, Hd = height / factor;
     GPUSNN_GRID_STRIDE(e, n_events) {
@@ -54,6 +59,11 @@ extern "C" __global__ void bin_events(const short* __restrict__ x, const short* 
         } else {
             bin = k * T / (batch_offsets[lo + 1] - batch_offsets[lo]);
         }
-        gpusnn_grid_mark(grid, (long long)lo * T, bin, T, words, id, mode);
+        bin = bin < 0 ? 0 : (bin >= T ? T - 1 : bin);
+        const long long r = (long long)lo * T + bin;
+        if (mode == GPUSNN_GRID_BITS)
+            atomicOr(&grid[r * words + (id >> 5)], 1u << (id & 31));
+        else if (atomicAdd(&grid[r * words + id], 1u) == 0u)
+            atomicAdd((unsigned long long*)&row_entries[r + 1], 1ull);
     }
 }

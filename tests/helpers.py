@@ -50,8 +50,12 @@ def write_idx_dir(d: Path, n_train: int, n_test: int) -> Path:
 
 
 def assert_same_spikes(asnumpy, got, want) -> None:
-    """got (any backend's arrays, brought to the host by asnumpy) is the spike tensor want:
-    sizes, indptr, ids and counts (absent on both, or equal)."""
+    """got (any backend's arrays, brought to the host by asnumpy; or a SpikeGrid / PaddedSpikes,
+    compared as its .to(np)) is the spike tensor want: sizes, indptr, ids and counts (absent on
+    both, or equal)."""
+    from gpusnn.backends.gpu.compact import PaddedSpikes, SpikeGrid
+    if isinstance(got, (SpikeGrid, PaddedSpikes)):
+        got = got.to(np)
     assert (got.n_samples, got.n_steps, got.n_inputs) == (want.n_samples, want.n_steps, want.n_inputs)
     np.testing.assert_array_equal(asnumpy(got.indptr), want.indptr)
     np.testing.assert_array_equal(asnumpy(got.ids), want.ids)

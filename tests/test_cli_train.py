@@ -63,6 +63,39 @@ def test_bad_options_fail_with_a_clear_message(idx_dir, tmp_path, capsys, flags,
     assert not (tmp_path / "r").exists()   # nothing was created
 
 
+@pytest.mark.parametrize("flags, toml, message", [
+    (["--cuda-graph", "--backend", "emulated"], "", ("--cuda-graph needs --backend cuda (CUDA graphs are captured "
+                                                     "by the CUDA driver), not --backend emulated")),
+    (["--cuda-graph", "--backend", "numpy"], "", "--cuda-graph needs --backend cuda"),
+    (["--backend", "auto"], "[train]\ncuda_graph = true\n", "not --backend auto (auto: numpy here)"),
+    (["--backend", "numpy"], "[train]\ncuda_graph = true\n", "--cuda-graph needs --backend cuda"),
+    (["--backend", "numpy"], "[train]\ncuda_graph = 1\n", "[train] cuda_graph must be true or false, got 1"),
+])
+def test_cuda_graph_is_refused_off_cuda_before_any_work(idx_dir, tmp_path, capsys, monkeypatch, flags, toml, message):
+    """--cuda-graph (or [train] cuda_graph) on a backend other than cuda (here auto means
+    numpy: no GPU in the tests) is an option error, exit 2, before the data is loaded."""
+    from gpusnn import backends, workflow
+    if "auto" in flags:
+        monkeypatch.setattr(backends, "gpu_usable", lambda: False)
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("data loaded before the options were checked")
+    monkeypatch.setattr(workflow, "load_for", no_load)
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(toml)
+    rc = main(["train", "--data", str(idx_dir), "--config", str(cfg), "--out", str(tmp_path / "r"), *flags])
+    assert rc == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_no_cuda_graph_flag_trains_as_without_it(idx_dir, tmp_path):
+    """--no-cuda-graph overrides a config file's cuda_graph = true (so the file's run trains on numpy)."""
+    res = train_with_toml(tmp_path, "[train]\ncuda_graph = true\nepochs = 1\n[network]\nhidden = [8]\nn_steps = 4\n",
+                          "--data", str(idx_dir), "--backend", "numpy", "--no-cuda-graph")
+    assert res["config"]["train"]["cuda_graph"] is False and res["backend"] == "numpy"
+
+
 def test_unknown_config_option_is_named(tmp_path, capsys):
     cfg = tmp_path / "bad.toml"
     cfg.write_text("[optim]\nalpah = 1.5\n")

@@ -95,9 +95,10 @@ def train_one_epoch(backend, data):
     return [backend.asnumpy(W) for W in state.weights], state.history[0], backend.rt.traffic.kernels["encode.bin_events"]
 
 
-def test_training_with_device_encoding_equals_host_encoding(small_dir, tmp_path, monkeypatch, placement, device):
+@pytest.mark.parametrize("mode", ["count", "binary"])
+def test_training_with_device_encoding_equals_host_encoding(small_dir, tmp_path, monkeypatch, placement, device, mode):
     kind, uploads = placement
-    data = store_data(small_dir, tmp_path, "count")
+    data = store_data(small_dir, tmp_path, mode)
     backend = get_backend(device)
     assert training.encodes_on_device(backend, data.train)
     w_dev, hist_dev, launches = train_one_epoch(backend, data)
@@ -137,3 +138,42 @@ def test_numpy_backend_keeps_host_encoding(small_dir, tmp_path):
     want = data.train.select(np.arange(5))
     np.testing.assert_array_equal(spikes.ids, want.ids)
     np.testing.assert_array_equal(spikes.counts, want.counts)
+
+
+@pytest.mark.parametrize("mode", ["count", "binary"])
+@pytest.mark.parametrize("source", ["store", "memory"])
+def test_training_through_the_graph_staging_equals_train_batch(small_dir, tmp_path, monkeypatch, mode, source,
+                                                               device):
+    """cfg.train.cuda_graph with the graph's staging: on emulated without capture
+    (graph.StaticStep: every batch copied into static buffers, device-encoded batches device
+    to device, host tensors as their static form), on a GPU the captured GraphStep: the same
+    weights, metrics and step count as the plain path. With the data in memory the batches
+    reach the step on the host."""
+    from gpusnn.backends.gpu.graph import StaticStep
+    make = StaticStep if device == "emulated" else training.graph_step
+    data = store_data(small_dir, tmp_path, mode)
+    if source == "memory":
+        data = dataclasses.replace(data, train=data.train.select(np.arange(data.train.n_samples)),
+                                   test=data.test.select(np.arange(data.test.n_samples)))
+    cfg = RunConfig().replace(network={"widths": (data.train.n_inputs, 12, data.n_classes), "n_steps": T},
+                              train={"batch_size": 6, "epochs": 2, "seed": 4})
+    steps = []
+
+    def recorded_step(backend, state, cfg):
+        steps.append(make(backend, state, cfg))
+        return steps[-1]
+    monkeypatch.setattr(training, "graph_step", recorded_step)
+    runs = []
+    for graph in (False, True):
+        backend = get_backend(device)
+        state = training.new_state(cfg, backend)
+        training.fit(backend, state, cfg.replace(train={"cuda_graph": graph}), data, progress=False)
+        runs.append(state)
+    plain, staged = runs
+    assert len(steps) == 2                         # one per epoch, the plain run made none
+    assert staged.optim.step == plain.optim.step == 2 * -(-data.train.n_samples // 6)
+    for a, b in zip(staged.weights + staged.optim.W_prev, plain.weights + plain.optim.W_prev, strict=True):
+        np.testing.assert_array_equal(backend.asnumpy(a), backend.asnumpy(b))
+    for ha, hb in zip(staged.history, plain.history, strict=True):
+        for key in ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "spikes_per_sample"):
+            assert ha[key] == hb[key], key

@@ -288,3 +288,64 @@ def test_coalesced_batch_adds_only_the_counts_upload():
     assert traffic.library == expected_library(2)
     assert Counter({k.split(".", 1)[1]: v for k, v in traffic.kernels.items()}) == expected_kernels(2)
     assert traffic.syncs == Counter({"batch results": 1})
+
+
+def random_store_columns(rng, S, sensor=(32, 32, 2)):
+    """Event columns x, y, p, t of S samples (some events off the downsampled sensor, many
+    repeats per pixel and step), their offsets [S + 1] and durations [S] (us)."""
+    lengths = rng.integers(20, 120, S)
+    n = int(lengths.sum())
+    durations = rng.integers(100, 1000, S)
+    t = np.concatenate([np.sort(rng.integers(0, d, k)) for d, k in zip(durations, lengths)])
+    cols = {"x": rng.integers(0, sensor[0] + 3, n).astype(np.int16), "y": rng.integers(0, 12, n).astype(np.int16),
+            "p": rng.integers(0, 2, n).astype(np.uint8), "t": t.astype(np.int64)}
+    return cols, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), durations.astype(np.int64), sensor
+
+
+@pytest.mark.parametrize("placement", ["resident", "per-batch"])
+@pytest.mark.parametrize("mode", ["binary", "count"])
+def test_device_encoded_batch_counts(mode, placement):
+    """A store-backed training batch encoded on the device (what training.batches yields:
+    encode_samples from a store uploaded once, or encode_batch of the batch's events) and
+    trained: the encoding reads nothing back, so the batch keeps the step's one sync. Binary
+    input is a SpikeGrid (the step's grid-input launches: if_forward_grid and grid_masks for
+    every layer, no suffix table) plus bin_events and its grid's zeroing; count input is
+    PaddedSpikes (the CSR step's launches) plus bin_events (which also counts each row's
+    entries), grid_compact and 2 library calls (one zeroing of the grid and the row counts, the
+    cumsum giving indptr). Uploads: the indices with their offsets (one copy) and the labels;
+    per batch also the 7 event columns."""
+    widths, B, T, L = (128, 16, 5), 4, 5, 2
+    rng = np.random.default_rng(21)
+    cols, offsets, durations, sensor = random_store_columns(rng, 9)
+    backend, cfg, state = recorded_backend(widths, B, T)
+    idx = np.array([7, 2, 5, 0])
+    labels = rng.integers(0, widths[-1], B)
+    store = backend.upload_events(cols, offsets, durations, sensor)
+    RecordingRawModule.CALLS.clear()
+    traffic = backend.rt.reset_counts()
+    if placement == "resident":
+        spikes = backend.encode_samples(store, idx, T, downsample=4, mode=mode)
+    else:
+        sel = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in idx])
+        spikes = backend.encode_batch({k: v[sel] for k, v in cols.items()},
+                                      np.concatenate([[0], np.cumsum(np.diff(offsets)[idx])]), durations[idx], T,
+                                      sensor_size=sensor, downsample=4, mode=mode)
+    assert isinstance(spikes, SpikeGrid if mode == "binary" else PaddedSpikes)
+    assert traffic.host_syncs == 0
+    _, _, layer_spikes = training.train_batch(backend, state, cfg, spikes, labels)
+    assert min(layer_spikes) > 0, "every layer must spike, or the counts test nothing"
+    kernels = Counter({k.split(".", 1)[1]: v for k, v in traffic.kernels.items()})
+    step, library = expected_kernels(L), expected_library(L)
+    if mode == "binary":
+        step += Counter({"if_forward_grid": 1, "grid_masks": 1})
+        step -= Counter({"if_forward": 1, "suffix_table": 1})
+        library -= Counter({"zeros": 1})
+        want_kernels, want_library = step + Counter({"bin_events": 1}), library + Counter({"zeros": 1})
+    else:
+        want_kernels = step + Counter({"bin_events": 1, "grid_compact": 1})
+        want_library = library + Counter({"zeros": 1, "cumsum": 1})
+    assert Counter(RecordingRawModule.CALLS) == kernels == want_kernels
+    assert traffic.library == want_library
+    assert traffic.syncs == Counter({"batch results": 1}) and traffic.d2h_copies == 1
+    assert traffic.h2d_copies == 2 + (7 if placement == "per-batch" else 0)
+    assert traffic.launches == {"binary": 19, "count": 22}[mode]

@@ -1,6 +1,8 @@
 """GraphStep (gpusnn.backends.gpu.graph): a training step captured as a CUDA graph. On a GPU
 its batches give what training.train_batch gives on the same grid input, batch for batch
-(same kernels, same order: equal results); elsewhere it is a clear error."""
+(same kernels, same order: equal results); elsewhere it is a clear error. Its staging
+(StaticStep: batches copied into static buffers) runs on the emulated backend and gives
+train_batch's results there (also through training.fit: tests/test_device_encoding.py)."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -12,6 +14,7 @@ from gpusnn import training
 from gpusnn.backends import get_backend
 from gpusnn.backends.gpu import GpuBackend
 from gpusnn.backends.gpu.compact import PaddedSpikes, SpikeGrid
+from gpusnn.backends.gpu.graph import array_fields
 from gpusnn.config import RunConfig
 from gpusnn.errors import ConfigError, ShapeError
 from gpusnn.profiling import random_spikes
@@ -29,6 +32,66 @@ def test_graph_step_needs_cuda(name):
     cfg = config((20, 8, 3), 2, 4)
     with pytest.raises(ConfigError, match="--cuda-graph needs --backend cuda"):
         GraphStep(backend, training.new_state(cfg, backend), cfg)
+
+
+def test_training_refuses_cuda_graph_off_cuda():
+    """cfg.train.cuda_graph reaching training on a backend without CUDA graphs: a ConfigError
+    naming the flag before any batch (the CLI refuses it earlier: test_cli_train.py)."""
+    from types import SimpleNamespace
+    backend = get_backend("emulated")
+    cfg = config((20, 8, 3), 2, 4).replace(train={"cuda_graph": True})
+    data = SimpleNamespace(train=random_spikes(6, 4, 20, 0.3, 1), train_labels=np.zeros(6, np.int64))
+    state = training.new_state(cfg, backend)
+    with pytest.raises(ConfigError, match="--cuda-graph needs --backend cuda"):
+        training.train_epoch(backend, state, cfg, data, progress=False)
+    assert state.optim.step == 0
+
+
+def on_device(backend, form):
+    return replace(form, **{k: backend.asarray(a) for k, a in array_fields(form).items()})
+
+
+def test_static_step_reuses_its_buffers_and_equals_train_batch():
+    """StaticStep on emulated, batch for batch against train_batch on the same spikes: host
+    binary batches (grid), then count batches as host tensors and as device PaddedSpikes of
+    their exact size (a smaller capacity fits the buffers: copied into their first entries,
+    stale padding past indptr never read), then one of a capacity above the buffers' (new
+    buffers with slack).
+    Results and weights equal; the buffers stay the same arrays while batches fit."""
+    from data_tools.spikes import from_dense
+    from gpusnn.backends.gpu.graph import CAPACITY_ROUND, StaticStep, slack_capacity
+    widths, B, T = (64, 24, 5), 4, 6
+    cfg = config(widths, B, T)
+    rng = np.random.default_rng(21)
+    binary = [random_spikes(B, T, widths[0], d, s) for s, d in enumerate((0.2, 0.4, 0.1))]
+    counted = [from_dense(rng.poisson(lam, (B, T, widths[0])), coalesced=True) for lam in (0.4, 0.2, 0.3)]
+    assert CAPACITY_ROUND > max(c.nnz for c in counted)
+    big = CAPACITY_ROUND + 100                     # a device batch whose capacity exceeds the buffers'
+    plain_backend, static_backend = GpuBackend("emulated"), GpuBackend("emulated")
+    plain, staged = training.new_state(cfg, plain_backend), training.new_state(cfg, static_backend)
+    step = StaticStep(static_backend, staged, cfg)
+    feeds = [(x, x, "grid") for x in binary] + [(counted[0], counted[0], "new")]
+    feeds += [(c, on_device(static_backend, PaddedSpikes.from_tensor(c, c.nnz)), "same") for c in counted[1:]]
+    feeds += [(counted[0], counted[0], "same"),
+              (counted[2], on_device(static_backend, PaddedSpikes.from_tensor(counted[2], big)), "new")]
+    buffers = None
+    for spikes, given, expect in feeds:
+        y = rng.integers(0, widths[-1], B)
+        want = training.train_batch(plain_backend, plain, cfg, training.device_spikes(plain_backend, spikes), y)
+        got = step(given, y)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+        assert got[2] == want[2] and min(got[2]) > 0
+        if expect == "grid":
+            assert isinstance(step.input, SpikeGrid)
+        elif expect == "new":
+            assert step.input is not buffers and isinstance(step.input, PaddedSpikes)
+        else:
+            assert step.input is buffers
+        buffers = step.input
+    assert step.input.capacity == slack_capacity(big) == 2 * CAPACITY_ROUND
+    for a, b in zip(staged.weights, plain.weights):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_static_input_forms():
@@ -64,7 +127,7 @@ def test_graph_step_equals_eager_steps():
     every graph step gives the eager step's loss, predictions and spike totals on the same
     static input, and the weights end equal."""
     from data_tools.spikes import from_dense
-    from gpusnn.backends.gpu.graph import GraphStep, array_fields, static_input
+    from gpusnn.backends.gpu.graph import GraphStep, static_input
     widths, B, T = (64, 24, 5), 4, 6
     cfg = config(widths, B, T)
     rng = np.random.default_rng(21)

@@ -121,3 +121,32 @@ def test_resume_on_the_kernel_backends(tiny, tmp_path, backend):
     for x, y in zip(a.weights + a.W_prev, b.weights + b.W_prev, strict=True):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
     assert b.config.train.backend == backend
+
+
+def test_a_run_resumes_with_or_without_cuda_graph(tiny, tmp_path, monkeypatch):
+    """--cuda-graph gives train_batch's results, so it is a resume change like --backend: a run
+    trained with it (here on emulated through the graph's staging, graph.StaticStep, standing in
+    for the cuda graph: the option check is lifted for that part) resumes with --no-cuda-graph
+    and ends equal to a straight run without it; resuming it on emulated without that flag is
+    refused naming --cuda-graph, and --cuda-graph on a saved run without it is checked, not
+    refused as a checkpoint option."""
+    from gpusnn import training, workflow
+    from gpusnn.backends.gpu.graph import StaticStep
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train("--data", tiny, *RUN, "--backend", "emulated", "--epochs", 2, "--out", straight)
+    with monkeypatch.context() as m:
+        m.setattr(workflow, "check_cuda_graph", lambda *args: None)
+        m.setattr(training, "graph_step", StaticStep)
+        train("--data", tiny, *RUN, "--backend", "emulated", "--cuda-graph", "--epochs", 1, "--out", split,
+              "--save-every", 3)
+    mid = split / "checkpoint-e0-s3.h5"
+    assert checkpoint.read(mid).config.train.cuda_graph is True
+    with pytest.raises(ConfigError, match=r"cuda_graph needs --backend cuda .* --no-cuda-graph"):
+        command("train", "--resume", mid, "--epochs", 2, "--out", split)
+    train("--resume", mid, "--epochs", 2, "--out", split, "--no-cuda-graph")
+    a, b = checkpoint.read(straight / "checkpoint.h5"), checkpoint.read(split / "checkpoint.h5")
+    assert b.config.train.cuda_graph is False and (a.epoch, a.step) == (b.epoch, b.step) == (2, 10)
+    for x, y in zip(a.weights + a.W_prev, b.weights + b.W_prev, strict=True):
+        np.testing.assert_array_equal(x, y)
+    with pytest.raises(ConfigError, match=r"cuda_graph needs --backend cuda"):
+        command("train", "--resume", straight, "--epochs", 3, "--cuda-graph")

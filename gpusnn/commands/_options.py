@@ -20,6 +20,7 @@ RUN_FLAGS = {
     "data": ("train", "data"), "epochs": ("train", "epochs"), "batch_size": ("train", "batch_size"),
     "seed": ("train", "seed"), "backend": ("train", "backend"),
     "downsample": ("train", "downsample"), "binning": ("train", "binning"), "encoding": ("train", "encoding"),
+    "cuda_graph": ("train", "cuda_graph"),
     "steps": ("network", "n_steps"), "theta": ("network", "theta"), "init_scale": ("network", "init_scale"),
     "drive_ref": ("network", "drive_ref"),
     "loss": ("method", "loss"), "temperature": ("method", "temperature"), "r_target": ("method", "r_target"),

@@ -31,7 +31,7 @@ def register(sub) -> None:
                                  "with --resume, the checkpoint's directory)")
     g.add_argument("--resume", metavar="CKPT",
                    help="continue the run saved in CKPT (a checkpoint file or run directory) to --epochs "
-                        "epochs in total, with its saved config, data and seed (only --epochs and --backend may change)")
+                        "epochs in total, with its saved config, data and seed (only --epochs, --backend and --cuda-graph may change)")
     g.add_argument("--overwrite", action="store_true",
                    help="train into an --out that holds another run, deleting that run's checkpoints and "
                         "spike logs first (without it such an --out is refused)")
@@ -44,6 +44,11 @@ def register(sub) -> None:
     g.add_argument("--log-train", action="store_true",
                    help="with --log-spikes, also log the same sample ids of the train split each epoch")
     g.add_argument("--json", help="write the results (metrics per epoch, final accuracy) to this file")
+    g = p.add_argument_group("GPU step")
+    g.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
+                   help="run each training step as one captured CUDA graph (--backend cuda only; same results; "
+                        "default off: its gain is not yet measured on a GPU); --no-cuda-graph turns a saved "
+                        "run's off when resuming")
     g = p.add_argument_group("data-parallel training (docs/distributed.md)")
     g.add_argument("--distributed", action="store_true",
                    help="one rank of `mpiexec -n P gpusnn train --distributed ...`: each rank trains on its share "
@@ -93,6 +98,7 @@ def _run(args, stack: contextlib.ExitStack) -> dict | None:
     extra = [Path(args.json)] if args.json else []
     if args.resume:
         saved, cfg = workflow.read_resume(args.resume, resume_changes(args, args.resume))
+        workflow.check_cuda_graph(cfg.train, args.distributed)
         comm = connect(args, cfg.train.backend, stack)
         out = output_dir(args.out or saved.path.parent, "--out")
         if args.overwrite and out.resolve() == saved.path.parent.resolve():
@@ -104,6 +110,7 @@ def _run(args, stack: contextlib.ExitStack) -> dict | None:
         cfg, hidden = config_from_args(args)
         data_source(cfg.train.data)
         workflow.check_backend(cfg.train.backend)
+        workflow.check_cuda_graph(cfg.train, args.distributed)
         comm = connect(args, cfg.train.backend, stack)
         out = output_dir(args.out or "runs/latest", "--out")
         if workflow.is_root(comm):

@@ -7,6 +7,7 @@ import numpy as np
 
 from data_tools.spikes import SpikeTensor
 from gpusnn.backends.gpu import encode
+from gpusnn.backends.gpu.compact import PaddedSpikes, SpikeGrid
 from gpusnn.backends.gpu.forward import check_mode, check_weights, layer_forward
 from gpusnn.backends.gpu.gradient import backward_delta, readout_loss, weight_gradient
 from gpusnn.backends.gpu.runtime import KernelRuntime
@@ -59,9 +60,9 @@ class GpuBackend:
         (counted) module's; a SpikeGrid or PaddedSpikes (device arrays already) as it is."""
         return spikes.to(self.rt.xp) if isinstance(spikes, SpikeTensor) else spikes
 
-    def encode_batch(self, events, offsets, durations, n_steps: int, **encoding) -> SpikeTensor:
+    def encode_batch(self, events, offsets, durations, n_steps: int, **encoding) -> SpikeGrid | PaddedSpikes:
         """A batch's raw events (host EVENT_DTYPE [N] or its columns, offsets [B + 1], durations [B] us) binned
-        into its spike tensor on the device (gpusnn.backends.gpu.encode.encode_batch)."""
+        on the device into the static form the forward reads (gpusnn.backends.gpu.encode.encode_batch)."""
         return encode.encode_batch(self.rt, events, offsets, durations, n_steps, **encoding)
 
     def upload_events(self, events, offsets, durations, sensor_size) -> encode.DeviceEvents:
@@ -72,8 +73,9 @@ class GpuBackend:
         """Device stores of consecutive sample chunks as one (gpusnn.backends.gpu.encode.concat_events)."""
         return encode.concat_events(self.rt, parts)
 
-    def encode_samples(self, store: encode.DeviceEvents, samples, n_steps: int, **encoding) -> SpikeTensor:
-        """The spike tensor of samples of an uploaded store; only the indices travel."""
+    def encode_samples(self, store: encode.DeviceEvents, samples, n_steps: int, **encoding) -> SpikeGrid | PaddedSpikes:
+        """The spikes of samples of an uploaded store (a SpikeGrid, or PaddedSpikes in count
+        mode); only the indices travel, nothing is read back."""
         return encode.encode_samples(self.rt, store, samples, n_steps, **encoding)
 
     def forward(self, weights, spikes, theta: float, output_spikes: bool = True):

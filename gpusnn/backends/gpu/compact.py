@@ -95,20 +95,40 @@ class PaddedSpikes:
         return cls(np.asarray(spikes.indptr, np.int64), pad(spikes.ids), None if spikes.counts is None else
                    pad(spikes.counts), spikes.n_samples, spikes.n_steps, spikes.n_inputs)
 
+    @property
+    def capacity(self) -> int:
+        """Entries the ids (and counts) arrays hold, padding included."""
+        return int(self.ids.shape[0])
 
-def compact(rt: KernelRuntime, grid, mode: int):
+    def to(self, xp) -> SpikeTensor:
+        """The SpikeTensor (padding cut off) of array module xp, built on the host: one
+        device-to-host copy of the arrays (a synchronisation) on cuda. For tests, spike logs and
+        profiles, not the training step."""
+        def host(a):
+            return a.get() if hasattr(a, "get") else np.asarray(a)
+        indptr = host(self.indptr)
+        nnz = int(indptr[-1])
+        return SpikeTensor(indptr, host(self.ids)[:nnz], self.n_samples, self.n_steps, self.n_inputs,
+                           None if self.counts is None else host(self.counts)[:nnz]).to(xp)
+
+
+def compact(rt: KernelRuntime, grid, mode: int, capacity: int | None = None, indptr=None):
     """(indptr int64 [n_rows + 1], ids int32 [nnz], counts) of an occupancy grid, ids sorted
     per row; counts int32 [nnz] in GRID_COUNTS mode (the coalesced tensor), None in GRID_BITS.
 
-    One device-to-host read (nnz, to size ids: a synchronisation); everything else stays on
-    the device.
+    Without capacity: one device-to-host read (nnz, to size ids: a synchronisation). With
+    capacity (an upper bound of nnz the caller knows on the host): ids and counts have
+    capacity entries, those past indptr[-1] unwritten padding (the PaddedSpikes layout), and
+    nothing is read back. indptr: the rows' CSR offsets when the grid's producer counted the
+    entries itself (encode.cu in count mode); else grid_row_nnz and a scan make them.
     """
     xp = rt.xp
     n_rows, words = grid.shape
-    row_nnz = rt.empty(n_rows, xp.int64)
-    rt.launch("compact", "grid_row_nnz", n_rows, (grid, i64(n_rows), i32(words), i32(mode), row_nnz))
-    indptr = rt.exclusive_scan(row_nnz)
-    ids = rt.empty(rt.scalar(indptr[-1], "compact nnz"), xp.int32)
+    if indptr is None:
+        row_nnz = rt.empty(n_rows, xp.int64)
+        rt.launch("compact", "grid_row_nnz", n_rows, (grid, i64(n_rows), i32(words), i32(mode), row_nnz))
+        indptr = rt.exclusive_scan(row_nnz)
+    ids = rt.empty(rt.scalar(indptr[-1], "compact nnz") if capacity is None else capacity, xp.int32)
     counts = rt.empty(ids.shape[0], xp.int32) if mode == GRID_COUNTS else None
     rt.launch("compact", "grid_compact", n_rows,
               (grid, i64(n_rows), i32(words), i32(mode), indptr, ids, ids if counts is None else counts))

@@ -10,8 +10,18 @@ emulated). Two ways in:
   ``encode_samples(rt, store, samples, n_steps, ...)`` per batch: only the B sample indices
   go to the device, the events never move again.
 
-Either returns a SpikeTensor on the device (binary mode: no counts; count mode: coalesced,
-one entry per (sample, step, id) with its number of events in counts).
+Either returns the batch in the static form the forward and gradient kernels read as it is,
+with no device-to-host read (no synchronisation):
+
+- binary mode: a SpikeGrid (the occupancy grid bin_events fills; no compaction at all);
+- count mode: PaddedSpikes, the coalesced CSR list (one entry per (sample, step, id) with its
+  number of events in counts) compacted on the device into arrays of a capacity known on the
+  host, min(the batch's events, B * T * n_inputs) (each event makes at most one entry); the
+  entries past indptr[-1] are padding.
+
+``.to(np)`` of either gives the SpikeTensor data_tools.encode.encode makes (tested equal).
+The batch's event count sizes the launch: it comes from the host copy of the samples'
+lengths (DeviceEvents.host_lengths), not from the device.
 """
 from __future__ import annotations
 
@@ -20,8 +30,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from data_tools.encode import BINNINGS, MODES, n_inputs
-from data_tools.spikes import SpikeTensor
-from gpusnn.backends.gpu.compact import GRID_BITS, GRID_COUNTS, compact, grid_words
+from gpusnn.backends.gpu.compact import (
+    GRID_BITS,
+    GRID_COUNTS,
+    PaddedSpikes,
+    SpikeGrid,
+    compact,
+    grid_words,
+)
 from gpusnn.backends.gpu.runtime import KernelRuntime, i32, i64
 from gpusnn.errors import ConfigError, ShapeError
 
@@ -30,7 +46,8 @@ from gpusnn.errors import ConfigError, ShapeError
 class DeviceEvents:
     """Samples' events on the device: x, y int16, p uint8, t int64 [N] (us, re-based per
     sample, time order within a sample), offsets int64 [S + 1], lengths int64 [S] and
-    durations int64 [S] (us) as device arrays; sensor_size (W, H, P) of the sensor."""
+    durations int64 [S] (us) as device arrays; host_lengths int64 [S], the lengths on the
+    host (to size a batch without a device read); sensor_size (W, H, P) of the sensor."""
 
     x: object
     y: object
@@ -39,6 +56,7 @@ class DeviceEvents:
     offsets: object
     lengths: object
     durations: object
+    host_lengths: np.ndarray
     sensor_size: tuple
 
     @property
@@ -73,9 +91,10 @@ def upload_events(rt: KernelRuntime, events, offsets, durations, sensor_size) ->
         raise ShapeError(f"durations has shape {durations.shape}, expected ({offsets.size - 1},)")
     events = _time_ordered(events, offsets)
     col = rt.to_device                       # one counted upload per column
+    lengths = np.diff(offsets)
     return DeviceEvents(col(events["x"], np.int16), col(events["y"], np.int16), col(events["p"], np.uint8),
-                        col(events["t"], np.int64), col(offsets, np.int64), col(np.diff(offsets), np.int64),
-                        col(durations, np.int64), tuple(int(v) for v in sensor_size))
+                        col(events["t"], np.int64), col(offsets, np.int64), col(lengths, np.int64),
+                        col(durations, np.int64), lengths, tuple(int(v) for v in sensor_size))
 
 
 def concat_events(rt: KernelRuntime, parts: list[DeviceEvents]) -> DeviceEvents:
@@ -87,16 +106,18 @@ def concat_events(rt: KernelRuntime, parts: list[DeviceEvents]) -> DeviceEvents:
     cat = {name: xp.concatenate([getattr(q, name) for q in parts]) for name in ("x", "y", "p", "t", "lengths",
                                                                                 "durations")}
     return DeviceEvents(cat["x"], cat["y"], cat["p"], cat["t"], rt.exclusive_scan(cat["lengths"]), cat["lengths"],
-                        cat["durations"], parts[0].sensor_size)
+                        cat["durations"], np.concatenate([q.host_lengths for q in parts]), parts[0].sensor_size)
 
 
 def encode_samples(rt: KernelRuntime, store: DeviceEvents, samples, n_steps: int, *, downsample: int = 4,
-                   binning: str = "duration", mode: str = "binary") -> SpikeTensor:
-    """The spike tensor [B = len(samples), n_steps, n_inputs] of the given samples of a
-    device store, binned on the device (data_tools.encode's convention and result).
+                   binning: str = "duration", mode: str = "binary") -> SpikeGrid | PaddedSpikes:
+    """The spikes [B = len(samples), n_steps, n_inputs] of the given samples of a device
+    store, binned on the device (data_tools.encode's convention and result): a SpikeGrid in
+    binary mode, PaddedSpikes (coalesced, with counts) in count mode (module docstring).
 
-    Host-to-device traffic: the B sample indices; device-to-host: two scalars (the batch's
-    event count, to size the launch, and nnz, to size the spike list).
+    Host-to-device traffic: one copy of the B sample indices and their B + 1 batch offsets;
+    device-to-host: none. Launches: one zeroing and bin_events (binary); count mode adds the
+    scan of the rows' entries (a cumsum; bin_events counts them) and grid_compact.
     """
     xp = rt.xp
     if binning not in BINNINGS or mode not in MODES:
@@ -111,22 +132,34 @@ def encode_samples(rt: KernelRuntime, store: DeviceEvents, samples, n_steps: int
     n_in = n_inputs(store.sensor_size, downsample)
     grid_mode = GRID_BITS if mode == "binary" else GRID_COUNTS
     words = grid_words(n_in, grid_mode)
-    idx = rt.to_device(host_idx)
-    batch_offsets = rt.exclusive_scan(xp.take(store.lengths, idx))
-    n_events = rt.scalar(batch_offsets[-1], "encode events")
-    grid = xp.zeros((B * T, words), xp.uint32)
+    host_offsets = np.zeros(B + 1, np.int64)
+    np.cumsum(store.host_lengths[host_idx], out=host_offsets[1:])
+    n_events = int(host_offsets[-1])
+    packed = rt.to_device(np.concatenate([host_idx, host_offsets]))    # one upload: indices, then offsets
+    idx, batch_offsets = packed[:B], packed[B:]
+    n_rows = B * T
+    # one zeroing for the grid and, in count mode, the rows' entry counts (int64 [n_rows + 1])
+    # that bin_events keeps, placed first in the buffer so that both views are aligned
+    head = 2 * (n_rows + 1) if grid_mode == GRID_COUNTS else 0
+    buf = xp.zeros(head + n_rows * words, xp.uint32)
+    grid = buf[head:].reshape(n_rows, words)
+    row_entries = buf[:head].view(xp.int64) if head else packed       # bits mode: unused
     rt.launch("encode", "bin_events", n_events,
               (store.x, store.y, store.p, store.t, store.offsets, idx, batch_offsets, store.durations,
                i64(n_events), i32(B), i32(T), i32(W), i32(H), i32(downsample), i32(BINNINGS.index(binning)),
-               i32(grid_mode), grid, i32(words)))
-    indptr, ids, counts = compact(rt, grid, grid_mode)
-    return SpikeTensor(indptr, ids, B, T, n_in, counts)
+               i32(grid_mode), grid, i32(words), row_entries))
+    if grid_mode == GRID_BITS:
+        return SpikeGrid(grid, B, T, n_in)
+    indptr = xp.cumsum(row_entries)          # row_entries[0] = 0: the rows' CSR offsets
+    _, ids, counts = compact(rt, grid, grid_mode, capacity=min(n_events, n_rows * n_in), indptr=indptr)
+    return PaddedSpikes(indptr, ids, counts, B, T, n_in)
 
 
 def encode_batch(rt: KernelRuntime, events: np.ndarray, offsets, durations, n_steps: int, *, sensor_size,
-                 downsample: int = 4, binning: str = "duration", mode: str = "binary") -> SpikeTensor:
+                 downsample: int = 4, binning: str = "duration", mode: str = "binary") -> SpikeGrid | PaddedSpikes:
     """One batch's events (EVENT_DTYPE [N] or its columns, offsets int64 [B + 1], durations int64 [B] us)
-    to the device and into its spike tensor there; equal to data_tools.encode.encode."""
+    to the device and into its static spike form there (encode_samples); .to(np) of it equals
+    data_tools.encode.encode."""
     store = upload_events(rt, events, offsets, durations, sensor_size)
     return encode_samples(rt, store, np.arange(store.n_samples), n_steps, downsample=downsample,
                           binning=binning, mode=mode)
