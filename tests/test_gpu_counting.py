@@ -308,7 +308,7 @@ def test_device_encoded_batch_counts(mode, placement):
     """A store-backed training batch encoded on the device (what training.batches yields:
     encode_samples from a store uploaded once, or encode_batch of the batch's events) and
     trained: the encoding reads nothing back, so the batch keeps the step's one sync. Binary
-    input is a SpikeGrid (the step's grid-input launches: if_forward_grid and grid_masks for
+    input is a SpikeGrid (the step's grid-input launches: currents_grid and grid_masks for
     every layer, no suffix table) plus bin_events and its grid's zeroing; count input is
     PaddedSpikes (the CSR step's launches) plus bin_events (which also counts each row's
     entries), grid_compact and 2 library calls (one zeroing of the grid and the row counts, the
@@ -337,8 +337,8 @@ def test_device_encoded_batch_counts(mode, placement):
     kernels = Counter({k.split(".", 1)[1]: v for k, v in traffic.kernels.items()})
     step, library = expected_kernels(L), expected_library(L)
     if mode == "binary":
-        step += Counter({"if_forward_grid": 1, "grid_masks": 1})
-        step -= Counter({"if_forward": 1, "suffix_table": 1})
+        step += Counter({"currents_grid": 1, "grid_masks": 1})
+        step -= Counter({"currents_csr": 1, "suffix_table": 1})
         library -= Counter({"zeros": 1})
         want_kernels, want_library = step + Counter({"bin_events": 1}), library + Counter({"zeros": 1})
     else:
@@ -348,4 +348,4 @@ def test_device_encoded_batch_counts(mode, placement):
     assert traffic.library == want_library
     assert traffic.syncs == Counter({"batch results": 1}) and traffic.d2h_copies == 1
     assert traffic.h2d_copies == 2 + (7 if placement == "per-batch" else 0)
-    assert traffic.launches == {"binary": 19, "count": 22}[mode]
+    assert traffic.launches == {"binary": 21, "count": 24}[mode]
