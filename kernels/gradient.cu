@@ -77,30 +77,6 @@ extern "C" __global__ void backward_delta(const float* __restrict__ delta_next, 
     }
 }
 
-// Per (b, i): the window start w and the coefficient a of every presynaptic spike in it.
-// timing: w = window start, a = delta / (theta (T - w)); rate: w = 0, a = delta / rate_den
-// with rate_den = float32(theta * T) from the host.
-// Launch: 1-D grid-stride over B * n_post, one thread per (b, i).
-// budget gradient_coeffs: 32 registers
-extern "C" __global__ void gradient_coeffs(const float* __restrict__ delta,  // [B, n_post]
-                                           const int* __restrict__ t_last,   // [B, n_post]
-                                           const int* __restrict__ t_prev,   // [B, n_post]
-                                           long long n, int T, float theta, float rate_den, int timing,
-                                           float* __restrict__ a,            // [B, n_post]
-                                           int* __restrict__ w)              // [B, n_post]
-{
-    GPUSNN_GRID_STRIDE(k, n) {
-        if (timing) {
-            const int ws = gpusnn_window_start(t_last[k], t_prev[k], T);
-            w[k] = ws;
-            a[k] = delta[k] / (theta * (float)(T - ws));
-        } else {
-            w[k] = 0;
-            a[k] = delta[k] / rate_den;
-        }
-    }
-}
-
 // Per-(sample, input) tables of the presynaptic spikes, from which the weight gradient reads
 // c_bj(w, T], the spikes of input j in sample b after step w (docs/method.md section 3):
 //   GPUSNN_TABLE_MASKS   uint32 [n_b, n_pre, width = ceil(T / 32)]: bit (t - 1) & 31 of word
@@ -165,17 +141,23 @@ extern "C" __global__ void grid_masks(const unsigned* __restrict__ grid,  // [B*
 // (__fmul_rn), summed in float32 from 0 in increasing b: the float order of
 // gpusnn.reference.weight_gradient (its sparse product sums a_bi * c_bj over b in order;
 // samples with c = 0 add nothing there either), so the two agree bit for bit.
+// The window start w and the coefficient a of each (b, i) are computed here, where they are
+// used (no separate coefficient launch): timing: w = window start (t_last, t_prev),
+// a = delta / (theta (T - w)); rate: w = 0, a = delta / rate_den with rate_den =
+// float32(theta * T) from the host (the reference's float32 expressions, so the same bits).
 // One launch adds the samples b0 .. b0 + n_b - 1 of one table chunk: it starts from 0 when
 // b0 == 0, else from G as the previous chunk left it (a float32 in memory is the float32 the
 // register held), so a batch in any chunks sums in exactly the unchunked order.
 // Launch: 1-D grid-stride over n_pre * n_post, one thread per (j, i), index j * n_post + i;
-// a warp shares j (the table entries are broadcast) and reads a[b, i..i+31], w[b, i..i+31]
-// coalesced. Work n_b x n_pre x n_post (dense in b). Each launch writes G[j, i] once.
+// a warp shares j (the table entries are broadcast) and reads delta, t_last, t_prev
+// [b, i..i+31] coalesced. Work n_b x n_pre x n_post (dense in b). Each launch writes G[j, i] once.
 // budget weight_gradient: 48 registers
 extern "C" __global__ void weight_gradient(const unsigned* __restrict__ table,  // [n_b, n_pre, width]
                                            int table_kind, int width,
-                                           const float* __restrict__ a,         // [B, n_post]
-                                           const int* __restrict__ w,           // [B, n_post]
+                                           const float* __restrict__ delta,     // [B, n_post]
+                                           const int* __restrict__ t_last,      // [B, n_post]
+                                           const int* __restrict__ t_prev,      // [B, n_post]
+                                           int T, float theta, float rate_den, int timing,
                                            long long b0, long long n_b, int n_pre, int n_post,
                                            float* __restrict__ G)               // [n_pre, n_post]
 {
@@ -186,7 +168,7 @@ extern "C" __global__ void weight_gradient(const unsigned* __restrict__ table,  
         for (long long b = 0; b < n_b; ++b) {
             const long long bi = (b0 + b) * n_post + i;
             const unsigned* cell = table + (b * n_pre + j) * width;
-            const int ws = w[bi];
+            const int ws = timing ? gpusnn_window_start(t_last[bi], t_prev[bi], T) : 0;
             unsigned c = 0u;
             if (table_kind == GPUSNN_TABLE_SUFFIX) {
                 c = cell[ws];
@@ -194,7 +176,10 @@ extern "C" __global__ void weight_gradient(const unsigned* __restrict__ table,  
                 for (int q = ws >> 5; q < width; ++q)
                     c += __popc(q == (ws >> 5) ? cell[q] & (~0u << (ws & 31)) : cell[q]);
             }
-            if (c) g += __fmul_rn(a[bi], (float)c);
+            if (c) {
+                const float a = timing ? delta[bi] / (theta * (float)(T - ws)) : delta[bi] / rate_den;
+                g += __fmul_rn(a, (float)c);
+            }
         }
         G[k] = g;
     }

@@ -119,15 +119,12 @@ def weight_gradient(rt: KernelRuntime, spikes_in: SpikeTensor | PaddedSpikes | S
     """G float32 [n_pre, n_post] of one layer, summed over the batch (timing or rate), in
     the reference's float order (kernels/gradient.cu weight_gradient). The spike tables are
     built per sample chunk (table_chunks, within limit bytes, default forward.CURRENT_BYTES)
-    in one reused buffer; a batch that fits one chunk makes the same launches as unchunked."""
+    in one reused buffer; a batch that fits one chunk makes the same launches as unchunked.
+    Each (b, i)'s window start and coefficient are computed inside weight_gradient (no
+    separate launch): per chunk the table's launch(es) and one weight_gradient."""
     xp = rt.xp
     B, T, n_pre = spikes_in.n_samples, spikes_in.n_steps, spikes_in.n_inputs
     n_post = delta.shape[1]
-    a = rt.empty((B, n_post), xp.float32)
-    w = rt.empty((B, n_post), xp.int32)
-    rt.launch("gradient", "gradient_coeffs", B * n_post,
-              (delta, rec.t_last, rec.t_prev, i64(B * n_post), i32(T), f32(theta), f32(theta * T),
-               i32(gradient == "timing"), a, w))
     G = rt.empty((n_pre, n_post), xp.float32)   # B = 0 (an empty data-parallel share): all zeros
     chunks = table_chunks(B, n_pre, table_width(spikes_in)[1], limit)
     buffer = None
@@ -136,5 +133,6 @@ def weight_gradient(rt: KernelRuntime, spikes_in: SpikeTensor | PaddedSpikes | S
         if buffer is None:
             buffer = table                          # the first chunk is the largest
         rt.launch("gradient", "weight_gradient", n_pre * n_post,
-                  (table, i32(kind), i32(width), a, w, i64(b0), i64(n_b), i32(n_pre), i32(n_post), G))
+                  (table, i32(kind), i32(width), delta, rec.t_last, rec.t_prev, i32(T), f32(theta),
+                   f32(theta * T), i32(gradient == "timing"), i64(b0), i64(n_b), i32(n_pre), i32(n_post), G))
     return G
