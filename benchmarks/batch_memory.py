@@ -15,7 +15,8 @@ forward.CURRENT_BYTES), the unchunked table it replaces, and the modelled peak:
     currents   the forward's reused I buffer [chunk*T, n_post] of the widest layer (one layer
                at a time), plus X [chunk*T, n_pre] on the dense path
     deltas     rho, loss, delta [B, n] of every layer
-    coeffs     a, w [B, n_post] of the layer whose gradient runs (one at a time)
+    coeffs     a, w [B, n] of every layer (readout_loss and backward_delta write them with
+               the deltas, before the first weight gradient)
     table      the reused spike-table buffer of the layer whose gradient runs: suffix counts
                uint32 [chunk, n_pre, T] of a CSR input, step masks [chunk, n_pre, ceil(T/32)]
                of a grid
@@ -54,7 +55,7 @@ def batch_memory(widths: list[int], T: int, B: int, density: float, limit: int, 
         tc = table_chunks(B, n_pre, width, limit)
         tables.append({"kind": "masks" if masks else "suffix", "chunks": len(tc),
                        "bytes": tc[0][1] * n_pre * width * 4, "unchunked_bytes": B * n_pre * width * 4})
-    coeffs = max(2 * B * n_post * 4 for _, n_post in layers)
+    coeffs = sum(2 * B * n_post * 4 for _, n_post in layers)
     groups = {
         "state": 4 * 4 * sum(a * b for a, b in layers),
         "input": input_bytes,

@@ -10,7 +10,9 @@
 // __fmul_rn, no fused multiply-add) for each staged entry j: a warp reads 32 consecutive
 // floats of row j (coalesced). Each I[r, i] is summed from 0 in the row's CSR order (a
 // partial sum goes through I between stages unchanged), the same float32 order as the
-// reference's sparse product, so results agree bit for bit. Two input layouts:
+// reference's sparse product, so results agree bit for bit. The block also zeroes the row
+// of the layer's output grid (out_grid, out_words per row) that if_scan marks next, so the
+// grid needs no memset launch. Two input layouts:
 //   currents_csr   indptr int64 [B*T+1], ids int32 [nnz] (+ counts int32 [nnz]);
 //   currents_grid  an occupancy bit grid uint32 [B*T, words] (compact.cu's GPUSNN_GRID_BITS:
 //                  bit j & 31 of word j >> 5), its set bits read in increasing j (the order
@@ -23,7 +25,8 @@
 // (1-D grid-stride, any grid, block 256), walks t = 1..T over I (local row (b - b0) * T + t - 1;
 // coalesced over i) and writes counts, t_first, t_last, t_prev, u(T) at [b, i] and the output
 // spikes as bit i of the occupancy grid row b * T + t - 1 (GPUSNN_GRID_BITS, atomicOr; the
-// grid must be zeroed before the launch). A hidden layer's grid is the next layer's input as
+// grid rows must be zeroed before the launch: kernel A zeroes the rows it computes (out_grid),
+// the dense path zeroes the grid first). A hidden layer's grid is the next layer's input as
 // it is (currents_grid), compacted to CSR by compact.cu only for spike logs and profiles.
 #include "common.cuh"
 
@@ -49,6 +52,14 @@ __device__ __forceinline__ void gpusnn_add_stage(const int* s_ids, const int* s_
     }
 }
 
+// Zero the output grid's row `row` (out_words uint32) by the block's threads: kernel A visits
+// every row of the chunk that if_scan then marks, so the grid needs no separate zeroing
+// (out_grid may be null with out_words 0: nothing to zero).
+__device__ __forceinline__ void gpusnn_zero_row(unsigned* __restrict__ out_grid, int out_words, long long row)
+{
+    for (int w = threadIdx.x; w < out_words; w += blockDim.x) out_grid[row * out_words + w] = 0u;
+}
+
 // budget currents_csr: 40 registers
 extern "C" __global__ void currents_csr(const long long* __restrict__ indptr,  // [B*T+1]
                                         const int* __restrict__ ids,           // [nnz] pre ids
@@ -56,11 +67,14 @@ extern "C" __global__ void currents_csr(const long long* __restrict__ indptr,  /
                                         int has_counts,
                                         const float* __restrict__ W,           // [n_pre, n_post]
                                         long long r0, long long n_rows, int n_post,
-                                        float* __restrict__ I)                 // [n_rows, n_post]
+                                        float* __restrict__ I,                 // [n_rows, n_post]
+                                        unsigned* __restrict__ out_grid,       // [B*T, out_words]
+                                        int out_words)
 {
     __shared__ int s_ids[GPUSNN_STAGE];
     __shared__ int s_cnt[GPUSNN_STAGE];
     for (long long lr = blockIdx.x; lr < n_rows; lr += gridDim.x) {
+        gpusnn_zero_row(out_grid, out_words, r0 + lr);
         const long long begin = indptr[r0 + lr], end = indptr[r0 + lr + 1];
         long long s0 = begin;
         do {   // at least one pass, so an empty row writes its zeros
@@ -82,12 +96,15 @@ extern "C" __global__ void currents_grid(const unsigned* __restrict__ grid,  // 
                                          int words,
                                          const float* __restrict__ W,        // [n_pre, n_post]
                                          long long r0, long long n_rows, int n_post,
-                                         float* __restrict__ I)              // [n_rows, n_post]
+                                         float* __restrict__ I,              // [n_rows, n_post]
+                                         unsigned* __restrict__ out_grid,    // [B*T, out_words]
+                                         int out_words)
 {
     constexpr int STAGE_WORDS = GPUSNN_STAGE / 32;
     __shared__ int s_ids[GPUSNN_STAGE];
     __shared__ int s_pop[STAGE_WORDS];
     for (long long lr = blockIdx.x; lr < n_rows; lr += gridDim.x) {
+        gpusnn_zero_row(out_grid, out_words, r0 + lr);
         const unsigned* row = grid + (r0 + lr) * words;
         int w0 = 0;
         do {   // at least one pass, so an empty row writes its zeros

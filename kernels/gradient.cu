@@ -8,19 +8,42 @@
 #define GPUSNN_LOSS_CE 0
 #define GPUSNN_LOSS_MSE 1
 
+// The weight gradient's window start w[k] and coefficient a[k] of a (b, i) whose output error
+// is d: timing: w = window start, a = d / (theta (T - w)); rate: w = 0, a = d / rate_den with
+// rate_den = float32(theta * T) from the host. Written by the kernel that computes d
+// (readout_loss, backward_delta), so no separate launch is needed; gradient_coeffs is the same
+// for a given delta.
+__device__ __forceinline__ void gpusnn_coeff(float d, int t_last, int t_prev, int T, float theta, float rate_den,
+                                             int timing, long long k, float* __restrict__ a, int* __restrict__ w)
+{
+    if (timing) {
+        const int ws = gpusnn_window_start(t_last, t_prev, T);
+        w[k] = ws;
+        a[k] = d / (theta * (float)(T - ws));
+    } else {
+        w[k] = 0;
+        a[k] = d / rate_den;
+    }
+}
+
 // rho = (n + u(T) / theta) / T, the loss of each sample (float64) and delta = dL/drho / n_norm
-// (n_norm = B, or the global batch of which these B samples are a part in data-parallel training).
+// (n_norm = B, or the global batch of which these B samples are a part in data-parallel training),
+// and the output layer's gradient coefficients a, w from delta (gpusnn_coeff).
 // Launch: 1-D grid-stride over samples, one thread per sample b looping over the C classes.
 // Arithmetic in double, in the reference's order (rho is rounded to float32 first).
 // budget readout_loss: 56 registers
 extern "C" __global__ void readout_loss(const int* __restrict__ counts,       // [B, C]
                                         const float* __restrict__ u_final,    // [B, C]
                                         const long long* __restrict__ labels, // [B] 0..C-1
+                                        const int* __restrict__ t_last,       // [B, C]
+                                        const int* __restrict__ t_prev,       // [B, C]
                                         int B, int n_norm, int C, int T, float theta, int loss_kind,
-                                        double temperature, double r_target,
+                                        double temperature, double r_target, float rate_den, int timing,
                                         float* __restrict__ rho,              // [B, C]
                                         double* __restrict__ loss,            // [B]
-                                        float* __restrict__ delta)            // [B, C]
+                                        float* __restrict__ delta,            // [B, C]
+                                        float* __restrict__ a,                // [B, C]
+                                        int* __restrict__ w)                  // [B, C]
 {
     GPUSNN_GRID_STRIDE(b, (long long)B) {
         const long long o = b * C;
@@ -39,14 +62,18 @@ extern "C" __global__ void readout_loss(const int* __restrict__ counts,       //
             loss[b] = -((double)rho[o + y] * T / temperature - zmax - lse);
             for (int k = 0; k < C; ++k) {
                 const double p = exp((double)rho[o + k] * T / temperature - zmax - lse);
-                delta[o + k] = (float)((p - (k == y)) * T / temperature / n_norm);
+                const float d = (float)((p - (k == y)) * T / temperature / n_norm);
+                delta[o + k] = d;
+                gpusnn_coeff(d, t_last[o + k], t_prev[o + k], T, theta, rate_den, timing, o + k, a, w);
             }
         } else {
             double l = 0.0;
             for (int k = 0; k < C; ++k) {
                 const double diff = (double)rho[o + k] - (k == y) * r_target;
                 l += diff * diff;
-                delta[o + k] = (float)(diff / n_norm);
+                const float d = (float)(diff / n_norm);
+                delta[o + k] = d;
+                gpusnn_coeff(d, t_last[o + k], t_prev[o + k], T, theta, rate_den, timing, o + k, a, w);
             }
             loss[b] = 0.5 * l;
         }
@@ -54,7 +81,8 @@ extern "C" __global__ void readout_loss(const int* __restrict__ counts,       //
 }
 
 // delta_j(l) = g_j * sum_i W_next[j, i] * delta_next[b, i] / theta, g_j = 1 where neuron j is
-// active ((n > 0 or u(T) > 0) and n < T), else 0.
+// active ((n > 0 or u(T) > 0) and n < T), else 0; and the layer's gradient coefficients a, w
+// from delta (gpusnn_coeff).
 // Launch: 1-D grid-stride over B * n_cur, one thread per (b, j), index b * n_cur + j; dense
 // in n_next (the deltas are dense), float32 sum in increasing i.
 // budget backward_delta: 40 registers
@@ -62,24 +90,31 @@ extern "C" __global__ void backward_delta(const float* __restrict__ delta_next, 
                                           const float* __restrict__ W_next,      // [n_cur, n_next]
                                           const int* __restrict__ counts,        // [B, n_cur]
                                           const float* __restrict__ u_final,     // [B, n_cur]
+                                          const int* __restrict__ t_last,        // [B, n_cur]
+                                          const int* __restrict__ t_prev,        // [B, n_cur]
                                           int B, int n_cur, int n_next, int T, float theta,
-                                          float* __restrict__ delta)             // [B, n_cur]
+                                          float rate_den, int timing,
+                                          float* __restrict__ delta,             // [B, n_cur]
+                                          float* __restrict__ a,                 // [B, n_cur]
+                                          int* __restrict__ w)                   // [B, n_cur]
 {
     GPUSNN_GRID_STRIDE(k, (long long)B * n_cur) {
         const long long b = k / n_cur;
         const long long j = k - b * n_cur;
         const float* d = delta_next + b * n_next;
-        const float* w = W_next + j * n_next;
+        const float* wrow = W_next + j * n_next;
         float s = 0.0f;
-        for (int i = 0; i < n_next; ++i) s += d[i] * w[i];
+        for (int i = 0; i < n_next; ++i) s += d[i] * wrow[i];
         const float gate = ((counts[k] > 0 || u_final[k] > 0.0f) && counts[k] < T) ? 1.0f : 0.0f;
-        delta[k] = gate * (s / theta);
+        const float dk = gate * (s / theta);
+        delta[k] = dk;
+        gpusnn_coeff(dk, t_last[k], t_prev[k], T, theta, rate_den, timing, k, a, w);
     }
 }
 
-// Per (b, i): the window start w and the coefficient a of every presynaptic spike in it.
-// timing: w = window start, a = delta / (theta (T - w)); rate: w = 0, a = delta / rate_den
-// with rate_den = float32(theta * T) from the host.
+// Per (b, i): the window start w and the coefficient a of every presynaptic spike in it
+// (gpusnn_coeff) from a given delta. A training step does not launch it: readout_loss and
+// backward_delta write a and w with delta (gpusnn.backends.gpu.gradient.coefficients).
 // Launch: 1-D grid-stride over B * n_post, one thread per (b, i).
 // budget gradient_coeffs: 32 registers
 extern "C" __global__ void gradient_coeffs(const float* __restrict__ delta,  // [B, n_post]
@@ -90,14 +125,7 @@ extern "C" __global__ void gradient_coeffs(const float* __restrict__ delta,  // 
                                            int* __restrict__ w)              // [B, n_post]
 {
     GPUSNN_GRID_STRIDE(k, n) {
-        if (timing) {
-            const int ws = gpusnn_window_start(t_last[k], t_prev[k], T);
-            w[k] = ws;
-            a[k] = delta[k] / (theta * (float)(T - ws));
-        } else {
-            w[k] = 0;
-            a[k] = delta[k] / rate_den;
-        }
+        gpusnn_coeff(delta[k], t_last[k], t_prev[k], T, theta, rate_den, timing, k, a, w);
     }
 }
 

@@ -8,8 +8,8 @@ import pytest
 from gpusnn import reference as ref
 from gpusnn.config import MethodConfig
 from gpusnn.backends.gpu.compact import SpikeGrid
-from gpusnn.backends.gpu.gradient import (TABLE_MASKS, TABLE_SUFFIX, backward_delta, readout_loss, spike_table,
-                                          weight_gradient)
+from gpusnn.backends.gpu.gradient import (TABLE_MASKS, TABLE_SUFFIX, backward_delta, coefficients, readout_loss,
+                                          spike_table, weight_gradient)
 from data_tools.spikes import LayerRecord, from_dense
 from helpers import bit_grid
 
@@ -35,8 +35,26 @@ def to_device(rt, rec: LayerRecord) -> LayerRecord:
                        rec.spikes.to(xp))
 
 
+def want_coeffs(rec, delta: np.ndarray, T: int, theta: float, gradient: str):
+    """(a float32, w int32) [B, n] of the weight gradient from a host delta, in NumPy's float32
+    (each operation correctly rounded, as on the device): timing w = window start, a = delta /
+    (theta (T - w)); rate w = 0, a = delta / float32(theta T)."""
+    if gradient == "rate":
+        return delta / np.float32(theta * T), np.zeros(delta.shape, np.int32)
+    w = np.where(rec.t_last == T, rec.t_prev, rec.t_last).astype(np.int32)
+    return delta / (np.float32(theta) * (T - w).astype(np.float32)), w
+
+
+def assert_coeffs(rt, coeffs, rec, delta, T, theta, gradient):
+    """The Coeffs a kernel wrote with delta equal want_coeffs of its delta bit for bit."""
+    a, w = want_coeffs(rec, rt.asnumpy(delta), T, theta, gradient)
+    np.testing.assert_array_equal(rt.asnumpy(coeffs.w), w)
+    np.testing.assert_array_equal(rt.asnumpy(coeffs.a), a)
+
+
 @pytest.mark.parametrize("method", [MethodConfig(), MethodConfig(loss="ce", temperature=2.5),
-                                    MethodConfig(loss="mse", r_target=0.8)], ids=["ce", "ce-tau", "mse"])
+                                    MethodConfig(loss="mse", r_target=0.8), MethodConfig(gradient="rate")],
+                         ids=["ce", "ce-tau", "mse", "rate"])
 @pytest.mark.parametrize("B, T, C", [(6, 16, 11), (1, 3, 2), (33, 8, 10)])
 @pytest.mark.parametrize("global_batch", [None, 71], ids=["local", "global"])
 def test_readout_loss(gpu_kernel_rt, gpu_kernel_rng, method, B, T, C, global_batch):
@@ -44,12 +62,13 @@ def test_readout_loss(gpu_kernel_rt, gpu_kernel_rng, method, B, T, C, global_bat
     rec = random_record(rng, B, T, C)
     labels = rng.integers(0, C, B)
     theta = float(rng.uniform(0.5, 2.0))
-    rho, loss, delta = readout_loss(rt, to_device(rt, rec), labels, T, theta, method, global_batch)
+    rho, loss, delta, coeffs = readout_loss(rt, to_device(rt, rec), labels, T, theta, method, global_batch)
     rho_ref = ref.readout(rec.counts, rec.u_final, theta, T)
     loss_ref, delta_ref = ref.loss_and_delta(rho_ref, labels, method, T, global_batch)
     np.testing.assert_array_equal(rt.asnumpy(rho), rho_ref)   # same double arithmetic
     np.testing.assert_allclose(rt.asnumpy(loss), loss_ref, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(rt.asnumpy(delta), delta_ref, rtol=1e-6, atol=1e-9)
+    assert_coeffs(rt, coeffs, rec, delta, T, theta, method.gradient)
 
 
 def test_readout_rejects_bad_labels(gpu_kernel_rt, gpu_kernel_rng):
@@ -58,18 +77,25 @@ def test_readout_rejects_bad_labels(gpu_kernel_rt, gpu_kernel_rng):
         readout_loss(gpu_kernel_rt, rec, np.array([0, 3]), 4, 1.0, MethodConfig())
 
 
+@pytest.mark.parametrize("gradient", ["timing", "rate"])
 @pytest.mark.parametrize("B, T, n_cur, n_next", [(5, 8, 70, 11), (2, 1, 1, 3), (3, 16, 33, 64)])
-def test_backward_delta(gpu_kernel_rt, gpu_kernel_rng, B, T, n_cur, n_next):
+def test_backward_delta(gpu_kernel_rt, gpu_kernel_rng, B, T, n_cur, n_next, gradient):
     rt, rng = gpu_kernel_rt, gpu_kernel_rng
     rec = random_record(rng, B, T, n_cur)
     W = [rng.standard_normal((4, n_cur)).astype(np.float32), rng.standard_normal((n_cur, n_next)).astype(np.float32)]
     d_next = rng.standard_normal((B, n_next)).astype(np.float32)
     theta = 0.75
     want = ref.backward_deltas(W, [rec, None], d_next, theta, T)[0]
-    got = backward_delta(rt, rt.xp.asarray(d_next), rt.xp.asarray(W[1]), to_device(rt, rec), T, theta)
+    got, coeffs = backward_delta(rt, rt.xp.asarray(d_next), rt.xp.asarray(W[1]), to_device(rt, rec), T, theta,
+                                 gradient)
     scale = np.abs(d_next).sum(axis=1, keepdims=True) * np.abs(W[1]).max() / theta
     np.testing.assert_allclose(rt.asnumpy(got), want, rtol=0, atol=float(scale.max()) * 1e-6)
     assert np.all((rt.asnumpy(got) == 0) == (want == 0))
+    assert_coeffs(rt, coeffs, rec, got, T, theta, gradient)
+    # the standalone path (gradient_coeffs from the same delta) gives the same bits
+    alone = coefficients(rt, to_device(rt, rec), got, T, theta, gradient)
+    for x, y in ((coeffs.a, alone.a), (coeffs.w, alone.w)):
+        np.testing.assert_array_equal(rt.asnumpy(x), rt.asnumpy(y))
 
 
 @pytest.mark.parametrize("gradient", ["timing", "rate"])

@@ -93,13 +93,14 @@ class GpuBackend:
 
     def gradients(self, weights, spikes: SpikeTensor, records, labels, T: int, theta: float,
                   method: MethodConfig, batch_norm: int | None = None):
-        rho, loss, delta = readout_loss(self.rt, records[-1], labels, T, theta, method, batch_norm)
-        deltas = [delta]
+        rho, loss, delta, coeffs = readout_loss(self.rt, records[-1], labels, T, theta, method, batch_norm)
+        backward = [(delta, coeffs)]   # (delta, Coeffs) per layer, the output layer's last
         for l in range(len(weights) - 2, -1, -1):
-            deltas.insert(0, backward_delta(self.rt, deltas[0], weights[l + 1], records[l], T, theta))
+            backward.insert(0, backward_delta(self.rt, backward[0][0], weights[l + 1], records[l], T, theta,
+                                              method.gradient))
         inputs = [self._on_device(spikes)] + [r.spikes for r in records[:-1]]
-        grads = [weight_gradient(self.rt, s, r, d, theta, method.gradient)
-                 for s, r, d in zip(inputs, records, deltas)]
+        grads = [weight_gradient(self.rt, s, r, d, theta, method.gradient, coeffs=c)
+                 for s, r, (d, c) in zip(inputs, records, backward)]
         return loss, rho, grads
 
     def host_results(self, loss, rho, records):

@@ -76,11 +76,15 @@ def _launch_rows(rt: KernelRuntime, name: str, n_rows: int, n_post: int, args: t
         rt.module("forward").get_function(name)((min(n_rows, MAX_BLOCKS),), (block,), args)
 
 
-def input_currents(rt: KernelRuntime, W, spikes, b0: int, n_b: int, dense: bool, out=None):
+def input_currents(rt: KernelRuntime, W, spikes, b0: int, n_b: int, dense: bool, out=None, out_grid=None):
     """I float32 [n_b * T, n_post] (device) of samples b0 .. b0 + n_b - 1, into out (a
     C-contiguous buffer of that shape) or a new array: event-driven (the reference's float
-    order, bit for bit) or, dense, X @ W (GEMM order: see docs/kernels.md)."""
+    order, bit for bit) or, dense, X @ W (GEMM order: see docs/kernels.md). Event-driven, the
+    same launch zeroes rows b0 * T .. (b0 + n_b) * T - 1 of out_grid (the layer's output grid
+    uint32 [B*T, words], which if_scan marks next), when given."""
     xp = rt.xp
+    if out_grid is None:
+        out_grid = rt.empty((0, 0), xp.uint32)   # nothing to zero (out_words 0)
     T, n_pre, n_post = spikes.n_steps, W.shape[0], W.shape[1]
     r0, rows = b0 * T, n_b * T
     I = rt.empty((rows, n_post), xp.float32) if out is None else out
@@ -97,11 +101,12 @@ def input_currents(rt: KernelRuntime, W, spikes, b0: int, n_b: int, dense: bool,
         return xp.matmul(X, W, out=I)
     if isinstance(spikes, SpikeGrid):
         _launch_rows(rt, "currents_grid", rows, n_post,
-                     (spikes.grid, i32(spikes.grid.shape[1]), W, i64(r0), i64(rows), i32(n_post), I))
+                     (spikes.grid, i32(spikes.grid.shape[1]), W, i64(r0), i64(rows), i32(n_post), I,
+                      out_grid, i32(out_grid.shape[1])))
     else:
         _launch_rows(rt, "currents_csr", rows, n_post,
                      (spikes.indptr, spikes.ids, *count_args(spikes.ids, spikes.counts), W,
-                      i64(r0), i64(rows), i32(n_post), I))
+                      i64(r0), i64(rows), i32(n_post), I, out_grid, i32(out_grid.shape[1])))
     return I
 
 
@@ -118,13 +123,14 @@ def layer_forward(rt: KernelRuntime, W, spikes: SpikeTensor | PaddedSpikes | Spi
     dense = use_dense(spikes, mode)
     B, T, n_pre, n_post = spikes.n_samples, spikes.n_steps, W.shape[0], W.shape[1]
     words = grid_words(n_post, GRID_BITS)
-    grid = xp.zeros((B * T, words), xp.uint32)
+    # the output grid: zeroed row by row by kernel A on the event path (no memset launch)
+    grid = xp.zeros((B * T, words), xp.uint32) if dense else rt.empty((B * T, words), xp.uint32)
     counts, t_first, t_last, t_prev = (rt.empty((B, n_post), xp.int32) for _ in range(4))
     u_final = rt.empty((B, n_post), xp.float32)
     chunks = current_chunks(B, T, 4 * (n_post + (n_pre if dense else 0)))
     buffer = rt.empty((chunks[0][1] * T, n_post), xp.float32) if chunks else None   # reused by every chunk
     for b0, n_b in chunks:
-        I = input_currents(rt, W, spikes, b0, n_b, dense, buffer[:n_b * T])
+        I = input_currents(rt, W, spikes, b0, n_b, dense, buffer[:n_b * T], grid)
         rt.launch("forward", "if_scan", n_b * n_post,
                   (I, i64(b0), i64(n_b), i32(T), i32(n_post), f32(theta),
                    counts, t_first, t_last, t_prev, u_final, grid, i32(words)))

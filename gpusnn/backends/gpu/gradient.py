@@ -9,6 +9,9 @@ sum (and the reference's).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
 from data_tools.spikes import LayerRecord, SpikeTensor
@@ -21,9 +24,26 @@ from gpusnn.errors import ShapeError
 LOSS_KINDS = {"ce": 0, "mse": 1}
 
 
+@dataclass(frozen=True)
+class Coeffs:
+    """The weight gradient's per-(b, i) inputs of one layer (device arrays [B, n_post]):
+    a float32, the coefficient of every presynaptic spike in the window; w int32, the window
+    start (0 for the rate gradient). readout_loss and backward_delta write them with delta."""
+
+    a: Any
+    w: Any
+
+
+def _coeff_args(rt: KernelRuntime, B: int, n: int, T: int, theta: float, gradient: str) -> tuple:
+    """(new Coeffs [B, n], kernel arguments rate_den, timing) of kernels/gradient.cu's gpusnn_coeff."""
+    xp = rt.xp
+    return Coeffs(rt.empty((B, n), xp.float32), rt.empty((B, n), xp.int32)), (f32(theta * T), i32(gradient == "timing"))
+
+
 def readout_loss(rt: KernelRuntime, out: LayerRecord, labels, T: int, theta: float, method: MethodConfig,
                  batch_norm: int | None = None):
-    """(rho float32 [B, C], loss float64 [B], delta float32 [B, C]) on the device.
+    """(rho float32 [B, C], loss float64 [B], delta float32 [B, C], the output layer's Coeffs
+    for method.gradient) on the device, in one launch.
 
     labels: int class indices [B]: a host array, checked to lie in 0..C-1 and uploaded, or
     an int64 device array used as it is (the caller checked it on the host: no read-back, so
@@ -42,10 +62,12 @@ def readout_loss(rt: KernelRuntime, out: LayerRecord, labels, T: int, theta: flo
     loss = rt.empty(B, xp.float64)
     delta = rt.empty((B, C), xp.float32)
     n_norm = B if batch_norm is None else batch_norm
+    coeffs, coeff_args = _coeff_args(rt, B, C, T, theta, method.gradient)
     rt.launch("gradient", "readout_loss", B,
-              (out.counts, out.u_final, y, i32(B), i32(n_norm), i32(C), i32(T), f32(theta),
-               i32(LOSS_KINDS[method.loss]), f64(method.temperature), f64(method.r_target), rho, loss, delta))
-    return rho, loss, delta
+              (out.counts, out.u_final, y, out.t_last, out.t_prev, i32(B), i32(n_norm), i32(C), i32(T), f32(theta),
+               i32(LOSS_KINDS[method.loss]), f64(method.temperature), f64(method.r_target), *coeff_args,
+               rho, loss, delta, coeffs.a, coeffs.w))
+    return rho, loss, delta, coeffs
 
 
 def check_labels(labels: np.ndarray, B: int, C: int) -> np.ndarray:
@@ -55,16 +77,29 @@ def check_labels(labels: np.ndarray, B: int, C: int) -> np.ndarray:
     return labels
 
 
-def backward_delta(rt: KernelRuntime, delta_next, W_next, rec: LayerRecord, T: int, theta: float):
-    """delta of a hidden layer, float32 [B, n_cur], from the next layer's delta [B, n_next]."""
+def backward_delta(rt: KernelRuntime, delta_next, W_next, rec: LayerRecord, T: int, theta: float,
+                   gradient: str = "timing"):
+    """(delta float32 [B, n_cur] of a hidden layer from the next layer's delta [B, n_next],
+    the layer's Coeffs for the gradient kind), in one launch."""
     xp = rt.xp
     B, n_cur = rec.counts.shape
     n_next = W_next.shape[1]
     delta = rt.empty((B, n_cur), xp.float32)
+    coeffs, coeff_args = _coeff_args(rt, B, n_cur, T, theta, gradient)
     rt.launch("gradient", "backward_delta", B * n_cur,
-              (delta_next, W_next, rec.counts, rec.u_final, i32(B), i32(n_cur), i32(n_next), i32(T),
-               f32(theta), delta))
-    return delta
+              (delta_next, W_next, rec.counts, rec.u_final, rec.t_last, rec.t_prev, i32(B), i32(n_cur), i32(n_next),
+               i32(T), f32(theta), *coeff_args, delta, coeffs.a, coeffs.w))
+    return delta, coeffs
+
+
+def coefficients(rt: KernelRuntime, rec: LayerRecord, delta, T: int, theta: float, gradient: str = "timing") -> Coeffs:
+    """The layer's Coeffs from a given delta [B, n_post] (one gradient_coeffs launch; the
+    training step gets them from readout_loss / backward_delta instead)."""
+    B, n_post = delta.shape
+    coeffs, coeff_args = _coeff_args(rt, B, n_post, T, theta, gradient)
+    rt.launch("gradient", "gradient_coeffs", B * n_post,
+              (delta, rec.t_last, rec.t_prev, i64(B * n_post), i32(T), f32(theta), *coeff_args, coeffs.a, coeffs.w))
+    return coeffs
 
 
 TABLE_MASKS = 0    # kernels/gradient.cu GPUSNN_TABLE_MASKS: step bits per (b, j)
@@ -115,19 +150,19 @@ def spike_table(rt: KernelRuntime, spikes: SpikeTensor | PaddedSpikes | SpikeGri
 
 
 def weight_gradient(rt: KernelRuntime, spikes_in: SpikeTensor | PaddedSpikes | SpikeGrid, rec: LayerRecord, delta,
-                    theta: float, gradient: str = "timing", limit: int | None = None):
+                    theta: float, gradient: str = "timing", limit: int | None = None, coeffs: Coeffs | None = None):
     """G float32 [n_pre, n_post] of one layer, summed over the batch (timing or rate), in
     the reference's float order (kernels/gradient.cu weight_gradient). The spike tables are
     built per sample chunk (table_chunks, within limit bytes, default forward.CURRENT_BYTES)
-    in one reused buffer; a batch that fits one chunk makes the same launches as unchunked."""
+    in one reused buffer; a batch that fits one chunk makes the same launches as unchunked.
+    coeffs: the layer's Coeffs as readout_loss / backward_delta wrote them with delta (the
+    training step); None computes them from delta first (one gradient_coeffs launch)."""
     xp = rt.xp
     B, T, n_pre = spikes_in.n_samples, spikes_in.n_steps, spikes_in.n_inputs
     n_post = delta.shape[1]
-    a = rt.empty((B, n_post), xp.float32)
-    w = rt.empty((B, n_post), xp.int32)
-    rt.launch("gradient", "gradient_coeffs", B * n_post,
-              (delta, rec.t_last, rec.t_prev, i64(B * n_post), i32(T), f32(theta), f32(theta * T),
-               i32(gradient == "timing"), a, w))
+    if coeffs is None:
+        coeffs = coefficients(rt, rec, delta, T, theta, gradient)
+    a, w = coeffs.a, coeffs.w
     G = rt.empty((n_pre, n_post), xp.float32)   # B = 0 (an empty data-parallel share): all zeros
     chunks = table_chunks(B, n_pre, table_width(spikes_in)[1], limit)
     buffer = None
