@@ -37,7 +37,7 @@ def gpusnn_trainer(args, spikes, labels):
     from gpusnn.config import RunConfig
     from data_tools.spikes import EncodedDataset
     cfg = RunConfig().replace(network={"widths": (args.inputs, args.hidden, args.classes), "n_steps": args.steps,
-                                       "init_scale": args.init_scale},
+                                       "init_scale": args.init_scale, "theta": args.theta},
                               train={"batch_size": args.batch, "epochs": 10 ** 6, "seed": args.seed,
                                      "backend": args.backend},
                               optim={} if args.lr is None else {"lr": args.lr}).validate()
@@ -48,8 +48,8 @@ def gpusnn_trainer(args, spikes, labels):
     firing = Firing(args.steps)
     forward = backend.forward
 
-    def observed_forward(weights, batch, theta):
-        records = forward(weights, batch, theta)
+    def observed_forward(weights, batch, theta, **options):
+        records = forward(weights, batch, theta, **options)
         if len(records) > 1:
             firing.add(np.asarray(backend.asnumpy(records[0].counts)))
         return records
@@ -70,6 +70,7 @@ def gpusnn_trainer(args, spikes, labels):
             return None
         import cupy
         return int(cupy.get_default_memory_pool().total_bytes())
+    epoch.evaluate = lambda test, test_labels: gpusnn_accuracy(backend, state, cfg, test, test_labels)
     return epoch, device_peak, firing
 
 
@@ -96,15 +97,20 @@ class Firing:
                 "spikes_per_neuron_step": float(c.mean() / self.T)}
 
 
+def dense_input(spikes) -> np.ndarray:
+    """The peers' input [S, T, n_inputs]: counts as uint8 (clipped at 255), bool for binary input."""
+    counted = spikes.counts is not None
+    dense = np.zeros((spikes.n_samples * spikes.n_steps, spikes.n_inputs), np.uint8 if counted else bool)
+    dense[spikes.rows(), spikes.ids] = np.minimum(spikes.counts, 255) if counted else True
+    return dense.reshape(spikes.n_samples, spikes.n_steps, spikes.n_inputs)
+
+
 def torch_trainer(args, spikes, labels):
     import torch
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     device = torch.device("cuda" if args.backend == "cuda" else "cpu")
-    counted = spikes.counts is not None
-    dense = np.zeros((spikes.n_samples * spikes.n_steps, spikes.n_inputs), np.uint8 if counted else bool)
-    dense[spikes.rows(), spikes.ids] = np.minimum(spikes.counts, 255) if counted else True
-    dense = dense.reshape(spikes.n_samples, spikes.n_steps, spikes.n_inputs)
+    dense = dense_input(spikes)
     y_all = torch.from_numpy(labels)
     from peer_nets import make_net
     net, reset = make_net(args.trainer, args.inputs, args.hidden, args.classes, cupy_neurons=args.backend == "cuda")
@@ -138,6 +144,7 @@ def torch_trainer(args, spikes, labels):
 
     def device_peak():
         return int(torch.cuda.max_memory_allocated()) if device.type == "cuda" else None
+    epoch.evaluate = lambda test, test_labels: torch_accuracy(args, net, reset, device, test, test_labels)
     return epoch, device_peak, firing
 
 
@@ -157,11 +164,17 @@ def main():
     p.add_argument("--data", help="an .npz workload written by run.py (overrides --workload)")
     p.add_argument("--init-scale", type=float, default=1.0, help="gpusnn's network.init_scale")
     p.add_argument("--lr", type=float, help="gpusnn's optim.lr (default: the config's)")
+    p.add_argument("--theta", type=float, default=1.0, help="gpusnn's network.theta")
+    p.add_argument("--tta", metavar="NPZ", help="time to accuracy on an encoded dataset (workloads.save_dataset): "
+                                                "train up to --epochs, evaluating the test split after each")
+    p.add_argument("--target", type=float, default=0.8, help="--tta: test accuracy to reach")
     p.add_argument("--epochs", type=int, default=3, help="timed epochs")
     p.add_argument("--warmup", type=int, default=1, help="untimed epochs first")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
+    if args.tta:
+        return tta_main(args)
     if args.data:
         spikes, labels = load(args.data)
     else:
@@ -183,6 +196,66 @@ def main():
                       "device_peak_bytes": device_peak(), "train_accuracy": ACCURACY,
                       "hidden_firing": firing.summary(), "input_entries": spikes.nnz,
                       "input_spikes": spikes.n_spikes()}))
+
+
+# ----------------------------------------------------------------------------- time to accuracy (tta)
+
+def gpusnn_accuracy(backend, state, cfg, test, test_labels) -> float:
+    """gpusnn's test accuracy (the project's readout, gpusnn.training.predict)."""
+    from gpusnn import training
+    rho = training.predict(backend, state.weights, test, cfg)
+    return float((rho.argmax(axis=1) == test_labels).mean())
+
+
+def torch_accuracy(args, net, reset, device, test, test_labels, batch: int = 256) -> float:
+    """A peer's test accuracy: argmax of its summed output, in batches without gradients."""
+    import torch
+    dense, correct = dense_input(test), 0
+    with torch.no_grad():
+        for s in range(0, test.n_samples, batch):
+            x = torch.from_numpy(dense[s:s + batch]).to(device).float().transpose(0, 1).contiguous()
+            correct += int((net(x).argmax(1).cpu().numpy() == test_labels[s:s + batch]).sum())
+            if reset is not None:
+                reset(net)
+    return correct / test.n_samples
+
+
+def tta_main(args) -> None:
+    """Train on the encoded dataset args.tta epoch by epoch (at most args.epochs), evaluate the
+    test split after each (timed apart), and stop once its accuracy reaches args.target. Prints
+    one JSON line: train_s and eval_s per epoch, test_accuracy per epoch, seconds_to_target (the
+    training seconds summed up to the first epoch at the target; None = not reached), the
+    hidden firing of every epoch and gpusnn's theta (with its input-drive rule applied)."""
+    from workloads import load_dataset
+    train, train_labels, test, test_labels, n_classes = load_dataset(args.tta)
+    args.inputs, args.classes, args.steps = train.n_inputs, n_classes, train.n_steps
+    if args.trainer == "gpusnn":                 # gpusnn train's threshold rule (network.drive_ref)
+        from gpusnn import training
+        from gpusnn.config import RunConfig
+        cfg = RunConfig().replace(network={"widths": (train.n_inputs, args.hidden, n_classes),
+                                           "n_steps": train.n_steps}).validate()
+        args.theta = training.with_input_drive(cfg, train).network.theta
+    make = gpusnn_trainer if args.trainer == "gpusnn" else torch_trainer
+    epoch, _, firing = make(args, train, train_labels)
+    train_s, eval_s, accuracy, fired, reached = [], [], [], [], None
+    for _ in range(args.epochs):
+        t0 = time.perf_counter()
+        epoch()
+        train_s.append(time.perf_counter() - t0)
+        fired.append(firing.summary())
+        t0 = time.perf_counter()
+        accuracy.append(epoch.evaluate(test, test_labels))
+        eval_s.append(time.perf_counter() - t0)
+        if accuracy[-1] >= args.target:
+            reached = float(sum(train_s))
+            break
+    print(json.dumps({"trainer": args.trainer, "seed": args.seed, "threads": args.threads, "target": args.target,
+                      "seconds_to_target": reached, "epochs_to_target": len(train_s) if reached else None,
+                      "max_epochs": args.epochs, "train_s": train_s, "eval_s": eval_s, "test_accuracy": accuracy,
+                      "train_accuracy": ACCURACY, "hidden_firing": fired,
+                      "theta": args.theta if args.trainer == "gpusnn" else None,
+                      "n_train": train.n_samples, "n_test": test.n_samples, "steps": train.n_steps,
+                      "inputs": train.n_inputs}))
 
 
 if __name__ == "__main__":
