@@ -49,13 +49,17 @@ def encoded_dataset(source: str):
 
 
 def summary(runs: list[dict]) -> dict:
-    """Medians over the seeds of one (dataset, threads, trainer)."""
-    reached = [r["seconds_to_target"] for r in runs if r["seconds_to_target"] is not None]
+    """Medians over the seeds of one (dataset, threads, trainer). A run that never reached the
+    target counts as infinitely slow, so the median is None ("not reached") when half or more
+    of the runs did not reach it."""
+    never = float("inf")
+    seconds = [never if r["seconds_to_target"] is None else r["seconds_to_target"] for r in runs]
+    epochs = [never if r["epochs_to_target"] is None else r["epochs_to_target"] for r in runs]
     fired = [r["hidden_firing"][-1] for r in runs if r["hidden_firing"] and r["hidden_firing"][-1]]
-    return {"reached": f"{len(reached)}/{len(runs)}",
-            "median_seconds_to_target": float(np.median(reached)) if len(reached) == len(runs) else None,
-            "median_epochs_to_target": float(np.median([r["epochs_to_target"] for r in runs]))
-            if len(reached) == len(runs) else None,
+    finite = lambda v: None if v == never else float(v)     # noqa: E731
+    return {"reached": f"{sum(s != never for s in seconds)}/{len(runs)}",
+            "median_seconds_to_target": finite(np.median(seconds)),
+            "median_epochs_to_target": finite(np.median(epochs)),
             "median_epoch_s": float(np.median([s for r in runs for s in r["train_s"]])),
             "median_eval_s": float(np.median([s for r in runs for s in r["eval_s"]])),
             "best_test_accuracy": [max(r["test_accuracy"]) for r in runs],
@@ -117,3 +121,28 @@ def dataset_rows(args, name: str, source: str, epochs: int, seeds: int, tmp: Pat
                          res["seconds_to_target"], 100 * TARGETS[name], [round(a, 3) for a in res["test_accuracy"]])
         rows.append({**info, "threads": n_threads, **{tr: summary(runs[tr]) for tr in TRAINERS}})
     return rows
+
+
+def markdown(result: dict) -> str:
+    """The table of a tta result (BENCHMARKS.md): per dataset and thread count, each trainer's
+    median seconds to the target (runs reaching it), median epochs, s/epoch and hidden firing."""
+    lines = ["| data (target) | threads | trainer | s to target (median) | reached | epochs | s / epoch | "
+             "best test % | hidden silent / saturated / spikes per neuron-step |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in result["rows"]:
+        for tr in TRAINERS:
+            s = row[tr]
+            f = s["hidden_firing_last_epoch"]
+            fired = f"{100 * f['silent']:.0f} % / {100 * f['saturated']:.1f} % / {f['spikes_per_neuron_step']:.3f}" \
+                if f else "not recorded"
+            sec = f"{s['median_seconds_to_target']:.1f}" if s["median_seconds_to_target"] is not None else \
+                f"not reached in {row['max_epochs']} epochs"
+            ep = f"{s['median_epochs_to_target']:g}" if s["median_epochs_to_target"] is not None else "-"
+            best = ", ".join(f"{100 * a:.1f}" for a in s["best_test_accuracy"])
+            lines.append(f"| {row['dataset']} ({100 * row['target']:.0f} %) | {row['threads']} | {tr} | {sec} | "
+                         f"{s['reached']} | {ep} | {s['median_epoch_s']:.2f} | {best} | {fired} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import json
+    print(markdown(json.loads(Path(sys.argv[1]).read_text())))
