@@ -49,15 +49,18 @@ def test_save_refuses_counts_beyond_uint16(tmp_path):
 
 
 def run(seconds, epochs):
-    return {"seconds_to_target": seconds, "epochs_to_target": epochs, "train_s": [1.0, 2.0], "eval_s": [0.5],
-            "test_accuracy": [0.5, 0.7], "hidden_firing": [None], "theta": None}
+    return {"seconds_to_target": {"0.8": seconds, "0.9": None}, "epochs_to_target": {"0.8": epochs, "0.9": None},
+            "train_s": [1.0, 2.0], "eval_s": [0.5], "test_accuracy": [0.5, 0.7], "hidden_firing": [None],
+            "theta": None}
 
 
 def test_median_to_target_counts_unreached_runs_as_slowest():
     s = tta.summary([run(4.0, 2), run(None, None), run(1.0, 1)])
-    assert s["median_seconds_to_target"] == 4.0 and s["median_epochs_to_target"] == 2 and s["reached"] == "2/3"
+    assert s["targets"]["0.8"] == {"reached": "2/3", "median_seconds": 4.0, "median_epochs": 2}
+    assert s["targets"]["0.9"] == {"reached": "0/3", "median_seconds": None, "median_epochs": None}
     s = tta.summary([run(4.0, 2), run(None, None), run(None, None)])
-    assert s["median_seconds_to_target"] is None and s["median_epochs_to_target"] is None and s["reached"] == "1/3"
+    assert s["targets"]["0.8"]["median_seconds"] is None and s["targets"]["0.8"]["reached"] == "1/3"
     assert s["median_epoch_s"] == 1.5 and s["best_test_accuracy"] == [0.7, 0.7, 0.7]
-    assert "not reached in 5 epochs" in tta.markdown({"rows": [
-        {"dataset": "x", "target": 0.8, "threads": 1, "max_epochs": 5, **{t: s for t in tta.TRAINERS}}]})
+    table = tta.markdown({"rows": [{"dataset": "x", "threads": 1, "max_epochs": 5,
+                                    **{t: tta.summary([run(4.0, 2)]) for t in tta.TRAINERS}}]})
+    assert "80 %: 4.0 s, 2 ep (1/1)" in table and "90 %: not reached in 5 epochs (0/1)" in table
