@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import machine  # noqa: E402
+from benchmarks.common import machine
 
 PROBE = 64
 

@@ -18,7 +18,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 from common import run_worker
 
 log = logging.getLogger("benchmarks")
@@ -54,7 +53,7 @@ def summary(runs: list[dict]) -> dict:
     reached a target counts as infinitely slow, so that median is None ("not reached") when half
     or more of the runs did not reach it."""
     never = float("inf")
-    finite = lambda v: None if v == never else float(v)     # noqa: E731
+    finite = lambda v: None if v == never else float(v)
     per_target = {}
     for t in runs[0]["seconds_to_target"]:
         seconds = [never if r["seconds_to_target"][t] is None else r["seconds_to_target"][t] for r in runs]
@@ -130,8 +129,9 @@ def markdown(result: dict) -> str:
     """The table of a tta result (BENCHMARKS.md): per dataset, thread count and trainer, the
     median seconds (and epochs) to each target with how many seeds reached it, the median
     s/epoch, the best test accuracy per seed and the hidden firing of the last epoch."""
-    lines = ["| data | threads | trainer | to target 1 | to target 2 | s / epoch | best test % per seed | "
-             "hidden silent / saturated / spikes per neuron-step |", "|---|---|---|---|---|---|---|---|"]
+    header = ("| data | threads | trainer | to target 1 | to target 2 | s / epoch | best test % per seed | "
+              "hidden silent / saturated / spikes per neuron-step |")
+    lines = [header, "|---|---|---|---|---|---|---|---|"]
 
     def reach(t: str, x: dict, cap: int) -> str:
         if x["median_seconds"] is None:

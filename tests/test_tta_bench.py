@@ -11,8 +11,8 @@ import pytest
 from data_tools.spikes import EncodedDataset, SpikeTensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-import tta  # noqa: E402
-import workloads  # noqa: E402
+import tta
+import workloads
 
 
 def dataset(counts_train, seed=0):
