@@ -105,6 +105,18 @@ def dense_input(spikes) -> np.ndarray:
     return dense.reshape(spikes.n_samples, spikes.n_steps, spikes.n_inputs)
 
 
+def watch_snntorch_hidden(net, firing: Firing) -> None:
+    """Record the hidden layer's spike counts [B, hidden] of every forward of an snnTorch net
+    (peer_nets: its lif1 returns (spikes, membrane) once per step)."""
+    steps = []
+    net.lif1.register_forward_hook(lambda m, i, out: steps.append(out[0].detach()))
+
+    def flush(m, i, out):
+        firing.add(sum(steps).cpu().numpy())
+        steps.clear()
+    net.register_forward_hook(flush)
+
+
 def torch_trainer(args, spikes, labels):
     import torch
     torch.set_num_threads(args.threads)
@@ -121,6 +133,8 @@ def torch_trainer(args, spikes, labels):
     hidden = net.net[1] if args.trainer == "spikingjelly" else None
     if hidden is not None:     # the hidden IFNode's output spikes [T, B, hidden]
         hidden.register_forward_hook(lambda m, i, out: firing.add(out.detach().sum(0).cpu().numpy()))
+    else:                      # snnTorch: the hidden Leaky's spikes per step, summed when the net returns
+        watch_snntorch_hidden(net, firing)
 
     def epoch():
         firing.reset()

@@ -91,8 +91,7 @@ def tta_suite(args) -> dict:
                          "gpusnn": "its defaults (FO-STDGD, fractional update lr 5e-3, init_scale 1, theta 1 "
                                    "raised by network.drive_ref where the input drive exceeds it)",
                          "peers": "surrogate-gradient BPTT (ATan), Adam lr 5e-4, nonleaky IF / beta 1, "
-                                  "cross-entropy on summed output spikes (benchmarks/peer_nets.py); snnTorch's "
-                                  "hidden firing is not recorded",
+                                  "cross-entropy on summed output spikes (benchmarks/peer_nets.py)",
                          "timing": "training epochs only; test evaluation after each epoch timed apart (eval_s)"},
             "rows": rows}
 
