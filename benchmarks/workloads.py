@@ -64,3 +64,30 @@ def make_workload(name: str, n_samples: int, n_steps: int, n_inputs: int, n_clas
     if name == "realrate":
         return realrate_spikes(n_samples, n_steps, n_inputs, n_classes, seed, rate)
     raise ValueError(f"unknown workload {name!r}; choose one of {WORKLOADS}")
+
+
+# ----------------------------------------------------------------------------- encoded datasets (tta)
+
+def save_dataset(path, data) -> None:
+    """Write an EncodedDataset's train and test splits (spike tensors held in memory) and its
+    class count to one .npz file, so that every trainer's worker trains on identical inputs."""
+    arrays = {}
+    for split, spikes, labels in (("train", data.train, data.train_labels), ("test", data.test, data.test_labels)):
+        if spikes.n_spikes() and int(spikes.entry_counts().max()) > np.iinfo(np.uint16).max:
+            raise ValueError(f"{path}: a {split} count exceeds uint16")
+        arrays.update({f"{split}_indptr": spikes.indptr, f"{split}_ids": spikes.ids,
+                       f"{split}_counts": spikes.entry_counts().astype(np.uint16),
+                       f"{split}_shape": np.array([spikes.n_samples, spikes.n_steps, spikes.n_inputs]),
+                       f"{split}_labels": labels, f"{split}_has_counts": np.array(spikes.counts is not None)})
+    np.savez(path, n_classes=np.array(data.n_classes), name=np.array(data.name), **arrays)
+
+
+def load_dataset(path) -> tuple[SpikeTensor, np.ndarray, SpikeTensor, np.ndarray, int]:
+    """(train spikes, train labels, test spikes, test labels, n_classes) written by save_dataset."""
+    with np.load(path) as f:
+        out = []
+        for split in ("train", "test"):
+            S, T, N = (int(v) for v in f[f"{split}_shape"])
+            counts = f[f"{split}_counts"].astype(np.int32) if bool(f[f"{split}_has_counts"]) else None
+            out += [SpikeTensor(f[f"{split}_indptr"], f[f"{split}_ids"], S, T, N, counts), f[f"{split}_labels"]]
+        return (*out, int(f["n_classes"]))

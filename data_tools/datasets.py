@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from data_tools.convert import convert
-from data_tools.encode import BINNINGS, MODES, apply_transform, encode
+from data_tools.encode import BINNINGS, HOST_MODES, apply_transform, encode
 from data_tools.errors import ConfigError
 from data_tools.event_store import EventStore, is_complete, load_store
 from data_tools.events import GESTURE_CLASSES
@@ -165,8 +165,8 @@ def load_dataset(source: str, *, n_steps: int, downsample: int = 4, binning: str
     transform: optional per-sample event transform (e.g. a tonic transform) applied first.
     counting: the DVS Gesture counting rule for directory sources ("rows" or "first").
     """
-    if binning not in BINNINGS or mode not in MODES:
-        raise ConfigError(f"binning must be one of {BINNINGS} and mode one of {MODES}, got {binning!r}, {mode!r}")
+    if binning not in BINNINGS or mode not in HOST_MODES:
+        raise ConfigError(f"binning must be one of {BINNINGS} and mode one of {HOST_MODES}, got {binning!r}, {mode!r}")
     path = store_path(source, counting=counting, cache_dir=cache_dir, progress=progress)
     with EventStore(path) as store:
         meta_set, n_events = store.metadata(), store.n_events

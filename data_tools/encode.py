@@ -16,6 +16,12 @@ Convention (mirrored exactly by the CUDA event kernel; keep it):
   event, coalesced: one entry per (sample, step, id) with the number of its events in the
   tensor's counts (data_tools.spikes), so nnz <= S x T x n_inputs whatever the event rate.
   Ids are sorted within each row in both modes.
+- mode "rate" [ours]: count encoding, then each sample's counts scaled so that its mean events
+  per input line and step is RATE_REF (``normalise_rates``): with E = round(RATE_REF * T *
+  n_inputs) target events and N the sample's events, an entry's count c becomes
+  ``(2 c E + N) // (2 N)`` (c E / N rounded half up, int64 arithmetic, so exact and the same
+  on every backend); entries that round to 0 are dropped. The host always encodes this mode
+  (the device encoder has binary and count only, MODES).
 """
 from __future__ import annotations
 
@@ -29,7 +35,9 @@ from data_tools.spikes import SpikeTensor, concatenate
 
 BINNINGS = ("duration", "count")
 CHUNK_EVENTS = 1 << 21        # encode in groups of samples of about this many events (bounded temporaries)
-MODES = ("binary", "count")
+MODES = ("binary", "count")   # what the device encoder (gpusnn.backends.gpu.encode) also does
+HOST_MODES = MODES + ("rate",)
+RATE_REF = 0.2                # mode "rate": mean events per input line and step of every sample
 
 
 def n_inputs(sensor_size, downsample: int) -> int:
@@ -72,8 +80,8 @@ def encode_columns(x, y, p, t, offsets, durations, sensor_size, n_steps: int, *,
     """:func:`encode` on event columns x, y, p, t [N] (any integer types; sample i is
     offsets[i]:offsets[i+1], t re-based to its window of durations[i] us): what the store
     loader calls with the columns it reads, without building an event array."""
-    if binning not in BINNINGS or mode not in MODES:
-        raise ConfigError(f"binning must be one of {BINNINGS} and mode one of {MODES}, got {binning!r}, {mode!r}")
+    if binning not in BINNINGS or mode not in HOST_MODES:
+        raise ConfigError(f"binning must be one of {BINNINGS} and mode one of {HOST_MODES}, got {binning!r}, {mode!r}")
     if n_steps < 1 or downsample < 1:
         raise ConfigError(f"n_steps and downsample must be >= 1, got {n_steps}, {downsample}")
     if n_inputs(sensor_size, downsample) < 1:
@@ -93,8 +101,31 @@ def encode_columns(x, y, p, t, offsets, durations, sensor_size, n_steps: int, *,
     return _encode(x, y, p, t, offsets, durations, sensor_size, n_steps, downsample, binning, mode)
 
 
+def normalise_rates(spikes: SpikeTensor, rate_ref: float = RATE_REF) -> SpikeTensor:
+    """spikes [S, T, n] with each sample's counts scaled to a mean of rate_ref events per input
+    line and step (mode "rate", module docstring): c -> (2 c E + N) // (2 N) with E =
+    round(rate_ref * T * n) and N the sample's events; entries that become 0 are dropped.
+    A sample without events stays empty. Returns a new coalesced SpikeTensor (int32 counts)."""
+    if not rate_ref > 0:
+        raise ConfigError(f"rate_ref must be > 0, got {rate_ref}")
+    S, T, n = spikes.n_samples, spikes.n_steps, spikes.n_inputs
+    counts = spikes.entry_counts().astype(np.int64)
+    row = np.repeat(np.arange(S * T, dtype=np.int64), np.diff(spikes.indptr))
+    sample = row // T
+    total = np.bincount(sample, weights=counts, minlength=S).astype(np.int64)     # exact below 2**53
+    target = np.int64(round(rate_ref * T * n))
+    scaled = (2 * counts * target + total[sample]) // (2 * np.maximum(total[sample], 1))
+    keep = scaled > 0
+    per_row = np.bincount(row[keep], minlength=S * T)
+    indptr = np.concatenate(([0], np.cumsum(per_row))).astype(np.int64)
+    return SpikeTensor(indptr, spikes.ids[keep], S, T, n, scaled[keep].astype(np.int32))
+
+
 def _encode(x, y, p, t, offsets, durations, sensor_size, n_steps, downsample, binning, mode) -> SpikeTensor:
     """encode_columns on one group of samples."""
+    if mode == "rate":
+        return normalise_rates(_encode(x, y, p, t, offsets, durations, sensor_size, n_steps, downsample, binning,
+                                       "count"))
     S, T = offsets.size - 1, n_steps
     n_in = n_inputs(sensor_size, downsample)
     sample = np.repeat(np.arange(S, dtype=np.int64), np.diff(offsets))

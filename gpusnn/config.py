@@ -151,7 +151,9 @@ class TrainConfig:
     DVS event data is encoded with downsample (sensor pixels per input pixel and axis),
     binning ("duration": equal time bins; "count": equal event counts per bin) and
     encoding ("count": every event is a spike, so an input can spike several times in a
-    step; "binary": at most one spike per input and step). Static images ignore these.
+    step; "binary": at most one spike per input and step; "rate": count, with each sample's
+    counts scaled to data_tools.encode.RATE_REF events per input line and step, docs/method.md).
+    Static images ignore these.
     cuda_graph: run each training step as a captured CUDA graph (cuda backend only; the
     results are the same as without it, so a run may resume with or without it).
     """
@@ -174,7 +176,7 @@ class TrainConfig:
         _one_of(self, "train", "backend", ("auto", "numpy", "cuda", "emulated"))
         _check(self.downsample >= 1, "train", "downsample", f"must be a positive integer, got {self.downsample}")
         _one_of(self, "train", "binning", ("duration", "count"))
-        _one_of(self, "train", "encoding", ("count", "binary"))
+        _one_of(self, "train", "encoding", ("count", "binary", "rate"))
 
 
 SECTIONS = {"network": NetworkConfig, "method": MethodConfig, "optim": OptimConfig, "train": TrainConfig}

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+from data_tools.encode import MODES
 from data_tools.loader import BatchSource, StoreSplit, spikes_per_step
 from data_tools.prefetch import prefetch
 from data_tools.progress import PROGRESS, progress_bar
@@ -159,8 +160,9 @@ _resident: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # StoreSpli
 
 def encodes_on_device(backend: Backend, source: BatchSource) -> bool:
     """Whether the batches of source are encoded by the backend (a backend with encode_batch,
-    the cuda and emulated ones, and a source of raw events, a StoreSplit) rather than on the host."""
-    return hasattr(backend, "encode_batch") and isinstance(source, StoreSplit)
+    the cuda and emulated ones, and a source of raw events, a StoreSplit, in a mode the device
+    encoder has: data_tools.encode.MODES) rather than on the host."""
+    return hasattr(backend, "encode_batch") and isinstance(source, StoreSplit) and source.mode in MODES
 
 
 def resident_events(backend, source: StoreSplit):

@@ -84,8 +84,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                                                   f"(default {d.train.downsample}: 128 x 128 -> 32 x 32)")
     g.add_argument("--binning", choices=("duration", "count"),
                    help=f"DVS: time bins of equal duration or equal event count (default {d.train.binning})")
-    g.add_argument("--encoding", choices=("count", "binary"),
-                   help=f"DVS: every event a spike, or one spike per input and step (default {d.train.encoding})")
+    g.add_argument("--encoding", choices=("count", "binary", "rate"),
+                   help=f"DVS: every event a spike, one spike per input and step, or counts scaled per sample "
+                        f"to a fixed events per input and step (default {d.train.encoding})")
     g = p.add_argument_group("network")
     g.add_argument("--hidden", type=positive_int, nargs="+", metavar="WIDTH",
                    help="hidden layer widths, e.g. --hidden 500 200 (default 500)")
