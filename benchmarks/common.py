@@ -100,3 +100,12 @@ def write_result(name: str, result: dict, out_dir: Path = RESULTS) -> Path:
     path = out_dir / f"{name}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     return path
+
+
+def report(result: dict, out: str | None) -> int:
+    """Print a script's result as JSON and write it to out (a path) when given; exit status 0."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if out:
+        Path(out).write_text(text + "\n")
+    return 0

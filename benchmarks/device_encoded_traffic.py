@@ -13,11 +13,11 @@ steps mark ~5 % of the (input, step) cells, the density of the profile workload.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
 import numpy as np
+from common import report
 
 from gpusnn import training
 from gpusnn.backends import get_backend
@@ -82,11 +82,7 @@ def main(argv=None) -> int:
               "load_average_1m": os.getloadavg()[0]}
     for mode in ("binary", "count"):
         result[mode] = counted_batch(backend, cfg, store, idx, labels, mode)
-    print(json.dumps(result, indent=2))
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(result, f, indent=2)
-    return 0
+    return report(result, args.out)
 
 
 if __name__ == "__main__":

@@ -11,13 +11,13 @@ Needs --backend cuda (the default); any other backend is refused with exit statu
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from dataclasses import replace
 
 import numpy as np
+from common import report
 
 from gpusnn import training
 from gpusnn.backends import get_backend
@@ -75,11 +75,7 @@ def main(argv=None) -> int:
         result[f"{name}_ms_min"] = 1e3 * float(np.min(secs))
     result["captures"] = graph.captures
     result["speedup"] = result["eager_ms_median"] / result["graph_ms_median"]
-    print(json.dumps(result, indent=2))
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(result, f, indent=2)
-    return 0
+    return report(result, args.out)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ GPU_STEPS = {"gpu_tests", "memcheck", "initcheck", "racecheck", "agree", "profil
 
 
 def bench_module(name: str):
-    """benchmarks/<name>.py as a module (benchmarks/ is no package)."""
+    """benchmarks/<name>.py as a module (benchmarks/ is no package; its scripts import common)."""
+    if str(ROOT / "benchmarks") not in sys.path:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
     spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
