@@ -1,8 +1,8 @@
 """Data-parallel epoch time at P = 1, 2, ... MPI ranks (numpy backend, one BLAS thread per rank),
 and the cost of one gradient all-reduce on this machine. Not part of the tests.
 
-    python benchmarks/distributed.py [--procs 1 2] [--repeats 3] [--epochs 2] [--samples 1024] [--batch 32]
-    python benchmarks/distributed.py --model      # the GPU all-reduce model table of docs/distributed.md
+    python benchmarks/distributed_bench.py [--procs 1 2] [--repeats 3] [--epochs 2] [--samples 1024] [--batch 32]
+    python benchmarks/distributed_bench.py --model      # the GPU all-reduce model table of docs/distributed.md
 
 Workload as the suite's training benchmark (docs/benchmarking.md): 2048-500-11, random binary
 input at 5 % density per step (gpusnn.profiling.random_spikes), random labels, T = 16. Every
@@ -170,7 +170,7 @@ def main() -> None:
                  "note": "shared machine: other jobs were running; medians over repeats"},
         "workload": {"widths": list(WIDTHS), "samples": args.samples, "batch": args.batch, "steps": args.steps,
                      "density": 0.05, "backend": "numpy", "threads_per_rank": 1, "timed_epochs": args.epochs,
-                     "repeats": args.repeats, "command": "python benchmarks/distributed.py " + " ".join(sys.argv[1:])},
+                     "repeats": args.repeats, "command": "python benchmarks/distributed_bench.py " + " ".join(sys.argv[1:])},
         "epoch": {str(P): v for P, v in by_p.items()},
         "speedup": {str(P): by_p[args.procs[0]]["epoch_s_median"] / by_p[P]["epoch_s_median"] for P in args.procs},
         "allreduce_gradient": {str(P): {"bytes": v["bytes"], "seconds_median": statistics.median(v["seconds"]),
