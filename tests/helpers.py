@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import gzip
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -62,3 +66,23 @@ def assert_same_spikes(asnumpy, got, want) -> None:
     assert (got.counts is None) == (want.counts is None)
     if want.counts is not None:
         np.testing.assert_array_equal(asnumpy(got.counts), want.counts)
+
+
+def stalled_conversion(call: str, **popen) -> subprocess.Popen:
+    """A Python process running `call` (statements using data_tools) with the event-store writer
+    stalled for 60 s after its first append, when it prints "appended" and the pids of its
+    worker processes: a test can then interrupt or kill it mid-conversion. popen: extra
+    subprocess.Popen arguments (stdout is a text pipe)."""
+    script = textwrap.dedent("""
+        import multiprocessing, time
+        import data_tools.event_store as es
+        append = es.StoreWriter.append
+        def slow(self, part):
+            append(self, part)
+            print("appended", *[p.pid for p in multiprocessing.active_children()], flush=True)
+            time.sleep(60)
+        es.StoreWriter.append = slow
+    """) + textwrap.dedent(call)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env, **popen)
+

@@ -8,13 +8,12 @@ import os
 import signal
 import struct
 import subprocess
-import sys
-import textwrap
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import stalled_conversion
 
 import data_tools.gesture_layout as layout
 from data_tools import trial_workers
@@ -28,7 +27,6 @@ from data_tools.synth import SynthConfig, generate
 
 HEADER = b"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DVS128\r\n#!END-HEADER\r\n"
 OVF = 1 << 31
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _packet(etype, size, ts_off, overflow, capacity, records: bytes, number):
@@ -191,20 +189,10 @@ def test_an_error_in_consume_stops_the_workers_and_unlinks_every_block(small_dir
 
 @needs_shm
 def test_ctrl_c_stops_the_workers_and_removes_the_partial_store_and_blocks(small_dir, tmp_path):
-    script = textwrap.dedent(f"""
-        import multiprocessing, time
-        import data_tools.event_store as es
+    proc = stalled_conversion(f"""
         from data_tools.convert import convert
-        append = es.StoreWriter.append
-        def slow(self, part):
-            append(self, part)
-            print("appended", *[p.pid for p in multiprocessing.active_children()], flush=True)
-            time.sleep(60)
-        es.StoreWriter.append = slow
         convert({str(small_dir)!r}, {str(tmp_path / "s.h5")!r}, workers=2, progress=False)
-    """)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONPATH=str(REPO)), start_new_session=True)
+    """, stderr=subprocess.PIPE, start_new_session=True)
     word, *workers = proc.stdout.readline().split()
     assert word == "appended" and len(workers) == 2
     blocks = {b for b in _blocks(f"gpusnn-{proc.pid}-")}

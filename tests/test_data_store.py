@@ -3,11 +3,8 @@ batches read from the store, the prefetch thread, and training on a store-backed
 from __future__ import annotations
 
 import functools
-import os
 import signal
 import subprocess
-import sys
-import textwrap
 import threading
 import time
 import tracemalloc
@@ -16,6 +13,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from helpers import stalled_conversion
 
 import data_tools.datasets as dsets
 import data_tools.gesture_layout as layout
@@ -38,8 +36,6 @@ from data_tools.processes import alive
 from data_tools.samples import from_samples
 from data_tools.spikes import SpikeTensor
 from data_tools.synth import SynthConfig, generate
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -127,21 +123,10 @@ def test_exception_after_k_trials_leaves_no_store_and_the_next_run_recovers(smal
 
 def test_sigkilled_conversion_leaves_no_complete_looking_store_and_the_next_run_recovers(small_dir, tmp_path):
     cache = tmp_path / "cache"
-    script = textwrap.dedent(f"""
-        import multiprocessing, sys, time
-        import data_tools.event_store as es
+    proc = stalled_conversion(f"""
         from data_tools.datasets import store_path
-        append = es.StoreWriter.append
-        def slow(self, part):
-            append(self, part)
-            print("appended", *[p.pid for p in multiprocessing.active_children()], flush=True)
-            time.sleep(60)
-        es.StoreWriter.append = slow
         store_path({str(small_dir)!r}, cache_dir={str(cache)!r}, progress=False)
-    """)
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True, env=env)
+    """, stderr=subprocess.DEVNULL)
     try:
         word, *workers = proc.stdout.readline().split()
         assert word == "appended" and len(workers) == WORKERS        # the default parses in processes
