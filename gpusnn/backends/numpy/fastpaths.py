@@ -17,15 +17,18 @@ Shapes: B samples, T steps, n_pre / n_post neurons; weights float32 [n_pre, n_po
   records (counts, first / last / second-to-last spike) and the output CSR come from the
   block's fired flags afterwards, with no per-spike Python work.
 - The timing gradient sums delta_bi c_bj(w_bi, T] / (theta (T - w_bi)) as the reference
-  does, as a^T n - M P: the prefix counts P of a block (no [B, T + 1, n_pre] array) times a
-  sparse matrix M of the window starts, accumulated into one G^T.
-- threads > 1: dense products run ahead on a thread pool while the calling thread runs the
-  IF recursion; the gradient's prefix counts are made ahead the same way (docs/performance.md).
-  Blocks never depend on the thread count, so neither does any result.
+  does, as M S: the suffix counts S of a block (no [B, T + 1, n_pre] array) times a sparse
+  matrix M of the window starts, accumulated into one G^T row by row in sample order.
+- threads > 1: the whole step is shared (docs/performance.md, "Every core"): the forward's
+  blocks (product, IF recursion, records) run on the thread pool, the gradient's suffix
+  counts by block and its accumulation by ranges of post neurons, the update by ranges of
+  rows. Dense blocks never depend on the thread count and every other split is exact, so
+  no result depends on it.
 
 Event mode gives spike trains equal to the reference's on the same (coalesced) tensor bit
-for bit (same sums in the same order); dense mode and the gradient differ only by float32
-rounding.
+for bit (same sums in the same order), and so does the timing gradient (exact integer
+suffix counts, each row of G^T summed in the reference's order); dense mode differs only by
+float32 rounding.
 """
 from __future__ import annotations
 
@@ -113,11 +116,11 @@ class Block:
         return self.b0 * T + self.t0, (self.b1 - 1) * T + self.t1
 
 
-#: A batch's forward is cut into at least this many blocks where its samples allow, so that
-#: threads have work to share (the gradient into GRADIENT_MIN_BLOCKS: each of its blocks
-#: costs an n_post x n_pre accumulation); constants, not the thread count, so that the
-#: blocks and with them every float32 sum are the same whatever the number of threads.
-MIN_BLOCKS = 4
+#: A batch's dense forward is cut into at least this many blocks where its samples allow, so
+#: that threads have work to share; a constant, not the thread count, so that the BLAS
+#: products and with them every float32 sum are the same whatever the number of threads.
+#: The gradient's blocks (at least GRADIENT_MIN_BLOCKS, or one per thread) change no sum.
+MIN_BLOCKS = 2
 GRADIENT_MIN_BLOCKS = 2
 
 
@@ -133,23 +136,23 @@ def plan_blocks(s0: int, s1: int, T: int, width: int, min_blocks: int = MIN_BLOC
     return [Block(b, b + 1, t, min(T, t + c)) for b in range(s0, s1) for t in range(0, T, c)]
 
 
-def pipelined(fn, items: list, threads: int):
-    """Yield fn(x) for x in items in order; with threads > 1 up to 2 x threads of them are
-    computed ahead on the thread pool. NumPy's loops, BLAS and scipy's products release the
-    GIL. Meanwhile BLAS runs one thread per call: the threads are ours, which block instead
-    of spinning (two spinning BLAS threads per call on a busy 2-core machine made products
-    up to 100x slower)."""
+def parallel_map(fn, items: list, threads: int) -> list:
+    """[fn(x) for x in items]; with threads > 1 on the thread pool, in order. NumPy's loops,
+    BLAS and scipy's sparse kernels release the GIL. Meanwhile BLAS runs one thread per call:
+    the threads are ours, which block instead of spinning (two spinning BLAS threads per call
+    on a busy 2-core machine made products up to 100x slower)."""
     if threads <= 1 or len(items) <= 1:
-        yield from (fn(x) for x in items)
-        return
-    pool, ahead = _pool(threads), 2 * threads
+        return [fn(x) for x in items]
     with _blas().limit(limits=1, user_api="blas"):
-        futures = [pool.submit(fn, x) for x in items[:ahead]]
-        for k in range(len(items)):
-            if k + ahead < len(items):
-                futures.append(pool.submit(fn, items[k + ahead]))
-            yield futures[k].result()
-            futures[k] = None
+        return list(_pool(threads).map(fn, items))
+
+
+def split_range(n: int, parts: int) -> list[tuple[int, int]]:
+    """[(lo, hi)] cutting 0..n-1 into at most `parts` contiguous non-empty ranges of near
+    equal size (none when n = 0)."""
+    parts = max(1, min(parts, n))
+    bounds = [n * k // parts for k in range(parts + 1)]
+    return [(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
@@ -223,14 +226,15 @@ class CsrRows:
 _LOCAL = threading.local()
 
 
-def scratch(n_rows: int, width: int) -> np.ndarray:
-    """A float32 [n_rows, width] array in this thread's reused buffer, valid until the thread
-    asks again (a fresh multi-megabyte array per block costs its page faults every time)."""
+def scratch(n_rows: int, width: int, slot: str = "dense") -> np.ndarray:
+    """A float32 [n_rows, width] array in this thread's reused buffer named slot, valid until
+    the thread asks for that slot again (a fresh multi-megabyte array per block costs its page
+    faults every time)."""
     n = n_rows * width
-    buf = getattr(_LOCAL, "buf", None)
-    if buf is None or buf.size < n:
-        buf = _LOCAL.buf = np.empty(n, np.float32)
-    return buf[:n].reshape(n_rows, width)
+    bufs = _LOCAL.__dict__.setdefault("bufs", {})
+    if slot not in bufs or bufs[slot].size < n:
+        bufs[slot] = np.empty(n, np.float32)
+    return bufs[slot][:n].reshape(n_rows, width)
 
 
 class KeptDense:
@@ -251,14 +255,19 @@ class KeptDense:
 
     def block(self, blk: Block, r0: int, r1: int, width: int) -> np.ndarray:
         """The view for CSR rows r0..r1-1 (float32 [r1 - r0, width]), kept under blk."""
-        view = self.blocks[blk] = self.buf[r0 * width:r1 * width].reshape(r1 - r0, width)
+        view = self.blocks[blk] = self.rows(r0, r1, width)
         return view
+
+    def rows(self, r0: int, r1: int, width: int) -> np.ndarray:
+        """CSR rows r0..r1-1 of the kept counts, float32 [r1 - r0, width] (a view)."""
+        return self.buf[r0 * width:r1 * width].reshape(r1 - r0, width)
 
 
 @dataclass
 class SpikeRecorder:
     """A layer's per-neuron spike records, filled block by block (int32 [B, N], 0 = none),
-    and its output spikes as CSR pieces: row_len int64 [B * T] and the ids of each block."""
+    and its output spikes as CSR pieces: row_len int64 [B * T] and the ids of each block in
+    CSR row order (integrate_block's results, stored by the caller)."""
 
     n_steps: int
     counts: np.ndarray
@@ -282,9 +291,12 @@ class SpikeRecorder:
 
 
 def integrate_block(I: np.ndarray, u: np.ndarray, theta: np.float32, t0: int, rec: SpikeRecorder,
-                    b0: int) -> None:
+                    b0: int) -> np.ndarray:
     """The IF recursion of one block in place: I float32 [nb, nt, N], the currents of samples
-    b0.. over steps t0+1..t0+nt; u float32 [nb, N] (a view, updated); rec gets the spikes.
+    b0.. over steps t0+1..t0+nt; u float32 [nb, N] (a view, updated); rec gets the records of
+    samples b0.. and the row lengths of the block's CSR rows. Returns the block's output ids
+    (int32, CSR order). Blocks of other samples may be integrated at the same time on other
+    threads.
 
     Per step three whole-array operations and no per-spike work: u += I_t, fired = u >=
     theta, u *= (u < theta) (the reset to 0: theta > 0, so a neuron that fires has u > 0 and
@@ -318,7 +330,7 @@ def integrate_block(I: np.ndarray, u: np.ndarray, theta: np.float32, t0: int, re
     r0 = b0 * rec.n_steps + t0
     bounds = np.searchsorted(flat, np.arange(nb * nt + 1, dtype=np.int64) * N)
     rec.row_len[r0:r0 + nb * nt] = np.diff(bounds)
-    rec.ids.append((flat % N).astype(np.int32))
+    return (flat % N).astype(np.int32)
 
 
 def recursion_groups(blocks: list[Block], T: int, width: int, threads: int) -> list[list[Block]]:
@@ -326,9 +338,9 @@ def recursion_groups(blocks: list[Block], T: int, width: int, threads: int) -> l
 
     One thread: consecutive whole-window blocks while their currents (rows x width float32)
     stay within CHUNK_ELEMENTS, so the recursion makes fewer, larger array operations; with
-    threads > 1 every block is its own group, so the recursion of one block overlaps the
-    products of the next ones. The recursion is elementwise, so the grouping never changes a
-    result; the products stay per block (the same for any number of threads).
+    threads > 1 every block is its own group, so the threads share them. The recursion is
+    elementwise, so the grouping never changes a result; the products stay per block (the
+    same for any number of threads).
     """
     if threads > 1:
         return [[blk] for blk in blocks]
@@ -344,6 +356,19 @@ def recursion_groups(blocks: list[Block], T: int, width: int, threads: int) -> l
     return groups
 
 
+def sample_tasks(groups: list[list[Block]]) -> list[list[list[Block]]]:
+    """The groups as tasks for the threads: a group that starts after step 0 continues the
+    previous group's sample (its IF state), so it joins that group's task; tasks hold
+    disjoint samples and run in any order."""
+    tasks: list[list[list[Block]]] = []
+    for group in groups:
+        if tasks and group[0].t0 > 0:
+            tasks[-1].append(group)
+        else:
+            tasks.append([group])
+    return tasks
+
+
 def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = "auto",
                   threads: int = 1, keep_dense: KeptDense | None = None) -> ref.LayerRecord:
     """Nonleaky IF layer over the whole window (method.md section 1), in blocks of samples.
@@ -352,12 +377,10 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
     Block by block (plan_blocks): the block's currents as one product (CSR x W, or the
     block's dense counts x W in BLAS, written straight into the group's current buffer),
     then the IF recursion over the steps of a group of blocks (recursion_groups,
-    integrate_block). With threads > 1 the dense products of the next blocks run on the
-    thread pool (each one long BLAS call without the GIL) while this thread runs the
-    recursion of the current block, so no two threads contend for the GIL step by step.
-    Event-driven products stay on this thread, in one block where memory allows (scipy's
-    sparse product gained under 10 % from a second thread when measured). Returns the
-    reference's LayerRecord.
+    integrate_block). With threads > 1 the groups of different samples (sample_tasks) run
+    on the thread pool, each thread doing its blocks' products, recursion and records;
+    dense blocks are the same whatever the thread count (MIN_BLOCKS), event-driven products
+    are exact in any blocks. Returns the reference's LayerRecord.
 
     keep_dense: receives the dense counts of every block when the product runs dense, for
     weight_gradient(dense_input=) of the same batch (which then builds no dense counts of its
@@ -371,17 +394,16 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
     spikes = coalesced(spikes)
     dense = use_dense(spikes, mode)
     data = spikes.entry_counts().astype(np.float32)
-    blocks = plan_blocks(0, B, T, n_post + (n_pre if dense else 0), MIN_BLOCKS if dense else 1)
-    threads = threads if dense else 1
+    blocks = plan_blocks(0, B, T, n_post + (n_pre if dense else 0), MIN_BLOCKS if dense or threads > 1 else 1)
     th = np.float32(theta)
     if keep_dense is not None:
         keep_dense.prepare(B * T * (n_pre + PAD) if dense else 0)
 
     def currents(group: list[Block]) -> np.ndarray:
-        """The group's currents, float32 [nb, nt, n_post]."""
+        """The group's currents, float32 [nb, nt, n_post], in this thread's scratch."""
         first, last = group[0], group[-1]
         r0 = first.rows(T)[0]
-        I = np.empty((last.rows(T)[1] - r0, n_post), np.float32)
+        I = scratch(last.rows(T)[1] - r0, n_post, "currents")
         for blk in group:
             a, b = blk.rows(T)
             X = CsrRows.of(spikes, data, a, b)
@@ -397,10 +419,17 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
 
     u = np.zeros((B, n_post), np.float32)
     rec = SpikeRecorder.empty(B, T, n_post)
-    groups = recursion_groups(blocks, T, n_post, threads)
-    for group, I in zip(groups, pipelined(currents, groups, threads)):
-        b0 = group[0].b0
-        integrate_block(I, u[b0:b0 + I.shape[0]], th, group[0].t0, rec, b0)
+
+    def run(task: list[list[Block]]) -> list[np.ndarray]:
+        """The output ids of a task's groups, integrated in order."""
+        ids = []
+        for group in task:
+            I, b0 = currents(group), group[0].b0
+            ids.append(integrate_block(I, u[b0:b0 + I.shape[0]], th, group[0].t0, rec, b0))
+        return ids
+
+    tasks = sample_tasks(recursion_groups(blocks, T, n_post, threads))
+    rec.ids = [ids for task_ids in parallel_map(run, tasks, threads) for ids in task_ids]
     return ref.LayerRecord(rec.counts, rec.t_first, rec.t_last, rec.t_prev, u, rec.spikes())
 
 
@@ -424,25 +453,23 @@ PAD = 16
 def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_post: np.ndarray,
                     theta: float, gradient: str = "timing", threads: int = 1,
                     dense_input: KeptDense | None = None) -> np.ndarray:
-    """G float32 [n_pre, n_post], the reference's weight_gradient computed block by block.
+    """G float32 [n_pre, n_post], the reference's weight_gradient bit for bit, block by block.
 
-    With a = delta / (theta (T - w)) [B, n_post], n_b the window's counts and P_b(w) the
-    counts of steps 1..w of sample b (prefix sums, every entry weighted by its count):
-    G^T = sum_b a_b^T n_b - sum_b M_b P_b, M_b holding a_bi at column w_bi (w_bi >= 1, a_bi
-    != 0: a term with a = 0, e.g. a saturated neuron's, adds nothing). Per block
-    (plan_blocks) the prefix sums are a running sum over the steps of the block's dense
-    counts (made from its coalesced entries), and M_b P_b is accumulated into G^T entry by
-    entry in CSR order, so the work is B x n_post x n_pre multiply-adds (twice) plus
-    B x T x n_pre additions. With threads > 1 the blocks' prefix sums are computed ahead on
-    the thread pool; the accumulation runs on this thread in block order with blocks that do
-    not depend on the thread count, so G is the same bit for bit whatever the number of
-    threads.
+    With a = delta / (theta (T - w)) [B, n_post] and S_b(w) the counts of steps w+1..T of
+    sample b (suffix sums, every entry weighted by its count, exact in float32):
+    G^T = sum_b M_b S_b, M_b holding a_bi at row w_bi (a term with a = 0, e.g. a saturated
+    neuron's, adds nothing and is left out). Per block (plan_blocks) the suffix sums are a
+    running sum backwards over the steps of the block's dense counts (made from its
+    coalesced entries), plus the counts after the block when it ends before step T; then
+    M P is accumulated into G^T entry by entry in CSR order, each row in ascending sample
+    order as the reference sums it. Work: B x n_post x n_pre multiply-adds plus B x T x
+    n_pre additions. Blocks are processed in waves of `threads` blocks (one wave for kept
+    counts): the waves' suffix sums by block and the accumulation by ranges of post neurons
+    run on the thread pool, and neither split changes a sum.
 
     dense_input: the dense counts the forward kept of these spikes (layer_forward
-    keep_dense; consumed: turned into prefix sums in place). Its blocks are used instead of
-    new ones. The result is the same bit for bit: every row of G^T gets its terms in
-    ascending sample order whatever the blocks, and the prefix sums of integer counts are
-    exact.
+    keep_dense; consumed: turned into suffix sums in place). Its blocks are used instead of
+    new ones; the result is the same bit for bit.
     """
     if gradient == "rate":
         return ref.weight_gradient(spikes_in, rec_post, delta_post, theta, gradient)
@@ -453,55 +480,71 @@ def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_pos
     spikes_in = coalesced(spikes_in)
     w = ref.window_start(rec_post.t_last, rec_post.t_prev, T)
     a = (delta_post / (np.float32(theta) * (T - w).astype(np.float32))).astype(np.float32)
-    kept = dense_input.blocks if dense_input is not None and dense_input.blocks else None
-    data = None if kept else spikes_in.entry_counts().astype(np.float32)
+    row = np.arange(B, dtype=np.int64)[:, None] * T + w                 # [B, n_post] CSR row of S_b(w_bi)
     width = n_pre + PAD
-
-    def prefix(blk: Block) -> np.ndarray:
-        """The block's prefix counts P_b(t0 + 1 .. t1) - P_b(t0), float32 [nb, nt, width]."""
-        nb, nt = blk.b1 - blk.b0, blk.t1 - blk.t0
-        if kept:
-            P = kept.pop(blk)
-        else:
-            P = CsrRows.of(spikes_in, data, *blk.rows(T)).dense(np.empty((nb * nt, width), np.float32))
-        P = P.reshape(nb, nt, width)
-        for k in range(1, nt):
-            np.add(P[:, k], P[:, k - 1], out=P[:, k])                   # (cumsum over axis 1 is strided: slower)
-        return P
-
-    blocks = sorted(kept, key=lambda b: (b.b0, b.t0)) if kept else \
-        plan_blocks(0, B, T, n_pre, GRADIENT_MIN_BLOCKS)
-    if all(b.t0 == 0 and b.t1 == T for b in blocks):   # whole-window blocks: independent, made ahead in parallel
-        prefixes = pipelined(prefix, blocks, threads)
-    else:                                               # runs of steps of one sample carry the prefix: in order
-        prefixes = _carried_prefixes(blocks, prefix, T)
+    kept = dense_input if dense_input is not None and dense_input.blocks else None
+    if kept:
+        blocks = sorted(kept.blocks, key=lambda b: (b.b0, b.t0))
+        waves = [blocks]
+    else:
+        blocks = plan_blocks(0, B, T, n_pre, max(GRADIENT_MIN_BLOCKS, threads))
+        waves = [blocks[k:k + threads] for k in range(0, len(blocks), threads)]
+    data = spikes_in.entry_counts().astype(np.float32) if not kept or any(b.t1 < T for b in blocks) else None
     G_T = np.zeros((n_post, width), np.float32)
-    n = np.empty((B, n_pre), np.float32)
-    for blk, P in zip(blocks, prefixes):
-        nb, nt = P.shape[:2]
-        wb, ab = w[blk.b0:blk.b1], a[blk.b0:blk.b1]
-        inside = ((wb > blk.t0) & (wb <= blk.t1) & (ab != 0)).T       # [n_post, nb]: a term with P_b(w) here
-        i, b = np.nonzero(inside)                                      # row-major: CSR order
-        indptr = np.zeros(n_post + 1, np.int32)
-        np.cumsum(inside.sum(axis=1), out=indptr[1:])
-        cols = (b * nt + (wb[b, i] - 1 - blk.t0)).astype(np.int32)
-        CsrRows(indptr, cols, -ab[b, i], nb * nt).times_into(P.reshape(nb * nt, width), G_T)   # G^T -= M_b P_b
-        if blk.t1 == T:
-            n[blk.b0:blk.b1] = P[:, -1, :n_pre]                        # P_b(T) = n_b
-    G_T[:, :n_pre] += a.T @ n
-    return np.ascontiguousarray(G_T[:, :n_pre].T)
+    posts = split_range(n_post, threads)
+    for wave in waves:
+        R0, R1 = wave[0].rows(T)[0], wave[-1].rows(T)[1]
+        S = kept.rows(R0, R1, width) if kept else np.empty((R1 - R0, width), np.float32)
+        parallel_map(lambda blk: _suffix_counts(spikes_in, data, blk, T, S, R0, kept), wave, threads)
+        M = _window_matrix(row, a, R0, R1)
+        parallel_map(lambda p: M.rows(*p).times_into(S, G_T[p[0]:p[1]]), posts, threads)
+    if kept:
+        kept.blocks = {}
+    G = np.empty((n_pre, n_post), np.float32)
+    parallel_map(lambda p: np.copyto(G[p[0]:p[1]], G_T[:, p[0]:p[1]].T), split_range(n_pre, threads), threads)
+    return G
 
 
-def _carried_prefixes(blocks, prefix, T: int):
-    """The prefix counts of blocks that cut one sample's window into runs of steps: each
-    run's continue from the previous run's last step."""
-    carry = None
-    for blk in blocks:
-        P = prefix(blk)
-        if blk.t0 > 0:
-            P += carry[:, None, :]
-        carry = P[:, -1].copy() if blk.t1 < T else None
-        yield P
+def _suffix_counts(spikes: SpikeTensor, data: np.ndarray, blk: Block, T: int, S: np.ndarray, R0: int,
+                   kept: KeptDense | None) -> None:
+    """Write the block's suffix counts S_b(t0 .. t1-1) into its rows of S (rows R0.. of the
+    wave; kept: they already hold the block's dense counts)."""
+    a, b = blk.rows(T)
+    P = S[a - R0:b - R0]
+    if not kept:
+        CsrRows.of(spikes, data, a, b).dense(P)
+    nb, nt = blk.b1 - blk.b0, blk.t1 - blk.t0
+    P = P.reshape(nb, nt, S.shape[1])
+    for k in range(nt - 2, -1, -1):
+        np.add(P[:, k], P[:, k + 1], out=P[:, k])                        # (cumsum over axis 1 is strided: slower)
+    if blk.t1 < T:                                                       # one sample cut into runs: add the later steps
+        lo, hi = int(spikes.indptr[a + nt]), int(spikes.indptr[blk.b0 * T + T])
+        P += np.bincount(spikes.ids[lo:hi], data[lo:hi], minlength=S.shape[1]).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class WindowMatrix:
+    """M of a wave as CSR rows i = 0..n_post-1 over the wave's suffix rows: a_bi at column
+    b T + w_bi - R0, each row in ascending b."""
+
+    indptr: np.ndarray
+    cols: np.ndarray
+    vals: np.ndarray
+    n_cols: int
+
+    def rows(self, i0: int, i1: int) -> CsrRows:
+        """Rows i0..i1-1 as CsrRows (indptr rebased to 0)."""
+        lo, hi = int(self.indptr[i0]), int(self.indptr[i1])
+        return CsrRows(self.indptr[i0:i1 + 1] - lo, self.cols[lo:hi], self.vals[lo:hi], self.n_cols)
+
+
+def _window_matrix(row: np.ndarray, a: np.ndarray, R0: int, R1: int) -> WindowMatrix:
+    """M for the suffix rows R0..R1-1 (row, a: [B, n_post]; terms with a = 0 left out)."""
+    inside = ((row >= R0) & (row < R1) & (a != 0)).T                   # [n_post, B]
+    i, b = np.nonzero(inside)                                           # row-major: CSR order
+    indptr = np.zeros(inside.shape[0] + 1, np.int32)
+    np.cumsum(inside.sum(axis=1), out=indptr[1:])
+    return WindowMatrix(indptr, (row[b, i] - R0).astype(np.int32), a[b, i], R1 - R0)
 
 
 def fractional_update(W: np.ndarray, *, W_prev: np.ndarray, G: np.ndarray, G_prev: np.ndarray | None,
