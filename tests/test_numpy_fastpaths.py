@@ -125,28 +125,6 @@ def test_update_equals_reference_bit_for_bit(optim):
             np.testing.assert_array_equal(gp, G)
 
 
-@pytest.mark.parametrize("optim", [OptimConfig(), OptimConfig(alpha=1.4, grad_at="previous")])
-def test_update_on_threads_is_the_same(optim, monkeypatch):
-    import gpusnn.backends.numpy.backend as nb
-    monkeypatch.setattr(nb, "PARALLEL_UPDATE_SIZE", 1)
-    rng = np.random.default_rng(13)
-    W = rng.uniform(-1, 1, (31, 9)).astype(np.float32)
-    W_prev = (W + rng.normal(0, 1e-3, W.shape)).astype(np.float32)
-    G, G_prev = (rng.standard_normal(W.shape).astype(np.float32) for _ in range(2))
-    got = []
-    for threads in (1, 3):
-        w, wp, gp = W.copy(), W_prev.copy(), G_prev.copy() if optim.grad_at == "previous" else None
-        NumpyBackend(threads=threads).update(w, W_prev=wp, G=G, G_prev=gp, step=2, optim=optim)
-        got.append((w, wp, gp))
-    want = ref.fractional_update(W, W_prev=W_prev, G=G, G_prev=G_prev if optim.grad_at == "previous" else None,
-                                 step=2, optim=optim)
-    for w, wp, gp in got:
-        np.testing.assert_array_equal(w, want)
-        np.testing.assert_array_equal(wp, W)
-        if gp is not None:
-            np.testing.assert_array_equal(gp, G)
-
-
 def test_backend_gradients_match_reference_end_to_end():
     spikes, weights, rng = workload(5, widths=(40, 30, 20, 7))
     labels = rng.integers(0, 7, spikes.n_samples)
@@ -186,7 +164,8 @@ def test_working_memory_is_bounded_by_the_chunk(monkeypatch):
 
 @pytest.mark.parametrize("mode", ["event", "dense"])
 @pytest.mark.parametrize("threads", [2, 3])
-def test_threads_over_sample_ranges_give_the_same_results(chunk, threads, mode):
+def test_threads_over_sample_ranges_give_the_same_results(chunk, threads, mode, monkeypatch):
+    monkeypatch.setattr(ck, "PARALLEL_WORK", 0)         # the pool takes even this small work
     spikes, weights, rng = workload(8, B=7, T=12, repeats=True)
     one = ck.forward(weights, spikes, THETA, mode, threads=1)
     many = ck.forward(weights, spikes, THETA, mode, threads=threads)
@@ -202,7 +181,9 @@ def test_blocks_cover_every_row_once_within_the_chunk(monkeypatch):
     monkeypatch.setattr(ck, "CHUNK_ELEMENTS", 3 * 10 * 4)       # 3 samples of T = 4, width 10
     T = 4
     blocks = ck.plan_blocks(2, 9, T, 10)
-    assert max(b.b1 - b.b0 for b in blocks) == min(3, -(-7 // ck.MIN_BLOCKS))   # the chunk holds 3 samples
+    assert max(b.b1 - b.b0 for b in blocks) <= 3                # the chunk holds 3 samples
+    assert len(blocks) % ck.MIN_BLOCKS == 0                      # threads share them evenly
+    assert max(b.b1 - b.b0 for b in blocks) - min(b.b1 - b.b0 for b in blocks) <= 1
     rows = np.concatenate([np.arange(*b.rows(T)) for b in blocks])
     np.testing.assert_array_equal(rows, np.arange(2 * T, 9 * T))
     assert all((b.b1 - b.b0) * (b.t1 - b.t0) * 10 <= ck.CHUNK_ELEMENTS for b in blocks)
@@ -237,7 +218,8 @@ def test_forward_and_gradient_take_ids_of_any_integer_type(dtype):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_gradient_from_the_forwards_kept_dense_input_is_the_same(chunk, threads):
+def test_gradient_from_the_forwards_kept_dense_input_is_the_same(chunk, threads, monkeypatch):
+    monkeypatch.setattr(ck, "PARALLEL_WORK", 0)
     # the forward keeps its dense counts per block; the gradient turns them into suffix sums
     # in place on the forward's blocks instead of its own: the same G bit for bit
     spikes, weights, rng = workload(11, B=6, T=9, density=0.4, repeats=True)

@@ -17,8 +17,6 @@ from gpusnn.config import MethodConfig, OptimConfig
 #: Largest first-layer dense input (bytes) the forward keeps for the gradient of the same
 #: batch: a training batch of 32 samples x 64 steps x 2048 inputs takes 17 MB.
 KEEP_BYTES = 32 * 2**20
-#: Weights of at least this many values are updated on the thread pool, by ranges of rows.
-PARALLEL_UPDATE_SIZE = 1 << 16
 
 
 class NumpyBackend:
@@ -29,8 +27,10 @@ class NumpyBackend:
     fan-out), "dense" (BLAS per chunk of steps) or "auto" (dense above the measured
     crossover density, fastpaths.DENSE_ABOVE). The input is coalesced first (repeated ids
     of a step become one entry with a count), so the choice and the gradient's cost follow
-    the coalesced tensor. threads: sample ranges computed in parallel (None: every CPU this
-    process may use, capped by OMP_NUM_THREADS / OPENBLAS_NUM_THREADS; fastpaths.default_threads).
+    the coalesced tensor. threads: the step shared over this many threads (None: every CPU this
+    process may use, capped by OMP_NUM_THREADS / OPENBLAS_NUM_THREADS; fastpaths.default_threads);
+    with more than one, BLAS runs one thread per call in this process from then on
+    (fastpaths.single_threaded_blas).
     """
 
     name = "numpy"
@@ -39,6 +39,8 @@ class NumpyBackend:
     def __init__(self, mode: str = "auto", threads: int | None = None):
         self.mode = ck.check_mode(mode)
         self.threads = ck.default_threads() if threads is None else max(1, int(threads))
+        if self.threads > 1:
+            ck.single_threaded_blas()
         self._scratch: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         self._kept = ck.KeptDense()               # the last forward's first-layer dense counts
         self._kept_for = None                     # ... of this spikes object (None: nothing kept)
@@ -81,18 +83,10 @@ class NumpyBackend:
         return np.asarray(loss, np.float64), rho, [int(r.counts.sum()) for r in records]
 
     def update(self, W, *, W_prev, G, G_prev, step: int, optim: OptimConfig) -> None:
-        """fastpaths.fractional_update in place; with threads > 1 on ranges of rows of W on
-        the thread pool (elementwise: the same bits)."""
         key = W.shape
         if key not in self._scratch:
             self._scratch[key] = (np.empty_like(W), np.empty_like(W))
-        scratch = self._scratch[key]
-        threads = self.threads if W.size >= PARALLEL_UPDATE_SIZE else 1
-
-        def rows(r):
-            sl = slice(*r)
-            ck.fractional_update(W[sl], W_prev=W_prev[sl], G=G[sl], G_prev=None if G_prev is None else G_prev[sl],
-                                 step=step, optim=optim, scratch=(scratch[0][sl], scratch[1][sl]))
-            if G_prev is not None:
-                G_prev[sl] = G[sl]
-        ck.parallel_map(rows, ck.split_range(W.shape[0], threads), threads)
+        ck.fractional_update(W, W_prev=W_prev, G=G, G_prev=G_prev, step=step, optim=optim,
+                             scratch=self._scratch[key])
+        if G_prev is not None:
+            G_prev[...] = G

@@ -58,6 +58,9 @@ DENSE_ABOVE = 0.2
 #: Float32 values one block may hold per layer (4 MiB).
 CHUNK_ELEMENTS = 1 << 20
 MODES = ("auto", "event", "dense")
+#: Multiply-adds below which a layer's products stay on the calling thread: handing them to
+#: the pool costs more than it saves (a pool round trip ~0.1-0.2 ms on the 2-core machine).
+PARALLEL_WORK = 1 << 22
 
 
 def density(spikes: SpikeTensor) -> float:
@@ -119,19 +122,20 @@ class Block:
 #: A batch's dense forward is cut into at least this many blocks where its samples allow, so
 #: that threads have work to share; a constant, not the thread count, so that the BLAS
 #: products and with them every float32 sum are the same whatever the number of threads.
-#: The gradient's blocks (at least GRADIENT_MIN_BLOCKS, or one per thread) change no sum.
 MIN_BLOCKS = 2
-GRADIENT_MIN_BLOCKS = 2
 
 
 def plan_blocks(s0: int, s1: int, T: int, width: int, min_blocks: int = MIN_BLOCKS) -> list[Block]:
     """Blocks covering samples s0..s1-1 over all T steps, each holding at most
-    CHUNK_ELEMENTS float32 values of `width` per row (at least one step of one sample) and
-    at most a min_blocks-th of the samples (rounded up)."""
+    CHUNK_ELEMENTS float32 values of `width` per row (at least one step of one sample): a
+    multiple of min_blocks blocks where the samples allow (so that threads share them
+    evenly), of near equal sizes."""
     per_sample = T * max(width, 1)
+    n = s1 - s0
     if per_sample <= CHUNK_ELEMENTS:
-        sb = max(1, min(CHUNK_ELEMENTS // per_sample, -(-(s1 - s0) // min_blocks)))
-        return [Block(b, min(s1, b + sb), 0, T) for b in range(s0, s1, sb)]
+        need = -(-n // (CHUNK_ELEMENTS // per_sample))                   # blocks the chunk asks for
+        count = min(n, -(-need // min_blocks) * min_blocks)
+        return [Block(s0 + lo, s0 + hi, 0, T) for lo, hi in split_range(n, count)]
     c = chunk_steps(1, width, T)
     return [Block(b, b + 1, t, min(T, t + c)) for b in range(s0, s1) for t in range(0, T, c)]
 
@@ -145,6 +149,18 @@ def parallel_map(fn, items: list, threads: int) -> list:
         return [fn(x) for x in items]
     with _blas().limit(limits=1, user_api="blas"):
         return list(_pool(threads).map(fn, items))
+
+
+def single_threaded_blas() -> None:
+    """Run BLAS on one thread per call from now on, for the whole process: with threads > 1
+    the threads are the backend's (parallel_map). Restoring BLAS's own threads after every
+    parallel call woke them, and they spun beside ours (measured: the 2-thread forward 30 %
+    slower)."""
+    if not _BLAS_LIMIT:
+        _BLAS_LIMIT.append(_blas().limit(limits=1, user_api="blas"))
+
+
+_BLAS_LIMIT: list = []
 
 
 def split_range(n: int, parts: int) -> list[tuple[int, int]]:
@@ -295,8 +311,7 @@ def integrate_block(I: np.ndarray, u: np.ndarray, theta: np.float32, t0: int, re
     """The IF recursion of one block in place: I float32 [nb, nt, N], the currents of samples
     b0.. over steps t0+1..t0+nt; u float32 [nb, N] (a view, updated); rec gets the records of
     samples b0.. and the row lengths of the block's CSR rows. Returns the block's output ids
-    (int32, CSR order). Blocks of other samples may be integrated at the same time on other
-    threads.
+    (int32, CSR order).
 
     Per step three whole-array operations and no per-spike work: u += I_t, fired = u >=
     theta, u *= (u < theta) (the reset to 0: theta > 0, so a neuron that fires has u > 0 and
@@ -333,17 +348,13 @@ def integrate_block(I: np.ndarray, u: np.ndarray, theta: np.float32, t0: int, re
     return (flat % N).astype(np.int32)
 
 
-def recursion_groups(blocks: list[Block], T: int, width: int, threads: int) -> list[list[Block]]:
-    """The blocks gathered into runs whose currents the IF recursion integrates at once.
-
-    One thread: consecutive whole-window blocks while their currents (rows x width float32)
-    stay within CHUNK_ELEMENTS, so the recursion makes fewer, larger array operations; with
-    threads > 1 every block is its own group, so the threads share them. The recursion is
-    elementwise, so the grouping never changes a result; the products stay per block (the
-    same for any number of threads).
+def recursion_groups(blocks: list[Block], T: int, width: int) -> list[list[Block]]:
+    """The blocks gathered into runs whose currents the IF recursion integrates at once:
+    consecutive whole-window blocks while their currents (rows x width float32) stay within
+    CHUNK_ELEMENTS, so the recursion makes fewer, larger array operations (its cost is
+    mostly per operation). The recursion is elementwise, so the grouping never changes a
+    result; the products stay per block.
     """
-    if threads > 1:
-        return [[blk] for blk in blocks]
     groups: list[list[Block]] = []
     for blk in blocks:
         last = groups[-1] if groups else None
@@ -356,19 +367,6 @@ def recursion_groups(blocks: list[Block], T: int, width: int, threads: int) -> l
     return groups
 
 
-def sample_tasks(groups: list[list[Block]]) -> list[list[list[Block]]]:
-    """The groups as tasks for the threads: a group that starts after step 0 continues the
-    previous group's sample (its IF state), so it joins that group's task; tasks hold
-    disjoint samples and run in any order."""
-    tasks: list[list[list[Block]]] = []
-    for group in groups:
-        if tasks and group[0].t0 > 0:
-            tasks[-1].append(group)
-        else:
-            tasks.append([group])
-    return tasks
-
-
 def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = "auto",
                   threads: int = 1, keep_dense: KeptDense | None = None) -> ref.LayerRecord:
     """Nonleaky IF layer over the whole window (method.md section 1), in blocks of samples.
@@ -377,10 +375,13 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
     Block by block (plan_blocks): the block's currents as one product (CSR x W, or the
     block's dense counts x W in BLAS, written straight into the group's current buffer),
     then the IF recursion over the steps of a group of blocks (recursion_groups,
-    integrate_block). With threads > 1 the groups of different samples (sample_tasks) run
-    on the thread pool, each thread doing its blocks' products, recursion and records;
-    dense blocks are the same whatever the thread count (MIN_BLOCKS), event-driven products
-    are exact in any blocks. Returns the reference's LayerRecord.
+    integrate_block) on the calling thread. With threads > 1 the products of the blocks of
+    `threads` groups at a time run on the thread pool (long calls without the GIL; a layer
+    of less than PARALLEL_WORK multiply-adds keeps them on this thread); the
+    recursion stays on one thread, as two threads making its many small array operations
+    contend for the GIL (measured: slower than one). Dense blocks are the same whatever the
+    thread count (MIN_BLOCKS), event-driven products are exact in any blocks. Returns the
+    reference's LayerRecord.
 
     keep_dense: receives the dense counts of every block when the product runs dense, for
     weight_gradient(dense_input=) of the same batch (which then builds no dense counts of its
@@ -399,37 +400,37 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
     if keep_dense is not None:
         keep_dense.prepare(B * T * (n_pre + PAD) if dense else 0)
 
-    def currents(group: list[Block]) -> np.ndarray:
-        """The group's currents, float32 [nb, nt, n_post], in this thread's scratch."""
-        first, last = group[0], group[-1]
-        r0 = first.rows(T)[0]
-        I = scratch(last.rows(T)[1] - r0, n_post, "currents")
-        for blk in group:
-            a, b = blk.rows(T)
-            X = CsrRows.of(spikes, data, a, b)
-            if dense and keep_dense is not None:
-                counts = X.dense(keep_dense.block(blk, a, b, n_pre + PAD))
-                np.matmul(counts[:, :n_pre], W, out=I[a - r0:b - r0])      # BLAS takes the row stride
-            elif dense:
-                np.matmul(X.dense(scratch(b - a, n_pre)), W, out=I[a - r0:b - r0])
-            else:
-                I[a - r0:b - r0] = 0
-                X.times_into(W, I[a - r0:b - r0])
-        return I.reshape(last.b1 - first.b0, first.t1 - first.t0 if len(group) == 1 else T, n_post)
+    def product(job: tuple[Block, np.ndarray]) -> None:
+        """The block's currents into out float32 [rows, n_post]."""
+        blk, out = job
+        a, b = blk.rows(T)
+        X = CsrRows.of(spikes, data, a, b)
+        if dense and keep_dense is not None:
+            counts = X.dense(keep_dense.block(blk, a, b, n_pre + PAD))
+            np.matmul(counts[:, :n_pre], W, out=out)                      # BLAS takes the row stride
+        elif dense:
+            np.matmul(X.dense(scratch(b - a, n_pre)), W, out=out)
+        else:
+            out[...] = 0
+            X.times_into(W, out)
 
     u = np.zeros((B, n_post), np.float32)
     rec = SpikeRecorder.empty(B, T, n_post)
-
-    def run(task: list[list[Block]]) -> list[np.ndarray]:
-        """The output ids of a task's groups, integrated in order."""
-        ids = []
-        for group in task:
-            I, b0 = currents(group), group[0].b0
-            ids.append(integrate_block(I, u[b0:b0 + I.shape[0]], th, group[0].t0, rec, b0))
-        return ids
-
-    tasks = sample_tasks(recursion_groups(blocks, T, n_post, threads))
-    rec.ids = [ids for task_ids in parallel_map(run, tasks, threads) for ids in task_ids]
+    groups = recursion_groups(blocks, T, n_post)
+    if (B * T * n_pre if dense else spikes.nnz) * n_post < PARALLEL_WORK:
+        threads = 1
+    for k in range(0, len(groups), threads):
+        wave, jobs, currents = groups[k:k + threads], [], []
+        for slot, group in enumerate(wave):
+            first, last = group[0], group[-1]
+            r0, r1 = first.rows(T)[0], last.rows(T)[1]
+            I = scratch(r1 - r0, n_post, f"currents{slot}")
+            jobs += [(blk, I[blk.rows(T)[0] - r0:blk.rows(T)[1] - r0]) for blk in group]
+            currents.append(I.reshape(last.b1 - first.b0, first.t1 - first.t0 if len(group) == 1 else T, n_post))
+        parallel_map(product, jobs, threads)
+        for group, I in zip(wave, currents):
+            b0 = group[0].b0
+            rec.ids.append(integrate_block(I, u[b0:b0 + I.shape[0]], th, group[0].t0, rec, b0))
     return ref.LayerRecord(rec.counts, rec.t_first, rec.t_last, rec.t_prev, u, rec.spikes())
 
 
@@ -463,9 +464,9 @@ def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_pos
     coalesced entries), plus the counts after the block when it ends before step T; then
     M P is accumulated into G^T entry by entry in CSR order, each row in ascending sample
     order as the reference sums it. Work: B x n_post x n_pre multiply-adds plus B x T x
-    n_pre additions. Blocks are processed in waves of `threads` blocks (one wave for kept
-    counts): the waves' suffix sums by block and the accumulation by ranges of post neurons
-    run on the thread pool, and neither split changes a sum.
+    n_pre additions. With threads > 1 the accumulation of a large block runs on the thread
+    pool by ranges of post neurons (no sum changes); the suffix sums and the final transpose
+    are memory bound and stay on this thread (measured: a second thread made them slower).
 
     dense_input: the dense counts the forward kept of these spikes (layer_forward
     keep_dense; consumed: turned into suffix sums in place). Its blocks are used instead of
@@ -483,43 +484,46 @@ def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_pos
     row = np.arange(B, dtype=np.int64)[:, None] * T + w                 # [B, n_post] CSR row of S_b(w_bi)
     width = n_pre + PAD
     kept = dense_input if dense_input is not None and dense_input.blocks else None
-    if kept:
-        blocks = sorted(kept.blocks, key=lambda b: (b.b0, b.t0))
-        waves = [blocks]
+    if kept:                                           # the forward's blocks: one wave, already dense
+        waves = [sorted(kept.blocks, key=lambda b: (b.b0, b.t0))]
     else:
-        blocks = plan_blocks(0, B, T, n_pre, max(GRADIENT_MIN_BLOCKS, threads))
-        waves = [blocks[k:k + threads] for k in range(0, len(blocks), threads)]
-    data = spikes_in.entry_counts().astype(np.float32) if not kept or any(b.t1 < T for b in blocks) else None
+        waves = [[blk] for blk in plan_blocks(0, B, T, n_pre, 1)]
+    cut = any(b.t1 < T for wave in waves for b in wave)
+    data = spikes_in.entry_counts().astype(np.float32) if not kept or cut else None
     G_T = np.zeros((n_post, width), np.float32)
-    posts = split_range(n_post, threads)
     for wave in waves:
         R0, R1 = wave[0].rows(T)[0], wave[-1].rows(T)[1]
-        S = kept.rows(R0, R1, width) if kept else np.empty((R1 - R0, width), np.float32)
-        parallel_map(lambda blk: _suffix_counts(spikes_in, data, blk, T, S, R0, kept), wave, threads)
+        S = kept.rows(R0, R1, width) if kept else \
+            CsrRows.of(spikes_in, data, R0, R1).dense(scratch(R1 - R0, width, "suffix"))
+        _suffix_counts(S, wave, T, spikes_in, data)
         M = _window_matrix(row, a, R0, R1)
-        parallel_map(lambda p: M.rows(*p).times_into(S, G_T[p[0]:p[1]]), posts, threads)
+        parts = split_range(n_post, threads if M.cols.size * width >= PARALLEL_WORK else 1)
+        parallel_map(lambda p: M.rows(*p).times_into(S, G_T[p[0]:p[1]]), parts, threads)
     if kept:
         kept.blocks = {}
-    G = np.empty((n_pre, n_post), np.float32)
-    parallel_map(lambda p: np.copyto(G[p[0]:p[1]], G_T[:, p[0]:p[1]].T), split_range(n_pre, threads), threads)
-    return G
+    return np.ascontiguousarray(G_T[:, :n_pre].T)
 
 
-def _suffix_counts(spikes: SpikeTensor, data: np.ndarray, blk: Block, T: int, S: np.ndarray, R0: int,
-                   kept: KeptDense | None) -> None:
-    """Write the block's suffix counts S_b(t0 .. t1-1) into its rows of S (rows R0.. of the
-    wave; kept: they already hold the block's dense counts)."""
-    a, b = blk.rows(T)
-    P = S[a - R0:b - R0]
-    if not kept:
-        CsrRows.of(spikes, data, a, b).dense(P)
-    nb, nt = blk.b1 - blk.b0, blk.t1 - blk.t0
-    P = P.reshape(nb, nt, S.shape[1])
-    for k in range(nt - 2, -1, -1):
-        np.add(P[:, k], P[:, k + 1], out=P[:, k])                        # (cumsum over axis 1 is strided: slower)
-    if blk.t1 < T:                                                       # one sample cut into runs: add the later steps
-        lo, hi = int(spikes.indptr[a + nt]), int(spikes.indptr[blk.b0 * T + T])
-        P += np.bincount(spikes.ids[lo:hi], data[lo:hi], minlength=S.shape[1]).astype(np.float32)
+def _suffix_counts(S: np.ndarray, wave: list[Block], T: int, spikes: SpikeTensor, data: np.ndarray | None) -> None:
+    """Turn the dense counts of the wave's CSR rows (S float32 [rows, width], the blocks in
+    row order) into suffix counts in place: row (b, t) becomes S_b(t) = the counts of steps
+    t+1..T. A block that ends before step T (one sample's window cut into runs of steps)
+    gets the counts of its later steps added (from the entries: data, the entries' counts)."""
+    if all(b.t0 == 0 and b.t1 == T for b in wave):    # whole windows: one pass over every sample at once
+        spans = [(0, S.shape[0] // T, T, None)]
+    else:
+        spans, r = [], 0
+        for blk in wave:
+            nb, nt = blk.b1 - blk.b0, blk.t1 - blk.t0
+            spans.append((r, nb, nt, blk))
+            r += nb * nt
+    for r, nb, nt, blk in spans:
+        P = S[r:r + nb * nt].reshape(nb, nt, S.shape[1])
+        for k in range(nt - 2, -1, -1):
+            np.add(P[:, k], P[:, k + 1], out=P[:, k])                    # (cumsum over axis 1 is strided: slower)
+        if blk is not None and blk.t1 < T:
+            lo, hi = int(spikes.indptr[blk.b0 * T + blk.t1]), int(spikes.indptr[blk.b0 * T + T])
+            P += np.bincount(spikes.ids[lo:hi], data[lo:hi], minlength=S.shape[1]).astype(np.float32)
 
 
 @dataclass(frozen=True)
