@@ -58,11 +58,14 @@ class NumpyBackend:
 
         When the first layer runs dense and its counts take at most KEEP_BYTES, they are
         kept for gradients() of the same spikes object (until then or the next forward), so
-        the gradient builds no dense counts again."""
+        the gradient builds no dense counts again; with threads > 1 they are turned into the
+        gradient's suffix counts on the thread pool meanwhile, unless the last forward's were
+        never used (a run of predictions)."""
         small = spikes.n_samples * spikes.n_steps * (spikes.n_inputs + ck.PAD) * 4 <= KEEP_BYTES
+        training = self._kept_for is None    # the last kept counts went to a gradient: not a run of predictions
         self._kept_for = spikes if small else None
         return ck.forward(weights, ck.coalesced(spikes), theta, self.mode, self.threads,
-                          self._kept if small else None)
+                          self._kept if small else None, suffix_ahead=training)
 
     def gradients(self, weights, spikes: SpikeTensor, records, labels, T: int, theta: float,
                   method: MethodConfig, batch_norm: int | None = None):
@@ -73,8 +76,10 @@ class NumpyBackend:
         inputs = [ck.coalesced(spikes)] + [r.spikes for r in records[:-1]]
         kept = self._kept if self._kept_for is spikes else None
         self._kept_for = None
-        grads = [ck.weight_gradient(s, r, d, theta, method.gradient, self.threads, kept if l == 0 else None)
-                 for l, (s, r, d) in enumerate(zip(inputs, records, deltas))]
+        grads = [None] * len(records)
+        for l in reversed(range(len(records))):          # the first layer last: its suffix counts may still be on the way
+            grads[l] = ck.weight_gradient(inputs[l], records[l], deltas[l], theta, method.gradient, self.threads,
+                                          kept if l == 0 else None)
         return loss, rho, grads
 
     @staticmethod

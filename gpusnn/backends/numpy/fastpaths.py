@@ -257,17 +257,41 @@ class KeptDense:
     """The first layer's dense counts that the forward keeps for the gradient of the same
     batch: blocks {Block: float32 [rows, n_pre + PAD]}, views of one flat buffer that is
     reused batch after batch (fresh multi-megabyte arrays would cost their page faults each
-    time). Filled by layer_forward(keep_dense=), consumed by weight_gradient(dense_input=)."""
+    time). Filled by layer_forward(keep_dense=), consumed by weight_gradient(dense_input=).
+
+    suffix: None while the blocks hold counts; else they become suffix counts, by a Future
+    running on the thread pool (suffix_ahead: while the calling thread goes on with the
+    later layers) or done (True)."""
 
     def __init__(self):
         self.buf = np.empty(0, np.float32)
         self.blocks: dict = {}
+        self.suffix = None
 
     def prepare(self, n_values: int) -> None:
         """Forget the kept blocks and make room for n_values floats."""
-        self.blocks = {}
+        self.finish()
+        self.blocks, self.suffix = {}, None
         if self.buf.size < n_values:
             self.buf = np.empty(n_values, np.float32)
+
+    def suffix_ahead(self, T: int, threads: int) -> None:
+        """Start turning whole-window blocks into suffix counts on the thread pool."""
+        blocks = self.ordered()
+        if threads > 1 and blocks and all(b.t0 == 0 and b.t1 == T for b in blocks):
+            S = self.rows(blocks[0].rows(T)[0], blocks[-1].rows(T)[1], next(iter(self.blocks.values())).shape[1])
+            self.suffix = _pool(threads).submit(_suffix_counts, S, blocks, T, None, None)
+
+    def finish(self) -> bool:
+        """Wait for a suffix_ahead; True when the blocks hold suffix counts."""
+        if self.suffix is not None and self.suffix is not True:
+            self.suffix.result()
+            self.suffix = True
+        return self.suffix is True
+
+    def ordered(self) -> list[Block]:
+        """The kept blocks in CSR row order."""
+        return sorted(self.blocks, key=lambda b: (b.b0, b.t0))
 
     def block(self, blk: Block, r0: int, r1: int, width: int) -> np.ndarray:
         """The view for CSR rows r0..r1-1 (float32 [r1 - r0, width]), kept under blk."""
@@ -329,7 +353,7 @@ def integrate_block(I: np.ndarray, u: np.ndarray, theta: np.float32, t0: int, re
         np.less(u, theta, out=keep)
         np.multiply(u, keep, out=u)
     n = fired.view(np.int8).sum(axis=1, dtype=np.int32)                # [nb, N] spikes in the block
-    dt = np.int16 if t0 + nt < np.iinfo(np.int16).max else np.int32
+    dt = next(d for d in (np.int8, np.int16, np.int32) if t0 + nt < np.iinfo(d).max)   # fewer bytes per pass
     step = np.arange(t0 + 1, t0 + nt + 1, dtype=dt)[:, None]             # 1-based steps of the block
     at = np.multiply(fired, step)                                         # the step where fired, else 0
     last = at.max(axis=1)
@@ -435,12 +459,16 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
 
 
 def forward(weights: list[np.ndarray], spikes: SpikeTensor, theta: float, mode: str = "auto",
-            threads: int = 1, keep_dense: KeptDense | None = None) -> list[ref.LayerRecord]:
+            threads: int = 1, keep_dense: KeptDense | None = None, suffix_ahead: bool = True) -> list[ref.LayerRecord]:
     """Every layer in turn, like reference.forward; mode is chosen per layer from its input.
-    keep_dense: see layer_forward, for the first layer."""
+    keep_dense: see layer_forward, for the first layer; with threads > 1 and suffix_ahead
+    its suffix counts for the gradient are made on the thread pool while the later layers
+    run here (KeptDense.suffix_ahead)."""
     records = []
     for l, W in enumerate(weights):
         rec = layer_forward(W, spikes, theta, mode, threads, keep_dense if l == 0 else None)
+        if l == 0 and keep_dense is not None and suffix_ahead:   # the gradient's suffix sums, beside the later layers
+            keep_dense.suffix_ahead(spikes.n_steps, threads)
         records.append(rec)
         spikes = rec.spikes
     return records
@@ -485,7 +513,7 @@ def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_pos
     width = n_pre + PAD
     kept = dense_input if dense_input is not None and dense_input.blocks else None
     if kept:                                           # the forward's blocks: one wave, already dense
-        waves = [sorted(kept.blocks, key=lambda b: (b.b0, b.t0))]
+        waves = [kept.ordered()]
     else:
         waves = [[blk] for blk in plan_blocks(0, B, T, n_pre, 1)]
     cut = any(b.t1 < T for wave in waves for b in wave)
@@ -495,12 +523,13 @@ def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_pos
         R0, R1 = wave[0].rows(T)[0], wave[-1].rows(T)[1]
         S = kept.rows(R0, R1, width) if kept else \
             CsrRows.of(spikes_in, data, R0, R1).dense(scratch(R1 - R0, width, "suffix"))
-        _suffix_counts(S, wave, T, spikes_in, data)
+        if not (kept and kept.finish()):
+            _suffix_counts(S, wave, T, spikes_in, data)
         M = _window_matrix(row, a, R0, R1)
         parts = split_range(n_post, threads if M.cols.size * width >= PARALLEL_WORK else 1)
         parallel_map(lambda p: M.rows(*p).times_into(S, G_T[p[0]:p[1]]), parts, threads)
     if kept:
-        kept.blocks = {}
+        kept.blocks, kept.suffix = {}, None
     return np.ascontiguousarray(G_T[:, :n_pre].T)
 
 
