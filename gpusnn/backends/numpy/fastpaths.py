@@ -519,18 +519,25 @@ def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_pos
     cut = any(b.t1 < T for wave in waves for b in wave)
     data = spikes_in.entry_counts().astype(np.float32) if not kept or cut else None
     G_T = np.zeros((n_post, width), np.float32)
-    for wave in waves:
+    G = np.empty((n_pre, n_post), np.float32)
+    for k, wave in enumerate(waves):
         R0, R1 = wave[0].rows(T)[0], wave[-1].rows(T)[1]
         S = kept.rows(R0, R1, width) if kept else \
             CsrRows.of(spikes_in, data, R0, R1).dense(scratch(R1 - R0, width, "suffix"))
         if not (kept and kept.finish()):
             _suffix_counts(S, wave, T, spikes_in, data)
-        M = _window_matrix(row, a, R0, R1)
-        parts = split_range(n_post, threads if M.cols.size * width >= PARALLEL_WORK else 1)
-        parallel_map(lambda p: M.rows(*p).times_into(S, G_T[p[0]:p[1]]), parts, threads)
+        M, final = _window_matrix(row, a, R0, R1), k == len(waves) - 1
+
+        def accumulate(p: tuple[int, int]) -> None:
+            """G^T rows p += M S; after the last wave they go to their columns of G."""
+            M.rows(*p).times_into(S, G_T[p[0]:p[1]])
+            if final:
+                G[:, p[0]:p[1]] = G_T[p[0]:p[1], :n_pre].T
+        parallel_map(accumulate, split_range(n_post, threads if M.cols.size * width >= PARALLEL_WORK else 1),
+                     threads)
     if kept:
         kept.blocks, kept.suffix = {}, None
-    return np.ascontiguousarray(G_T[:, :n_pre].T)
+    return G
 
 
 def _suffix_counts(S: np.ndarray, wave: list[Block], T: int, spikes: SpikeTensor, data: np.ndarray | None) -> None:
