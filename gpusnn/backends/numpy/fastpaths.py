@@ -6,7 +6,7 @@ Shapes: B samples, T steps, n_pre / n_post neurons; weights float32 [n_pre, n_po
   data_tools.spikes), so every cost below follows the coalesced entries, not the events.
 - A layer is processed in blocks of samples (plan_blocks: contiguous CSR rows; one long
   window is cut into runs of steps), so the working memory of a layer (currents, spike
-  flags, prefix counts) is bounded by CHUNK_ELEMENTS float32 values, whatever T and B are;
+  flags, suffix counts) is bounded by CHUNK_ELEMENTS float32 values, whatever T and B are;
   only the spike lists themselves grow.
 - The synaptic input of a block is either event-driven (a CSR product, scipy's kernel:
   work = entries x fan-out) or dense (the block's counts as a dense matrix times W in BLAS:
@@ -19,11 +19,12 @@ Shapes: B samples, T steps, n_pre / n_post neurons; weights float32 [n_pre, n_po
 - The timing gradient sums delta_bi c_bj(w_bi, T] / (theta (T - w_bi)) as the reference
   does, as M S: the suffix counts S of a block (no [B, T + 1, n_pre] array) times a sparse
   matrix M of the window starts, accumulated into one G^T row by row in sample order.
-- threads > 1: the whole step is shared (docs/performance.md, "Every core"): the forward's
-  blocks (product, IF recursion, records) run on the thread pool, the gradient's suffix
-  counts by block and its accumulation by ranges of post neurons, the update by ranges of
-  rows. Dense blocks never depend on the thread count and every other split is exact, so
-  no result depends on it.
+- threads > 1 (docs/performance.md, "Every core"): what a second thread speeds up runs on
+  the thread pool: the blocks' products, the gradient's accumulation by ranges of post
+  neurons, the first layer's suffix counts beside the later layers. The IF recursion (many
+  small array operations: two threads contend for the GIL) and the memory-bound passes stay
+  on the calling thread. Dense blocks never depend on the thread count and every other
+  split is exact, so no result depends on it.
 
 Event mode gives spike trains equal to the reference's on the same (coalesced) tensor bit
 for bit (same sums in the same order), and so does the timing gradient (exact integer
