@@ -56,8 +56,8 @@ from gpusnn.errors import ConfigError, ShapeError
 #: 100x slower (measured), so auto keeps the one-thread crossover. Both modes give the same
 #: spikes up to threshold ties.
 DENSE_ABOVE = 0.2
-#: Float32 values one block may hold per layer (4 MiB).
-CHUNK_ELEMENTS = 1 << 20
+#: Float32 values one block may hold per layer (8 MiB).
+CHUNK_ELEMENTS = 1 << 21
 MODES = ("auto", "event", "dense")
 #: Multiply-adds below which a layer's products stay on the calling thread: handing them to
 #: the pool costs more than it saves (a pool round trip ~0.1-0.2 ms on the 2-core machine).
