@@ -60,8 +60,9 @@ DENSE_ABOVE = 0.2
 CHUNK_ELEMENTS = 1 << 21
 MODES = ("auto", "event", "dense")
 #: Multiply-adds below which a layer's products stay on the calling thread: handing them to
-#: the pool costs more than it saves (a pool round trip ~0.1-0.2 ms on the 2-core machine).
-PARALLEL_WORK = 1 << 22
+#: the pool costs more than it saves (a pool round trip ~0.1-0.2 ms on the 2-core machine,
+#: and the pool may still be busy with the suffix counts of KeptDense.suffix_ahead).
+PARALLEL_WORK = 1 << 23
 
 
 def density(spikes: SpikeTensor) -> float:
