@@ -22,6 +22,19 @@ def on_device(rt, s):
     return s.to(rt.xp)
 
 
+def currents_case(rt, rng, B, T, n_pre, n_post, density, repeats, dense):
+    """(S, W, want, got) of one input-currents case: random input (repeats False, True or
+    "coalesced"), uniform weights, reference.input_currents [B*T, n_post] and the device's
+    gpu.forward.input_currents of the same (dense or event-driven), on the host."""
+    from gpusnn import reference as ref
+    from gpusnn.backends.gpu.forward import input_currents
+    S = random_input(rng, B, T, n_pre, density, bool(repeats), coalesced=repeats == "coalesced")
+    W = rng.uniform(-0.4, 0.8, (n_pre, n_post)).astype(np.float32)
+    want = ref.input_currents(W, S).reshape(B * T, n_post)
+    got = rt.asnumpy(input_currents(rt, rt.xp.asarray(W), on_device(rt, S), 0, B, dense=dense))
+    return S, W, want, got
+
+
 def grid_input(rt, S) -> SpikeGrid:
     """A binary SpikeTensor S as the SpikeGrid of the same spikes, on the device."""
     return SpikeGrid(rt.xp.asarray(bit_grid(S.to_dense())), S.n_samples, S.n_steps, S.n_inputs)

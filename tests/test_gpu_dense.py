@@ -14,7 +14,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from forward_cases import assert_record_equals, grid_input, on_device, random_input
+from forward_cases import assert_record_equals, currents_case, grid_input, on_device, random_input
 
 from gpusnn import reference as ref
 from gpusnn.backends.gpu import GpuBackend, forward
@@ -41,11 +41,8 @@ def dyadic_weights(rng, n_pre, n_post):
     (2, 3, 50, 10, 0.0, False),
 ])
 def test_dense_currents_within_summation_bound(gpu_kernel_rt, gpu_kernel_rng, B, T, n_pre, n_post, density, repeats):
-    rt, rng = gpu_kernel_rt, gpu_kernel_rng
-    S = random_input(rng, B, T, n_pre, density, bool(repeats), coalesced=repeats == "coalesced")
-    W = rng.uniform(-0.4, 0.8, (n_pre, n_post)).astype(np.float32)
-    want = ref.input_currents(W, S).reshape(B * T, n_post)
-    got = rt.asnumpy(input_currents(rt, rt.xp.asarray(W), on_device(rt, S), 0, B, dense=True))
+    rt = gpu_kernel_rt
+    S, W, want, got = currents_case(rt, gpu_kernel_rng, B, T, n_pre, n_post, density, repeats, dense=True)
     X = S.to_dense().reshape(B * T, n_pre).astype(np.float64)
     terms = X @ np.abs(W.astype(np.float64))                       # sum |count * W[j, i]|
     n_terms = np.maximum((X > 0).sum(axis=1, keepdims=True) - 1, 0)

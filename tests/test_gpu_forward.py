@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from forward_cases import (
     assert_record_equals,
+    currents_case,
     bit_grid,
     grid_input,
     on_device,
@@ -70,11 +71,8 @@ def test_compact_matches_dense_grid(gpu_kernel_rt, gpu_kernel_rng, mode, rows, n
 ])
 def test_currents_over_stages_equal_reference(gpu_kernel_rt, gpu_kernel_rng, B, T, n_pre, n_post, density, repeats):
     """Kernel A's I [B*T, n_post] equals reference.input_currents bit for bit (emulated)."""
-    rt, rng = gpu_kernel_rt, gpu_kernel_rng
-    S = random_input(rng, B, T, n_pre, density, bool(repeats), coalesced=repeats == "coalesced")
-    W = rng.uniform(-0.4, 0.8, (n_pre, n_post)).astype(np.float32)
-    want = ref.input_currents(W, S).reshape(B * T, n_post)
-    got = rt.asnumpy(input_currents(rt, rt.xp.asarray(W), on_device(rt, S), 0, B, dense=False))
+    rt = gpu_kernel_rt
+    _, _, want, got = currents_case(rt, gpu_kernel_rng, B, T, n_pre, n_post, density, repeats, dense=False)
     if rt.kind == "emulated":
         np.testing.assert_array_equal(got, want)
     else:
