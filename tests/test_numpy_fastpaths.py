@@ -177,6 +177,18 @@ def test_threads_over_sample_ranges_give_the_same_results(chunk, threads, mode, 
     np.testing.assert_array_equal(Gn, G1)              # same blocks, summed in the same order
 
 
+def test_a_backend_with_threads_holds_blas_at_one_thread(monkeypatch):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    monkeypatch.setattr(ck, "_BLAS_LIMIT", [])            # as in a fresh process
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert blas_threads() and max(blas_threads()) == 2
+        NumpyBackend(threads=2)
+        assert blas_threads() == [1] * len(blas_threads())
+
+
 def test_blocks_cover_every_row_once_within_the_chunk(monkeypatch):
     monkeypatch.setattr(ck, "CHUNK_ELEMENTS", 3 * 10 * 4)       # 3 samples of T = 4, width 10
     T = 4

@@ -144,13 +144,14 @@ def plan_blocks(s0: int, s1: int, T: int, width: int, min_blocks: int = MIN_BLOC
 
 def parallel_map(fn, items: list, threads: int) -> list:
     """[fn(x) for x in items]; with threads > 1 on the thread pool, in order. NumPy's loops,
-    BLAS and scipy's sparse kernels release the GIL. Meanwhile BLAS runs one thread per call:
-    the threads are ours, which block instead of spinning (two spinning BLAS threads per call
-    on a busy 2-core machine made products up to 100x slower)."""
+    BLAS and scipy's sparse kernels release the GIL. BLAS runs one thread per call from the
+    first parallel call on (single_threaded_blas): the threads are ours, which block instead
+    of spinning (two spinning BLAS threads per call on a busy 2-core machine made products up
+    to 100x slower)."""
     if threads <= 1 or len(items) <= 1:
         return [fn(x) for x in items]
-    with _blas().limit(limits=1, user_api="blas"):
-        return list(_pool(threads).map(fn, items))
+    single_threaded_blas()
+    return list(_pool(threads).map(fn, items))
 
 
 def single_threaded_blas() -> None:
