@@ -249,6 +249,24 @@ def test_gradient_from_the_forwards_kept_dense_input_is_the_same(chunk, threads,
     np.testing.assert_array_equal(want, ref.weight_gradient(spikes.coalesce(), records[0], delta, THETA))
 
 
+def test_suffix_counts_go_ahead_in_training_not_in_predictions(monkeypatch):
+    monkeypatch.setattr(ck, "PARALLEL_WORK", 0)
+    spikes, weights, rng = workload(14, density=0.4)
+    labels = rng.integers(0, weights[-1].shape[1], spikes.n_samples)
+    backend = NumpyBackend(mode="dense", threads=2)
+    records = backend.forward(weights, spikes, THETA)             # the first forward: as in training
+    assert backend._kept.suffix is not None
+    _, _, grads = backend.gradients(weights, spikes, records, labels, spikes.n_steps, THETA, MethodConfig())
+    want = ref.weight_gradient(spikes.coalesce(), records[0], ref.backward_deltas(
+        weights, records, ref.loss_and_delta(ref.readout(records[-1].counts, records[-1].u_final, THETA,
+                                                         spikes.n_steps), labels, MethodConfig(),
+                                             spikes.n_steps)[1], THETA, spikes.n_steps)[0], THETA)
+    np.testing.assert_array_equal(grads[0], want)                 # the suffix counts made ahead
+    backend.forward(weights, spikes, THETA)                       # kept, never used by a gradient ...
+    backend.forward(weights, spikes, THETA)                       # ... so this is a run of predictions
+    assert backend._kept.suffix is None and backend._kept.blocks
+
+
 def test_backend_keeps_the_dense_input_only_for_the_same_batch():
     spikes, weights, rng = workload(12, density=0.4)
     backend = NumpyBackend(mode="dense", threads=1)
