@@ -155,12 +155,14 @@ def parallel_map(fn, items: list, threads: int) -> list:
 
 
 def single_threaded_blas() -> None:
-    """Run BLAS on one thread per call from now on, for the whole process: with threads > 1
+    """Run BLAS on one thread per call from now on, for the whole process (the BLAS libraries
+    loaded at the first call; one loaded later keeps its own setting): with threads > 1
     the threads are the backend's (parallel_map). Restoring BLAS's own threads after every
     parallel call woke them, and they spun beside ours (measured: the 2-thread forward 30 %
     slower)."""
-    if not _BLAS_LIMIT:
-        _BLAS_LIMIT.append(_blas().limit(limits=1, user_api="blas"))
+    if not _BLAS_LIMIT:      # the BLAS libraries loaded by now (threadpoolctl inspects them here)
+        from threadpoolctl import threadpool_limits
+        _BLAS_LIMIT.append(threadpool_limits(limits=1, user_api="blas"))
 
 
 _BLAS_LIMIT: list = []
@@ -175,15 +177,6 @@ def split_range(n: int, parts: int) -> list[tuple[int, int]]:
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
-_BLAS: list = []
-
-
-def _blas():
-    """The process's threadpoolctl controller (made once: inspecting the libraries is slow)."""
-    if not _BLAS:
-        from threadpoolctl import ThreadpoolController
-        _BLAS.append(ThreadpoolController())
-    return _BLAS[0]
 
 
 def _pool(threads: int) -> ThreadPoolExecutor:
