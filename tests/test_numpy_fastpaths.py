@@ -107,13 +107,16 @@ def test_gradient_counts_neurons_that_fired_on_the_last_step():
 @pytest.mark.parametrize("optim", [OptimConfig(), OptimConfig(alpha=1.5), OptimConfig(alpha=0.6, eps_inside=True),
                                    OptimConfig(alpha=1.9, factor_clip=None, w_max=None),
                                    OptimConfig(alpha=1.0, factor_clip=0.5), OptimConfig(alpha=1.3, grad_at="previous")])
-def test_update_equals_reference_bit_for_bit(optim):
+@pytest.mark.parametrize("threads", [1, 3])
+def test_update_equals_reference_bit_for_bit(optim, threads, monkeypatch):
+    monkeypatch.setattr(ck, "PARALLEL_UPDATE", 0)       # with 3 threads: rows in 3 ranges on the pool
     rng = np.random.default_rng(4)
     W = rng.uniform(-1, 1, (30, 7)).astype(np.float32)
+    W[0, :3] = [np.nan, 3.999, -4.5]                   # NaN stays NaN; the clamp at w_max = 4
     W_prev = (W + rng.normal(0, 1e-3, W.shape)).astype(np.float32)
     G = rng.standard_normal(W.shape).astype(np.float32)
     G_prev = rng.standard_normal(W.shape).astype(np.float32) if optim.grad_at == "previous" else None
-    backend = NumpyBackend()
+    backend = NumpyBackend(threads=threads)
     for step in (0, 3):
         want = ref.fractional_update(W, W_prev=W_prev, G=G, G_prev=G_prev, step=step, optim=optim)
         w, wp = W.copy(), W_prev.copy()

@@ -41,7 +41,7 @@ class NumpyBackend:
         self.threads = ck.default_threads() if threads is None else max(1, int(threads))
         if self.threads > 1:
             ck.single_threaded_blas()
-        self._scratch: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._scratch: dict[tuple, np.ndarray] = {}
         self._kept = ck.KeptDense()               # the last forward's first-layer dense counts
         self._kept_for = None                     # ... of this spikes object (None: nothing kept)
 
@@ -90,8 +90,8 @@ class NumpyBackend:
     def update(self, W, *, W_prev, G, G_prev, step: int, optim: OptimConfig) -> None:
         key = W.shape
         if key not in self._scratch:
-            self._scratch[key] = (np.empty_like(W), np.empty_like(W))
+            self._scratch[key] = np.empty_like(W)
         ck.fractional_update(W, W_prev=W_prev, G=G, G_prev=G_prev, step=step, optim=optim,
-                             scratch=self._scratch[key])
+                             scratch=self._scratch[key], threads=self.threads)
         if G_prev is not None:
             G_prev[...] = G

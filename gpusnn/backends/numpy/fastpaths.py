@@ -40,12 +40,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# the C++ kernels behind scipy.sparse's CSR methods, called directly: each csr_matrix construction
-# costs ~0.3 ms of checks, several times per batch
+# the C++ kernel behind scipy.sparse's csr_matrix.toarray, called directly (a csr_matrix per block
+# costs ~0.3 ms of checks; measured faster than a compiled loop of ours for this scatter)
 from scipy.sparse import _sparsetools
 
 from data_tools.spikes import SpikeTensor
 from gpusnn import reference as ref
+from gpusnn.backends.numpy import loops
 from gpusnn.config import OptimConfig
 from gpusnn.errors import ConfigError, ShapeError
 
@@ -228,10 +229,9 @@ class CsrRows:
         return out
 
     def times_into(self, X: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """out += rows x X (X float32 [n_cols, k] C-contiguous; out float32 [n_rows, k]), as
-        scipy's sparse product computes it (entry by entry in CSR order)."""
-        _sparsetools.csr_matvecs(self.n_rows, self.n_cols, X.shape[1], self.indptr, self.ids, self.data,
-                                 X, out)
+        """out += rows x X (X float32 [n_cols, k]; out float32 [n_rows, k]), as scipy's
+        sparse product computes it (entry by entry in CSR order: the same sums)."""
+        loops.csr_times_into(self.indptr, self.ids, self.data, X, out)
         return out
 
 
@@ -328,63 +328,26 @@ class SpikeRecorder:
 
 def integrate_block(I: np.ndarray, u: np.ndarray, theta: np.float32, t0: int, rec: SpikeRecorder,
                     b0: int) -> np.ndarray:
-    """The IF recursion of one block in place: I float32 [nb, nt, N], the currents of samples
-    b0.. over steps t0+1..t0+nt; u float32 [nb, N] (a view, updated); rec gets the records of
-    samples b0.. and the row lengths of the block's CSR rows. Returns the block's output ids
-    (int32, CSR order).
-
-    Per step three whole-array operations and no per-spike work: u += I_t, fired = u >=
-    theta, u *= (u < theta) (the reset to 0: theta > 0, so a neuron that fires has u > 0 and
-    becomes +0, one that does not is multiplied by 1). Afterwards the block's spike counts,
-    first, last and second-to-last spike steps and CSR pieces come from its fired flags,
-    continuing the records of earlier runs of steps of the same samples.
-    """
+    """The IF recursion of one block in place (loops.if_block, one pass without the GIL):
+    I float32 [nb, nt, N], the currents of samples b0.. over steps t0+1..t0+nt; u float32
+    [nb, N] (a view, updated); rec gets the records of samples b0.. (continuing those of
+    earlier runs of steps of the same samples) and the row lengths of the block's CSR rows.
+    Returns the block's output ids (int32, CSR order)."""
     nb, nt, N = I.shape
     sl = slice(b0, b0 + nb)
-    fired = np.empty(I.shape, bool)
-    keep = np.empty((nb, N), bool)
-    for k in range(nt):
-        np.add(u, I[:, k], out=u)
-        np.greater_equal(u, theta, out=fired[:, k])
-        np.less(u, theta, out=keep)
-        np.multiply(u, keep, out=u)
-    n = fired.view(np.int8).sum(axis=1, dtype=np.int32)                # [nb, N] spikes in the block
-    dt = next(d for d in (np.int8, np.int16, np.int32) if t0 + nt < np.iinfo(d).max)   # fewer bytes per pass
-    step = np.arange(t0 + 1, t0 + nt + 1, dtype=dt)[:, None]             # 1-based steps of the block
-    at = np.multiply(fired, step)                                         # the step where fired, else 0
-    last = at.max(axis=1)
-    np.multiply(at, at < last[:, None], out=at)
-    prev = at.max(axis=1)                                                 # second-to-last (0: fewer than 2)
-    first = (t0 + nt + 1) - np.multiply(fired, (t0 + nt + 1) - step).max(axis=1).astype(np.int32)
-    had = rec.counts[sl] > 0
-    np.copyto(rec.t_first[sl], first, where=(n > 0) & ~had)
-    rec.t_prev[sl] = np.where(n >= 2, prev, np.where(n == 1, rec.t_last[sl], rec.t_prev[sl]))
-    np.copyto(rec.t_last[sl], last, where=n > 0)
-    rec.counts[sl] += n
-    flat = np.flatnonzero(fired)                                          # CSR order: rows b * T + t, then ids
     r0 = b0 * rec.n_steps + t0
-    bounds = np.searchsorted(flat, np.arange(nb * nt + 1, dtype=np.int64) * N)
-    rec.row_len[r0:r0 + nb * nt] = np.diff(bounds)
-    return (flat % N).astype(np.int32)
+    ids = _scratch_ids(nb * nt * N)
+    n = loops.if_block(I, u, theta, t0, rec.counts[sl], rec.t_first[sl], rec.t_last[sl], rec.t_prev[sl],
+                       rec.row_len[r0:r0 + nb * nt], ids)
+    return ids[:n].copy()
 
 
-def recursion_groups(blocks: list[Block], T: int, width: int) -> list[list[Block]]:
-    """The blocks gathered into runs whose currents the IF recursion integrates at once:
-    consecutive whole-window blocks while their currents (rows x width float32) stay within
-    CHUNK_ELEMENTS, so the recursion makes fewer, larger array operations (its cost is
-    mostly per operation). The recursion is elementwise, so the grouping never changes a
-    result; the products stay per block.
-    """
-    groups: list[list[Block]] = []
-    for blk in blocks:
-        last = groups[-1] if groups else None
-        whole = blk.t0 == 0 and blk.t1 == T
-        if (last and whole and last[-1].t1 == T and last[0].t0 == 0
-                and (blk.b1 - last[0].b0) * T * width <= CHUNK_ELEMENTS):
-            last.append(blk)
-        else:
-            groups.append([blk])
-    return groups
+def _scratch_ids(n: int) -> np.ndarray:
+    """An int32 buffer of at least n values, this thread's, reused."""
+    buf = getattr(_LOCAL, "ids", None)
+    if buf is None or buf.size < n:
+        buf = _LOCAL.ids = np.empty(n, np.int32)
+    return buf
 
 
 def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = "auto",
@@ -393,13 +356,11 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
 
     W float32 [n_pre, n_post]; spikes B x T x n_pre (entries with counts add count x W[j]).
     Block by block (plan_blocks): the block's currents as one product (CSR x W, or the
-    block's dense counts x W in BLAS, written straight into the group's current buffer),
-    then the IF recursion over the steps of a group of blocks (recursion_groups,
-    integrate_block) on the calling thread. With threads > 1 the products of the blocks of
-    `threads` groups at a time run on the thread pool (long calls without the GIL; a layer
-    of less than PARALLEL_WORK multiply-adds keeps them on this thread); the
-    recursion stays on one thread, as two threads making its many small array operations
-    contend for the GIL (measured: slower than one). Dense blocks are the same whatever the
+    block's dense counts x W in BLAS) into a per-thread buffer, then the IF recursion over
+    the block's steps (integrate_block). With threads > 1 whole-window blocks run on the
+    thread pool, product and recursion together (neither holds the GIL); a layer of less
+    than PARALLEL_WORK multiply-adds, or one sample's window cut into runs of steps (each run
+    continues the last), stays on this thread. Dense blocks are the same whatever the
     thread count (MIN_BLOCKS), event-driven products are exact in any blocks. Returns the
     reference's LayerRecord.
 
@@ -415,42 +376,33 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
     spikes = coalesced(spikes)
     dense = use_dense(spikes, mode)
     data = spikes.entry_counts().astype(np.float32)
-    blocks = plan_blocks(0, B, T, n_post + (n_pre if dense else 0), MIN_BLOCKS if dense or threads > 1 else 1)
+    small = (B * T * n_pre if dense else spikes.nnz) * n_post < PARALLEL_WORK
+    blocks = plan_blocks(0, B, T, n_post + (n_pre if dense else 0),
+                         MIN_BLOCKS if (dense or threads > 1) and not small else 1)
     th = np.float32(theta)
     if keep_dense is not None:
         keep_dense.prepare(B * T * (n_pre + PAD) if dense else 0)
-
-    def product(job: tuple[Block, np.ndarray]) -> None:
-        """The block's currents into out float32 [rows, n_post]."""
-        blk, out = job
-        a, b = blk.rows(T)
-        X = CsrRows.of(spikes, data, a, b)
-        if dense and keep_dense is not None:
-            counts = X.dense(keep_dense.block(blk, a, b, n_pre + PAD))
-            np.matmul(counts[:, :n_pre], W, out=out)                      # BLAS takes the row stride
-        elif dense:
-            np.matmul(X.dense(scratch(b - a, n_pre)), W, out=out)
-        else:
-            out[...] = 0
-            X.times_into(W, out)
-
     u = np.zeros((B, n_post), np.float32)
     rec = SpikeRecorder.empty(B, T, n_post)
-    groups = recursion_groups(blocks, T, n_post)
-    if (B * T * n_pre if dense else spikes.nnz) * n_post < PARALLEL_WORK:
-        threads = 1
-    for k in range(0, len(groups), threads):
-        wave, jobs, currents = groups[k:k + threads], [], []
-        for slot, group in enumerate(wave):
-            first, last = group[0], group[-1]
-            r0, r1 = first.rows(T)[0], last.rows(T)[1]
-            I = scratch(r1 - r0, n_post, f"currents{slot}")
-            jobs += [(blk, I[blk.rows(T)[0] - r0:blk.rows(T)[1] - r0]) for blk in group]
-            currents.append(I.reshape(last.b1 - first.b0, first.t1 - first.t0 if len(group) == 1 else T, n_post))
-        parallel_map(product, jobs, threads)
-        for group, I in zip(wave, currents):
-            b0 = group[0].b0
-            rec.ids.append(integrate_block(I, u[b0:b0 + I.shape[0]], th, group[0].t0, rec, b0))
+
+    def run(blk: Block) -> np.ndarray:
+        """The block's currents, then its recursion; its output ids."""
+        a, b = blk.rows(T)
+        X = CsrRows.of(spikes, data, a, b)
+        I = scratch(b - a, n_post, "currents")
+        if dense and keep_dense is not None:
+            counts = X.dense(keep_dense.block(blk, a, b, n_pre + PAD))
+            np.matmul(counts[:, :n_pre], W, out=I)                         # BLAS takes the row stride
+        elif dense:
+            np.matmul(X.dense(scratch(b - a, n_pre)), W, out=I)
+        else:
+            I.fill(0)
+            X.times_into(W, I)
+        return integrate_block(I.reshape(blk.b1 - blk.b0, blk.t1 - blk.t0, n_post), u[blk.b0:blk.b1], th,
+                               blk.t0, rec, blk.b0)
+
+    cut = any(blk.t1 - blk.t0 < T for blk in blocks)
+    rec.ids = parallel_map(run, blocks, 1 if small or cut else threads)
     return ref.LayerRecord(rec.counts, rec.t_first, rec.t_last, rec.t_prev, u, rec.spikes())
 
 
@@ -551,8 +503,7 @@ def _suffix_counts(S: np.ndarray, wave: list[Block], T: int, spikes: SpikeTensor
             r += nb * nt
     for r, nb, nt, blk in spans:
         P = S[r:r + nb * nt].reshape(nb, nt, S.shape[1])
-        for k in range(nt - 2, -1, -1):
-            np.add(P[:, k], P[:, k + 1], out=P[:, k])                    # (cumsum over axis 1 is strided: slower)
+        loops.suffix_sums(P)
         if blk is not None and blk.t1 < T:
             lo, hi = int(spikes.indptr[blk.b0 * T + blk.t1]), int(spikes.indptr[blk.b0 * T + T])
             P += np.bincount(spikes.ids[lo:hi], data[lo:hi], minlength=S.shape[1]).astype(np.float32)
@@ -575,31 +526,31 @@ class WindowMatrix:
 
 
 def _window_matrix(row: np.ndarray, a: np.ndarray, R0: int, R1: int) -> WindowMatrix:
-    """M for the suffix rows R0..R1-1 (row, a: [B, n_post]; terms with a = 0 left out)."""
-    inside = ((row >= R0) & (row < R1) & (a != 0)).T                   # [n_post, B]
-    i, b = np.nonzero(inside)                                           # row-major: CSR order
-    indptr = np.zeros(inside.shape[0] + 1, np.int32)
-    np.cumsum(inside.sum(axis=1), out=indptr[1:])
-    return WindowMatrix(indptr, (row[b, i] - R0).astype(np.int32), a[b, i], R1 - R0)
+    """M for the suffix rows R0..R1-1 (row int64, a float32: [B, n_post]; terms with a = 0
+    left out), built by loops.window_terms."""
+    B, N = a.shape
+    indptr, cols, vals = np.empty(N + 1, np.int32), np.empty(B * N, np.int32), np.empty(B * N, np.float32)
+    n = loops.window_terms(row, a, R0, R1, indptr, cols, vals)
+    return WindowMatrix(indptr, cols[:n], vals[:n], R1 - R0)
 
 
 def fractional_update(W: np.ndarray, *, W_prev: np.ndarray, G: np.ndarray, G_prev: np.ndarray | None,
-                      step: int, optim: OptimConfig, scratch: tuple[np.ndarray, np.ndarray]) -> None:
+                      step: int, optim: OptimConfig, scratch: np.ndarray, threads: int = 1) -> None:
     """reference.fractional_update in place: W <- W(k+1) and W_prev <- W(k), bit for bit.
 
-    scratch: two float32 buffers shaped like W, so no temporaries of W's size are allocated
-    (fresh multi-megabyte arrays cost page faults on every step). With alpha = 1 the factor
-    (|dW| + eps)^0 / Gamma(1) is exactly 1 (then clipped), so it is applied as a scalar.
+    The step itself is one pass (loops.descend: lr * g, times the factor, W_prev = W, W - s,
+    the clamp), with threads > 1 by ranges of rows on the thread pool; the fractional factor (|dW| + eps)^(1 - alpha) / Gamma(2 - alpha) is made in
+    NumPy first, into scratch (float32 shaped like W: no temporaries of W's size, whose page
+    faults would come back every step). With alpha = 1 the factor is exactly
+    1 / Gamma(1) = 1 (then clipped), so it is applied as a scalar.
     """
-    step_buf, factor = scratch
     g = G_prev if (step > 0 and optim.grad_at == "previous") else G
-    np.multiply(g, np.float32(optim.lr), out=step_buf)                    # lr * g
+    scale, factor = np.float32(1), np.zeros((0, 0), np.float32)
     if step > 0 and optim.alpha == 1.0:
-        one = np.float32(ref.gamma_factor(1.0))
-        one = one if optim.factor_clip is None else min(one, np.float32(optim.factor_clip))
-        if one != 1:                                                      # x * 1 is x: skip the pass
-            step_buf *= one
+        scale = np.float32(ref.gamma_factor(1.0))
+        scale = scale if optim.factor_clip is None else min(scale, np.float32(optim.factor_clip))
     elif step > 0:
+        factor = scratch
         np.subtract(W, W_prev, out=factor)
         if optim.eps_inside:
             factor += np.float32(optim.eps)
@@ -612,8 +563,16 @@ def fractional_update(W: np.ndarray, *, W_prev: np.ndarray, G: np.ndarray, G_pre
             factor *= np.float32(ref.gamma_factor(optim.alpha))
         if optim.factor_clip is not None:
             np.minimum(factor, np.float32(optim.factor_clip), out=factor)
-        step_buf *= factor
-    W_prev[...] = W
-    np.subtract(W, step_buf, out=W)
-    if optim.w_max is not None:
-        np.clip(W, -np.float32(optim.w_max), np.float32(optim.w_max), out=W)
+    w_max = np.float32(np.inf if optim.w_max is None else optim.w_max)
+    W, W_prev, g = np.atleast_2d(W, W_prev, g)                     # views: the loop takes matrices
+    factor = np.atleast_2d(factor)
+
+    def rows(r: tuple[int, int]) -> None:
+        sl = slice(*r)
+        loops.descend(W[sl], W_prev[sl], g[sl], np.float32(optim.lr), factor[sl] if factor.size else factor,
+                      np.float32(scale), w_max)
+    parallel_map(rows, split_range(W.shape[0], threads if W.size >= PARALLEL_UPDATE else 1), threads)
+
+
+#: Weights below which an update stays on the calling thread (a pool round trip costs more).
+PARALLEL_UPDATE = 1 << 18
