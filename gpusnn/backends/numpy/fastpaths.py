@@ -8,23 +8,26 @@ Shapes: B samples, T steps, n_pre / n_post neurons; weights float32 [n_pre, n_po
   window is cut into runs of steps), so the working memory of a layer (currents, spike
   flags, suffix counts) is bounded by CHUNK_ELEMENTS float32 values, whatever T and B are;
   only the spike lists themselves grow.
-- The synaptic input of a block is either event-driven (a CSR product, scipy's kernel:
-  work = entries x fan-out) or dense (the block's counts as a dense matrix times W in BLAS:
-  work = samples x steps x n_pre x n_post). ``mode="auto"`` picks dense above DENSE_ABOVE,
-  the crossover density measured by benchmarks/run.py (suite "density", BENCHMARKS.md).
-  The CSR rows go to scipy's C++ kernels directly (CsrRows), without a csr_matrix per block.
-- The IF recursion is three whole-array operations per step (integrate_block); the spike
-  records (counts, first / last / second-to-last spike) and the output CSR come from the
-  block's fired flags afterwards, with no per-spike Python work.
+- The synaptic input of a block is either event-driven (a CSR product, loops.csr_times_into:
+  work = entries x fan-out) or dense (the block's counts as a dense matrix, scipy's
+  csr_todense, times W in BLAS: work = samples x steps x n_pre x n_post). ``mode="auto"``
+  picks dense above DENSE_ABOVE, the crossover density measured by benchmarks/run.py
+  (suite "density", BENCHMARKS.md). The CSR rows (CsrRows) go to those loops directly,
+  without a csr_matrix per block.
+- The IF recursion is one compiled pass per block (loops.if_block, integrate_block): the
+  potentials, the spike records (counts, first / last / second-to-last spike) and the
+  output CSR together, with no per-spike Python work.
 - The timing gradient sums delta_bi c_bj(w_bi, T] / (theta (T - w_bi)) as the reference
   does, as M S: the suffix counts S of a block (no [B, T + 1, n_pre] array) times a sparse
   matrix M of the window starts, accumulated into one G^T row by row in sample order.
-- threads > 1 (docs/performance.md, "Every core"): what a second thread speeds up runs on
-  the thread pool: the blocks' products, the gradient's accumulation by ranges of post
-  neurons, the first layer's suffix counts beside the later layers. The IF recursion (many
-  small array operations: two threads contend for the GIL) and the memory-bound passes stay
-  on the calling thread. Dense blocks never depend on the thread count and every other
-  split is exact, so no result depends on it.
+- The loops of gpusnn.backends.numpy.loops (numba, without the GIL) do the float32
+  operations of the NumPy / scipy code they stand for in the same order, so they change
+  no result.
+- threads > 1 (docs/performance.md, "Every core"): the blocks of a layer (product and
+  recursion), the gradient's accumulation by ranges of post neurons, the first layer's
+  suffix counts beside the later layers and the update by ranges of rows run on the thread
+  pool. Dense blocks never depend on the thread count and every other split is exact, so no
+  result depends on it.
 
 Event mode gives spike trains equal to the reference's on the same (coalesced) tensor bit
 for bit (same sums in the same order), and so does the timing gradient (exact integer
