@@ -192,6 +192,30 @@ def test_a_backend_with_threads_holds_blas_at_one_thread(monkeypatch):
         assert blas_threads() == [1] * len(blas_threads())
 
 
+def test_parallel_map_keeps_the_order_and_needs_no_free_pool_thread():
+    import threading
+    busy, release = threading.Event(), threading.Event()
+    blocker = ck._pool(1).submit(lambda: (busy.set(), release.wait(10)))   # the only pool thread, held
+    busy.wait(10)
+    try:
+        assert ck.parallel_map(lambda x: x * x, list(range(7)), threads=2) == [x * x for x in range(7)]
+        assert not blocker.done()                     # the calling thread took every item
+    finally:
+        release.set()
+    blocker.result(10)
+    seen = []
+
+    def fail_at_3(x):
+        seen.append(x)
+        if x == 3:
+            raise ValueError("item 3")
+        return x
+    with pytest.raises(ValueError, match="item 3"):
+        ck.parallel_map(fail_at_3, list(range(50)), threads=2)
+    assert len(seen) < 50                             # the takers stopped after the failure
+    assert ck.parallel_map(str, [1, 2], threads=2) == ["1", "2"]   # and the pool still works
+
+
 def test_blocks_cover_every_row_once_within_the_chunk(monkeypatch):
     monkeypatch.setattr(ck, "CHUNK_ELEMENTS", 3 * 10 * 4)       # 3 samples of T = 4, width 10
     T = 4

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -147,15 +148,43 @@ def plan_blocks(s0: int, s1: int, T: int, width: int, min_blocks: int = MIN_BLOC
 
 
 def parallel_map(fn, items: list, threads: int) -> list:
-    """[fn(x) for x in items]; with threads > 1 on the thread pool, in order. NumPy's loops,
-    BLAS and scipy's sparse kernels release the GIL. BLAS runs one thread per call from the
+    """[fn(x) for x in items], in order; with threads > 1 the calling thread and threads - 1
+    pool threads take the items in turn (the calling thread works instead of waiting: one
+    wake-up fewer per call, and a pool thread still busy, e.g. with KeptDense.suffix_ahead,
+    leaves its share to the others). NumPy's loops, BLAS, scipy's sparse kernels and
+    gpusnn.backends.numpy.loops release the GIL. BLAS runs one thread per call from the
     first parallel call on (single_threaded_blas): the threads are ours, which block instead
     of spinning (two spinning BLAS threads per call on a busy 2-core machine made products up
-    to 100x slower)."""
+    to 100x slower). An exception of any item is raised here once every taker is done."""
     if threads <= 1 or len(items) <= 1:
         return [fn(x) for x in items]
     single_threaded_blas()
-    return list(_pool(threads).map(fn, items))
+    results: list = [None] * len(items)
+    turn = iter(range(len(items)))
+    lock = threading.Lock()
+
+    def take() -> None:
+        while True:
+            with lock:
+                k = next(turn, None)
+            if k is None:
+                return
+            try:
+                results[k] = fn(items[k])
+            except BaseException:
+                with lock:                                  # the other takers stop too
+                    for _ in turn:
+                        pass
+                raise
+    helpers = [_pool(threads - 1).submit(take) for _ in range(min(threads, len(items)) - 1)]
+    try:
+        take()
+    finally:                        # a helper that never started has nothing left to take: cancelled
+        started = [h for h in helpers if not h.cancel()]
+        futures.wait(started)       # (wait() would also wait for a cancelled one to leave the queue)
+    for h in started:
+        h.result()                  # a helper's exception
+    return results
 
 
 def single_threaded_blas() -> None:
@@ -279,7 +308,7 @@ class KeptDense:
         blocks = self.ordered()
         if threads > 1 and blocks and all(b.t0 == 0 and b.t1 == T for b in blocks):
             S = self.rows(blocks[0].rows(T)[0], blocks[-1].rows(T)[1], next(iter(self.blocks.values())).shape[1])
-            self.suffix = _pool(threads).submit(_suffix_counts, S, blocks, T, None, None)
+            self.suffix = _pool(threads - 1).submit(_suffix_counts, S, blocks, T, None, None)
 
     def finish(self) -> bool:
         """Wait for a suffix_ahead; True when the blocks hold suffix counts."""
