@@ -56,10 +56,11 @@ from gpusnn.errors import ConfigError, ShapeError
 
 #: Coalesced input density (entries / (B x T x n_pre)) above which auto runs the dense product: the
 #: crossover of the benchmarks' "density" suite on the 2-core development machine with one
-#: BLAS thread (15 % event-driven faster, 20 % dense faster). With 2 idle BLAS threads the
-#: crossover is lower (10 %), but 2 threads on a busy machine made the dense product up to
-#: 100x slower (measured), so auto keeps the one-thread crossover. Both modes give the same
-#: spikes up to threshold ties.
+#: thread (15 % event-driven faster, 20 % dense faster; the same with the compiled CSR
+#: product of loops.csr_times_into). With 2 threads the crossover is lower (15 %), but the
+#: choice must not depend on the thread count (dense and event-driven sums round
+#: differently), so auto keeps the one-thread crossover. Both modes give the same spikes up
+#: to threshold ties.
 DENSE_ABOVE = 0.2
 #: Float32 values one block may hold per layer (8 MiB).
 CHUNK_ELEMENTS = 1 << 21
@@ -408,9 +409,7 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
     spikes = coalesced(spikes)
     dense = use_dense(spikes, mode)
     data = spikes.entry_counts().astype(np.float32)
-    small = (B * T * n_pre if dense else spikes.nnz) * n_post < PARALLEL_WORK
-    blocks = plan_blocks(0, B, T, n_post + (n_pre if dense else 0),
-                         MIN_BLOCKS if (dense or threads > 1) and not small else 1)
+    blocks = plan_blocks(0, B, T, n_post + (n_pre if dense else 0), MIN_BLOCKS if dense or threads > 1 else 1)
     th = np.float32(theta)
     if keep_dense is not None:
         keep_dense.prepare(B * T * (n_pre + PAD) if dense else 0)
@@ -433,6 +432,7 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
         return integrate_block(I.reshape(blk.b1 - blk.b0, blk.t1 - blk.t0, n_post), u[blk.b0:blk.b1], th,
                                blk.t0, rec, blk.b0)
 
+    small = (B * T * n_pre if dense else spikes.nnz) * n_post < PARALLEL_WORK
     cut = any(blk.t1 - blk.t0 < T for blk in blocks)
     rec.ids = parallel_map(run, blocks, 1 if small or cut else threads)
     return ref.LayerRecord(rec.counts, rec.t_first, rec.t_last, rec.t_prev, u, rec.spikes())
