@@ -63,13 +63,17 @@ def if_block(I, u, theta, t0, counts, t_first, t_last, t_prev, row_len, ids_out)
 
 
 @_compiled
-def csr_times_into(indptr, cols, vals, X, out):
+def csr_times_into(indptr, cols, vals, X, out, zero_first):
     """out += A X for A in CSR (indptr [R + 1], cols, vals float32 [nnz]), X float32 [C, k],
     out float32 [R, k]: row by row, entry by entry in CSR order, out[r] += a * X[c] (the
-    order of scipy's csr_matvecs, so the same sums)."""
+    order of scipy's csr_matvecs, so the same sums); zero_first: each row of out is set to 0
+    first (out = A X, without a separate pass over out)."""
     k = X.shape[1]
     for r in range(indptr.size - 1):
         o = out[r]
+        if zero_first:
+            for j in range(k):
+                o[j] = 0.0
         for e in range(indptr[r], indptr[r + 1]):
             a = vals[e]
             x = X[cols[e]]
