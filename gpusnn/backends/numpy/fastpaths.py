@@ -57,7 +57,7 @@ from gpusnn.errors import ConfigError, ShapeError
 #: Coalesced input density (entries / (B x T x n_pre)) above which auto runs the dense product: the
 #: crossover of the benchmarks' "density" suite on the 2-core development machine with one
 #: thread (15 % event-driven faster, 20 % dense faster; the same with the compiled CSR
-#: product of loops.csr_times_into). With 2 threads the crossover is lower (15 %), but the
+#: product of loops.csr_times_into). With 2 threads the crossover is lower (12-15 %), but the
 #: choice must not depend on the thread count (dense and event-driven sums round
 #: differently), so auto keeps the one-thread crossover. Both modes give the same spikes up
 #: to threshold ties.
