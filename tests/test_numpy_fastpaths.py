@@ -197,12 +197,6 @@ def test_parallel_map_keeps_the_order_and_needs_no_free_pool_thread():
     busy, release = threading.Event(), threading.Event()
     blocker = ck._pool(1).submit(lambda: (busy.set(), release.wait(10)))   # the only pool thread, held
     busy.wait(10)
-    try:
-        assert ck.parallel_map(lambda x: x * x, list(range(7)), threads=2) == [x * x for x in range(7)]
-        assert not blocker.done()                     # the calling thread took every item
-    finally:
-        release.set()
-    blocker.result(10)
     seen = []
 
     def fail_at_3(x):
@@ -210,10 +204,39 @@ def test_parallel_map_keeps_the_order_and_needs_no_free_pool_thread():
         if x == 3:
             raise ValueError("item 3")
         return x
-    with pytest.raises(ValueError, match="item 3"):
-        ck.parallel_map(fail_at_3, list(range(50)), threads=2)
-    assert len(seen) < 50                             # the takers stopped after the failure
+    try:
+        assert ck.parallel_map(lambda x: x * x, list(range(7)), threads=2) == [x * x for x in range(7)]
+        assert not blocker.done()                     # the calling thread took every item
+        with pytest.raises(ValueError, match="item 3"):
+            ck.parallel_map(fail_at_3, list(range(50)), threads=2)
+        assert seen == [0, 1, 2, 3]                   # the calling thread alone, stopped at the failure
+    finally:
+        release.set()
+    blocker.result(10)
     assert ck.parallel_map(str, [1, 2], threads=2) == ["1", "2"]   # and the pool still works
+
+
+def test_parallel_map_raises_a_pool_threads_exception():
+    import threading
+    caller, taken = threading.current_thread(), threading.Event()
+
+    def item(x):
+        if threading.current_thread() is caller:
+            assert taken.wait(10)                     # hold the first item until the pool thread took one
+            return x
+        taken.set()
+        raise KeyError(f"pool item {x}")
+    with pytest.raises(KeyError, match="pool item 1"):
+        ck.parallel_map(item, [0, 1, 2, 3], threads=2)
+
+
+def test_loops_compile_where_no_cache_can_be_written():
+    from gpusnn.backends.numpy import loops
+    namespace = {}
+    exec("def twice(x):\n    return 2 * x\n", namespace)   # no source file: numba has no cache place
+    with pytest.raises(RuntimeError, match="no locator"):
+        __import__("numba").njit(cache=True)(namespace["twice"])
+    assert loops._compiled(namespace["twice"])(21) == 42
 
 
 def test_blocks_cover_every_row_once_within_the_chunk(monkeypatch):

@@ -8,15 +8,23 @@ gpusnn.reference. Scalars that enter float32 arithmetic must be passed as np.flo
 Python float would make numba compute in float64).
 
 Compiled on first use and cached on disk beside this file (numba's cache; NUMBA_CACHE_DIR
-moves it). numba comes with every install already (tonic -> librosa -> numba) and is named in
-setup.cfg.
+moves it); where no cache directory is writable, compiled once per process instead. numba
+comes with every install already (tonic -> librosa -> numba) and is named in setup.cfg.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-_compiled = njit(cache=True, nogil=True)
+
+def _compiled(fn):
+    """fn compiled without the GIL, cached on disk where numba finds a writable place (beside
+    the source or in its user cache); else (numba raises RuntimeError "no locator available",
+    e.g. a read-only installation and home) compiled anew in each process."""
+    try:
+        return njit(cache=True, nogil=True)(fn)
+    except RuntimeError:
+        return njit(nogil=True)(fn)
 
 
 @_compiled
