@@ -576,10 +576,10 @@ def fractional_update(W: np.ndarray, *, W_prev: np.ndarray, G: np.ndarray, G_pre
     """reference.fractional_update in place: W <- W(k+1) and W_prev <- W(k), bit for bit.
 
     The step itself is one pass (loops.descend: lr * g, times the factor, W_prev = W, W - s,
-    the clamp), with threads > 1 by ranges of rows on the thread pool; the fractional factor (|dW| + eps)^(1 - alpha) / Gamma(2 - alpha) is made in
-    NumPy first, into scratch (float32 shaped like W: no temporaries of W's size, whose page
-    faults would come back every step). With alpha = 1 the factor is exactly
-    1 / Gamma(1) = 1 (then clipped), so it is applied as a scalar.
+    the clamp), with threads > 1 by ranges of rows on the thread pool. The fractional factor
+    (reference.fractional_factor) is made in NumPy first, into scratch (float32 shaped like
+    W: no temporaries of W's size, whose page faults would come back every step). With
+    alpha = 1 the factor is exactly 1 (then clipped), so it is applied as a scalar.
     """
     g = G_prev if (step > 0 and optim.grad_at == "previous") else G
     scale, factor = np.float32(1), np.zeros((0, 0), np.float32)
