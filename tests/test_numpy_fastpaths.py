@@ -239,6 +239,33 @@ def test_loops_compile_where_no_cache_can_be_written():
     assert loops._compiled(namespace["twice"])(21) == 42
 
 
+@pytest.mark.parametrize("zero_first", [True, False])
+def test_csr_product_sums_in_scipys_order(zero_first):
+    # rows of 0..11 entries (every remainder of the four-entry passes), values of mixed
+    # magnitudes, so that another order of the additions would round differently
+    import scipy.sparse as sp
+    from gpusnn.backends.numpy import loops
+    rng = np.random.default_rng(5)
+    lengths = np.arange(12).repeat(3)
+    indptr = np.concatenate(([0], np.cumsum(lengths))).astype(np.int32)
+    cols = rng.integers(0, 50, indptr[-1]).astype(np.int32)
+    vals = (rng.standard_normal(indptr[-1]) * 10.0 ** rng.integers(-3, 4, indptr[-1])).astype(np.float32)
+    X = (rng.standard_normal((50, 37)) * 10.0 ** rng.integers(-3, 4, (50, 37))).astype(np.float32)
+    start = rng.standard_normal((lengths.size, 37)).astype(np.float32)
+    out = start.copy()
+    loops.csr_times_into(indptr, cols, vals, X, out, zero_first)
+    A = sp.csr_matrix((vals, cols, indptr), shape=(lengths.size, 50))
+    want = A @ X if zero_first else start + A @ X          # scipy: each row from 0, entry by entry
+    if zero_first:
+        np.testing.assert_array_equal(out, want)
+    else:   # out[r] + a1 x1 + ...: the running sum starts at out[r] (not scipy's 0), checked by hand
+        for r in range(lengths.size):
+            acc = start[r].copy()
+            for e in range(indptr[r], indptr[r + 1]):
+                acc += vals[e] * X[cols[e]]
+            np.testing.assert_array_equal(out[r], acc)
+
+
 def test_blocks_cover_every_row_once_within_the_chunk(monkeypatch):
     monkeypatch.setattr(ck, "CHUNK_ELEMENTS", 3 * 10 * 4)       # 3 samples of T = 4, width 10
     T = 4
