@@ -193,12 +193,14 @@ def batches(backend: Backend, source: BatchSource, index_lists, depth: int = PRE
     (resident_events: only the B indices go up per batch), else the split's raw events read
     ahead by a background thread (depth batches; 0 = in this thread), uploaded and binned on
     the device by this thread; the batches are device SpikeGrids (binary) or PaddedSpikes
-    (count encoding). Otherwise the host's spike tensors made ahead the same way and uploaded
-    by device_spikes (upload=False: left on the host, for a step that stages its input itself,
-    graph_step). Either way the spikes are the same.
+    (count encoding). Otherwise the host's spike tensors made ahead the same way (and passed
+    through the backend's stage() where it has one: the numpy backend's dense counts) and
+    uploaded by device_spikes (upload=False: left on the host, for a step that stages its
+    input itself, graph_step). Either way the spikes are the same.
     """
     if not encodes_on_device(backend, source):
-        for idx, host in prefetch(((idx, source.select(idx)) for idx in index_lists), depth):
+        stage = getattr(backend, "stage", lambda spikes: spikes)     # the numpy backend's dense counts, made ahead
+        for idx, host in prefetch(((idx, stage(source.select(idx))) for idx in index_lists), depth):
             yield idx, device_spikes(backend, host) if upload else host
         return
     store = resident_events(backend, source)

@@ -358,3 +358,49 @@ def test_backend_keeps_the_dense_input_only_for_the_same_batch():
     _, _, again = backend.gradients(weights, copy, records, labels, spikes.n_steps, THETA, MethodConfig())
     for g, h in zip(grads, again):
         np.testing.assert_array_equal(g, h)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_staged_dense_counts_give_the_same_step_and_stay_unchanged(chunk, threads, monkeypatch):
+    # stage() makes the first layer's dense counts ahead (the read-ahead thread); the
+    # forward uses them, the gradient makes its suffix counts beside them: the same records
+    # and gradients bit for bit as without staging, and the staged counts are left as made
+    monkeypatch.setattr(ck, "PARALLEL_WORK", 0)
+    spikes, weights, rng = workload(15, B=6, T=9, density=0.4, repeats=True)
+    labels = rng.integers(0, weights[-1].shape[1], spikes.n_samples)
+    plain = NumpyBackend(mode="dense", threads=threads)
+    want_records = plain.forward(weights, spikes, THETA)
+    want = plain.gradients(weights, spikes, want_records, labels, spikes.n_steps, THETA, MethodConfig())
+
+    backend = NumpyBackend(mode="dense", threads=threads)
+    staged = backend.stage(spikes)
+    dense = backend._staged[id(staged)][1]
+    made = dense.copy()
+    np.testing.assert_array_equal(dense[:, :spikes.n_inputs].reshape(spikes.n_samples, spikes.n_steps, -1),
+                                  spikes.to_dense())          # the counts themselves, independently
+    assert not dense[:, spikes.n_inputs:].any()
+    records = backend.forward(weights, staged, THETA)
+    assert id(staged) not in backend._staged                   # used once
+    for a, b in zip(want_records, records):
+        assert_same_records(a, b)
+    got = backend.gradients(weights, staged, records, labels, staged.n_steps, THETA, MethodConfig())
+    for g, h in zip(want[2], got[2]):
+        np.testing.assert_array_equal(g, h)
+    np.testing.assert_array_equal(dense, made)
+
+
+def test_stage_holds_dense_counts_only_for_dense_input_and_boundedly():
+    from gpusnn.backends.numpy import backend as nb
+    spikes, weights, _ = workload(16, density=0.4)
+    backend = NumpyBackend(mode="auto", threads=1)
+    sparse, _, _ = workload(17, density=0.02)
+    backend.stage(sparse)                                      # event-driven: nothing to make ahead
+    assert not backend._staged
+    batches = [backend.stage(spikes.select(np.arange(spikes.n_samples))) for _ in range(nb.STAGED + 2)]
+    assert [held[0] for held in backend._staged.values()] == batches[2:]    # the oldest dropped
+    records = backend.forward(weights, batches[0], THETA)                   # not held any more: made anew
+    for a, b in zip(ck.forward(weights, spikes, THETA), records):
+        assert_same_records(a, b)
+    held = backend.stage(spikes)
+    backend._staged[id(held)][1][:] = 0                        # the forward reads the staged counts, not the spikes
+    assert not backend.forward(weights, held, THETA)[0].counts.any()

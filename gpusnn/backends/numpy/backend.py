@@ -6,6 +6,8 @@ rounding, updates bit for bit).
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from data_tools.spikes import SpikeTensor
@@ -17,6 +19,9 @@ from gpusnn.config import MethodConfig, OptimConfig
 #: Largest first-layer dense input (bytes) the forward keeps for the gradient of the same
 #: batch: a training batch of 32 samples x 64 steps x 2048 inputs takes 17 MB.
 KEEP_BYTES = 32 * 2**20
+#: Batches whose dense counts stage() holds at most: the read-ahead queue (training.PREFETCH),
+#: the batch being made and the one in use.
+STAGED = 4
 
 
 class NumpyBackend:
@@ -44,6 +49,8 @@ class NumpyBackend:
         self._scratch: dict[tuple, np.ndarray] = {}
         self._kept = ck.KeptDense()               # the last forward's first-layer dense counts
         self._kept_for = None                     # ... of this spikes object (None: nothing kept)
+        self._staged: dict[int, tuple] = {}       # id(spikes) -> (spikes, dense counts), from stage()
+        self._staged_lock = threading.Lock()
 
     @staticmethod
     def asarray(a):
@@ -53,6 +60,26 @@ class NumpyBackend:
     def asnumpy(a):
         return np.asarray(a)
 
+    @staticmethod
+    def _keeps(spikes: SpikeTensor) -> bool:
+        """Whether the first layer's dense counts of spikes fit KEEP_BYTES."""
+        return spikes.n_samples * spikes.n_steps * (spikes.n_inputs + ck.PAD) * 4 <= KEEP_BYTES
+
+    def stage(self, spikes: SpikeTensor) -> SpikeTensor:
+        """The batch made ready for forward ahead of it (training.batches calls this in its
+        read-ahead thread): spikes coalesced, and when the first layer will run dense and its
+        counts fit KEEP_BYTES, those dense counts made now (fastpaths.stage_dense) and held for
+        the forward of the returned object (at most STAGED of them: the oldest is dropped).
+        The results are the same as without it."""
+        spikes = ck.coalesced(spikes)
+        dense = ck.stage_dense(spikes, self.mode) if self._keeps(spikes) else None
+        if dense is not None:
+            with self._staged_lock:
+                self._staged[id(spikes)] = (spikes, dense)
+                while len(self._staged) > STAGED:
+                    self._staged.pop(next(iter(self._staged)))
+        return spikes
+
     def forward(self, weights, spikes: SpikeTensor, theta: float, output_spikes: bool = True):
         """output_spikes is accepted for the interface; the CPU paths always keep them.
 
@@ -60,12 +87,16 @@ class NumpyBackend:
         kept for gradients() of the same spikes object (until then or the next forward), so
         the gradient builds no dense counts again; with threads > 1 they are turned into the
         gradient's suffix counts on the thread pool meanwhile, unless the last forward's were
-        never used (a run of predictions)."""
-        small = spikes.n_samples * spikes.n_steps * (spikes.n_inputs + ck.PAD) * 4 <= KEEP_BYTES
+        never used (a run of predictions). Counts made by stage() for this spikes object are
+        used (once) instead of new ones."""
+        small = self._keeps(spikes)
         training = self._kept_for is None    # the last kept counts went to a gradient: not a run of predictions
         self._kept_for = spikes if small else None
+        with self._staged_lock:
+            held = self._staged.pop(id(spikes), None)
+        staged = held[1] if held is not None and held[0] is spikes else None
         return ck.forward(weights, ck.coalesced(spikes), theta, self.mode, self.threads,
-                          self._kept if small else None, suffix_ahead=training)
+                          self._kept if small else None, suffix_ahead=training, staged=staged)
 
     def gradients(self, weights, spikes: SpikeTensor, records, labels, T: int, theta: float,
                   method: MethodConfig, batch_norm: int | None = None):

@@ -243,12 +243,15 @@ class CsrRows:
     n_cols: int
 
     @classmethod
-    def of(cls, spikes: SpikeTensor, data: np.ndarray, r0: int, r1: int) -> CsrRows:
+    def of(cls, spikes: SpikeTensor, r0: int, r1: int) -> CsrRows:
+        """Rows r0..r1-1 of spikes; only their counts become float32 (each block converts its
+        own, on the thread that uses them)."""
         lo, hi = int(spikes.indptr[r0]), int(spikes.indptr[r1])
         ids = spikes.ids[lo:hi]
         if ids.dtype not in (np.int32, np.int64):                        # the kernels' index types
             ids = ids.astype(np.int32)
-        return cls((spikes.indptr[r0:r1 + 1] - lo).astype(ids.dtype), ids, data[lo:hi], spikes.n_inputs)
+        data = np.ones(hi - lo, np.float32) if spikes.counts is None else spikes.counts[lo:hi].astype(np.float32)
+        return cls((spikes.indptr[r0:r1 + 1] - lo).astype(ids.dtype), ids, data, spikes.n_inputs)
 
     @property
     def n_rows(self) -> int:
@@ -291,26 +294,38 @@ class KeptDense:
 
     suffix: None while the blocks hold counts; else they become suffix counts, by a Future
     running on the thread pool (suffix_ahead: while the calling thread goes on with the
-    later layers) or done (True)."""
+    later layers) or done (True).
+
+    staged: the batch's counts made ahead (NumpyBackend.stage, float32 [B * T, n_pre + PAD]),
+    which the blocks are then views of and which stay unchanged: the suffix counts go into
+    the buffer instead (loops.suffix_sums_into). None: the blocks are the buffer's, filled
+    by the forward, and become suffix counts in place."""
 
     def __init__(self):
         self.buf = np.empty(0, np.float32)
         self.blocks: dict = {}
         self.suffix = None
+        self.staged: np.ndarray | None = None
 
-    def prepare(self, n_values: int) -> None:
-        """Forget the kept blocks and make room for n_values floats."""
+    def prepare(self, n_values: int, staged: np.ndarray | None = None) -> None:
+        """Forget the kept blocks and make room for n_values floats (the counts of the next
+        batch, or their suffix counts when it comes with staged counts)."""
         self.finish()
-        self.blocks, self.suffix = {}, None
+        self.blocks, self.suffix, self.staged = {}, None, staged
         if self.buf.size < n_values:
             self.buf = np.empty(n_values, np.float32)
+
+    def source(self, r0: int, r1: int) -> np.ndarray | None:
+        """The staged counts of CSR rows r0..r1-1 (a view), None when the blocks are the buffer's."""
+        return None if self.staged is None else self.staged[r0:r1]
 
     def suffix_ahead(self, T: int, threads: int) -> None:
         """Start turning whole-window blocks into suffix counts on the thread pool."""
         blocks = self.ordered()
         if threads > 1 and blocks and all(b.t0 == 0 and b.t1 == T for b in blocks):
-            S = self.rows(blocks[0].rows(T)[0], blocks[-1].rows(T)[1], next(iter(self.blocks.values())).shape[1])
-            self.suffix = _pool(threads - 1).submit(_suffix_counts, S, blocks, T, None, None)
+            r0, r1 = blocks[0].rows(T)[0], blocks[-1].rows(T)[1]
+            S = self.rows(r0, r1, next(iter(self.blocks.values())).shape[1])
+            self.suffix = _pool(threads - 1).submit(_suffix_counts, S, blocks, T, None, None, self.source(r0, r1))
 
     def finish(self) -> bool:
         """Wait for a suffix_ahead; True when the blocks hold suffix counts."""
@@ -324,8 +339,9 @@ class KeptDense:
         return sorted(self.blocks, key=lambda b: (b.b0, b.t0))
 
     def block(self, blk: Block, r0: int, r1: int, width: int) -> np.ndarray:
-        """The view for CSR rows r0..r1-1 (float32 [r1 - r0, width]), kept under blk."""
-        view = self.blocks[blk] = self.rows(r0, r1, width)
+        """The counts of CSR rows r0..r1-1 (float32 [r1 - r0, width]), kept under blk: the
+        staged ones, else the buffer's view (for the caller to fill)."""
+        view = self.blocks[blk] = self.rows(r0, r1, width) if self.staged is None else self.staged[r0:r1]
         return view
 
     def rows(self, r0: int, r1: int, width: int) -> np.ndarray:
@@ -376,6 +392,16 @@ def integrate_block(I: np.ndarray, u: np.ndarray, theta: np.float32, t0: int, re
     return ids[:n].copy()
 
 
+def stage_dense(spikes: SpikeTensor, mode: str) -> np.ndarray | None:
+    """The dense counts of spikes for a first layer's forward made ahead (layer_forward's
+    staged): float32 [B * T, n_inputs + PAD], its last PAD columns 0; None when the product
+    will not run dense (use_dense). spikes must be coalesced (coalesced)."""
+    if not use_dense(spikes, mode):
+        return None
+    rows = spikes.n_samples * spikes.n_steps
+    return CsrRows.of(spikes, 0, rows).dense(np.empty((rows, spikes.n_inputs + PAD), np.float32))
+
+
 def _scratch_ids(n: int) -> np.ndarray:
     """An int32 buffer of at least n values, this thread's, reused."""
     buf = getattr(_LOCAL, "ids", None)
@@ -385,7 +411,8 @@ def _scratch_ids(n: int) -> np.ndarray:
 
 
 def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = "auto",
-                  threads: int = 1, keep_dense: KeptDense | None = None) -> ref.LayerRecord:
+                  threads: int = 1, keep_dense: KeptDense | None = None,
+                  staged: np.ndarray | None = None) -> ref.LayerRecord:
     """Nonleaky IF layer over the whole window (method.md section 1), in blocks of samples.
 
     W float32 [n_pre, n_post]; spikes B x T x n_pre (entries with counts add count x W[j]).
@@ -401,6 +428,8 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
     keep_dense: receives the dense counts of every block when the product runs dense, for
     weight_gradient(dense_input=) of the same batch (which then builds no dense counts of its
     own); None: the counts live in a reused per-thread buffer only while their product runs.
+    staged: the dense counts of spikes made ahead (float32 [B * T, n_pre + PAD], stage_dense),
+    used instead of new ones when the product runs dense.
     """
     B, T, (n_pre, n_post) = spikes.n_samples, spikes.n_steps, W.shape
     if n_pre != spikes.n_inputs:
@@ -409,26 +438,26 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
     W = np.ascontiguousarray(W, np.float32)
     spikes = coalesced(spikes)
     dense = use_dense(spikes, mode)
-    data = spikes.entry_counts().astype(np.float32)
     blocks = plan_blocks(0, B, T, n_post + (n_pre if dense else 0), MIN_BLOCKS if dense or threads > 1 else 1)
     th = np.float32(theta)
+    staged = staged if dense else None
     if keep_dense is not None:
-        keep_dense.prepare(B * T * (n_pre + PAD) if dense else 0)
+        keep_dense.prepare(B * T * (n_pre + PAD) if dense else 0, staged)
     u = np.zeros((B, n_post), np.float32)
     rec = SpikeRecorder.empty(B, T, n_post)
 
     def run(blk: Block) -> np.ndarray:
         """The block's currents, then its recursion; its output ids."""
         a, b = blk.rows(T)
-        X = CsrRows.of(spikes, data, a, b)
         I = scratch(b - a, n_post, "currents")
-        if dense and keep_dense is not None:
-            counts = X.dense(keep_dense.block(blk, a, b, n_pre + PAD))
+        if dense:
+            counts = keep_dense.block(blk, a, b, n_pre + PAD) if keep_dense is not None else \
+                staged[a:b] if staged is not None else scratch(b - a, n_pre)
+            if staged is None:
+                CsrRows.of(spikes, a, b).dense(counts)
             np.matmul(counts[:, :n_pre], W, out=I)                         # BLAS takes the row stride
-        elif dense:
-            np.matmul(X.dense(scratch(b - a, n_pre)), W, out=I)
         else:
-            X.times_into(W, I, zero_first=True)
+            CsrRows.of(spikes, a, b).times_into(W, I, zero_first=True)
         return integrate_block(I.reshape(blk.b1 - blk.b0, blk.t1 - blk.t0, n_post), u[blk.b0:blk.b1], th,
                                blk.t0, rec, blk.b0)
 
@@ -439,14 +468,16 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
 
 
 def forward(weights: list[np.ndarray], spikes: SpikeTensor, theta: float, mode: str = "auto",
-            threads: int = 1, keep_dense: KeptDense | None = None, suffix_ahead: bool = True) -> list[ref.LayerRecord]:
+            threads: int = 1, keep_dense: KeptDense | None = None, suffix_ahead: bool = True,
+            staged: np.ndarray | None = None) -> list[ref.LayerRecord]:
     """Every layer in turn, like reference.forward; mode is chosen per layer from its input.
-    keep_dense: see layer_forward, for the first layer; with threads > 1 and suffix_ahead
-    its suffix counts for the gradient are made on the thread pool while the later layers
-    run here (KeptDense.suffix_ahead)."""
+    keep_dense, staged: see layer_forward, for the first layer; with threads > 1 and
+    suffix_ahead its suffix counts for the gradient are made on the thread pool while the
+    later layers run here (KeptDense.suffix_ahead)."""
     records = []
     for l, W in enumerate(weights):
-        rec = layer_forward(W, spikes, theta, mode, threads, keep_dense if l == 0 else None)
+        rec = layer_forward(W, spikes, theta, mode, threads, keep_dense if l == 0 else None,
+                            staged if l == 0 else None)
         if l == 0 and keep_dense is not None and suffix_ahead:   # the gradient's suffix sums, beside the later layers
             keep_dense.suffix_ahead(spikes.n_steps, threads)
         records.append(rec)
@@ -500,15 +531,15 @@ def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_pos
     else:
         waves = [[blk] for blk in plan_blocks(0, B, T, n_pre, 1)]
     cut = any(b.t1 < T for wave in waves for b in wave)
-    data = spikes_in.entry_counts().astype(np.float32) if not kept or cut else None
+    data = spikes_in.entry_counts() if cut else None
     G_T = scratch(n_post, width, "gradient")           # rows set by the first wave, then added to
     G = np.empty((n_pre, n_post), np.float32)
     for k, wave in enumerate(waves):
         R0, R1 = wave[0].rows(T)[0], wave[-1].rows(T)[1]
         S = kept.rows(R0, R1, width) if kept else \
-            CsrRows.of(spikes_in, data, R0, R1).dense(scratch(R1 - R0, width, "suffix"))
+            CsrRows.of(spikes_in, R0, R1).dense(scratch(R1 - R0, width, "suffix"))
         if not (kept and kept.finish()):
-            _suffix_counts(S, wave, T, spikes_in, data)
+            _suffix_counts(S, wave, T, spikes_in, data, kept.source(R0, R1) if kept else None)
         M, final = _window_matrix(row, a, R0, R1), k == len(waves) - 1
 
         def accumulate(p: tuple[int, int]) -> None:
@@ -525,11 +556,13 @@ def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_pos
     return G
 
 
-def _suffix_counts(S: np.ndarray, wave: list[Block], T: int, spikes: SpikeTensor, data: np.ndarray | None) -> None:
+def _suffix_counts(S: np.ndarray, wave: list[Block], T: int, spikes: SpikeTensor, data: np.ndarray | None,
+                   src: np.ndarray | None = None) -> None:
     """Turn the dense counts of the wave's CSR rows (S float32 [rows, width], the blocks in
-    row order) into suffix counts in place: row (b, t) becomes S_b(t) = the counts of steps
-    t+1..T. A block that ends before step T (one sample's window cut into runs of steps)
-    gets the counts of its later steps added (from the entries: data, the entries' counts)."""
+    row order) into suffix counts in place, or make them in S from the counts src (the
+    same shape, left unchanged): row (b, t) becomes S_b(t) = the counts of steps t+1..T. A
+    block that ends before step T (one sample's window cut into runs of steps) gets the
+    counts of its later steps added (from the entries: data, the entries' counts)."""
     if all(b.t0 == 0 and b.t1 == T for b in wave):    # whole windows: one pass over every sample at once
         spans = [(0, S.shape[0] // T, T, None)]
     else:
@@ -540,7 +573,10 @@ def _suffix_counts(S: np.ndarray, wave: list[Block], T: int, spikes: SpikeTensor
             r += nb * nt
     for r, nb, nt, blk in spans:
         P = S[r:r + nb * nt].reshape(nb, nt, S.shape[1])
-        loops.suffix_sums(P)
+        if src is None:
+            loops.suffix_sums(P)
+        else:
+            loops.suffix_sums_into(src[r:r + nb * nt].reshape(P.shape), P)
         if blk is not None and blk.t1 < T:
             lo, hi = int(spikes.indptr[blk.b0 * T + blk.t1]), int(spikes.indptr[blk.b0 * T + T])
             P += np.bincount(spikes.ids[lo:hi], data[lo:hi], minlength=S.shape[1]).astype(np.float32)
