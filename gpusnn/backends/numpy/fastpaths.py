@@ -288,44 +288,38 @@ def scratch(n_rows: int, width: int, slot: str = "dense") -> np.ndarray:
 
 class KeptDense:
     """The first layer's dense counts that the forward keeps for the gradient of the same
-    batch: blocks {Block: float32 [rows, n_pre + PAD]}, views of one flat buffer that is
-    reused batch after batch (fresh multi-megabyte arrays would cost their page faults each
-    time). Filled by layer_forward(keep_dense=), consumed by weight_gradient(dense_input=).
+    batch: blocks {Block: float32 [rows, n_pre + PAD]}, views of buf: the batch's counts
+    made ahead (prepare(staged=), NumpyBackend.stage), else one flat buffer of its own that
+    is reused batch after batch (fresh multi-megabyte arrays would cost their page faults
+    each time) and filled by layer_forward(keep_dense=). Consumed by
+    weight_gradient(dense_input=).
 
-    suffix: None while the blocks hold counts; else they become suffix counts, by a Future
-    running on the thread pool (suffix_ahead: while the calling thread goes on with the
-    later layers) or done (True).
-
-    staged: the batch's counts made ahead (NumpyBackend.stage, float32 [B * T, n_pre + PAD]),
-    which the blocks are then views of and which stay unchanged: the suffix counts go into
-    the buffer instead (loops.suffix_sums_into). None: the blocks are the buffer's, filled
-    by the forward, and become suffix counts in place."""
+    suffix: None while the blocks hold counts; else they become suffix counts in place, by a
+    Future running on the thread pool (suffix_ahead: while the calling thread goes on with
+    the later layers) or done (True)."""
 
     def __init__(self):
-        self.buf = np.empty(0, np.float32)
+        self.own = self.buf = np.empty(0, np.float32)
         self.blocks: dict = {}
         self.suffix = None
-        self.staged: np.ndarray | None = None
 
     def prepare(self, n_values: int, staged: np.ndarray | None = None) -> None:
-        """Forget the kept blocks and make room for n_values floats (the counts of the next
-        batch, or their suffix counts when it comes with staged counts)."""
+        """Forget the kept blocks; hold the staged counts, or make room for n_values floats."""
         self.finish()
-        self.blocks, self.suffix, self.staged = {}, None, staged
-        if self.buf.size < n_values:
-            self.buf = np.empty(n_values, np.float32)
-
-    def source(self, r0: int, r1: int) -> np.ndarray | None:
-        """The staged counts of CSR rows r0..r1-1 (a view), None when the blocks are the buffer's."""
-        return None if self.staged is None else self.staged[r0:r1]
+        self.blocks, self.suffix = {}, None
+        if staged is not None:
+            self.buf = staged.reshape(-1)
+            return
+        if self.own.size < n_values:
+            self.own = np.empty(n_values, np.float32)
+        self.buf = self.own
 
     def suffix_ahead(self, T: int, threads: int) -> None:
         """Start turning whole-window blocks into suffix counts on the thread pool."""
         blocks = self.ordered()
         if threads > 1 and blocks and all(b.t0 == 0 and b.t1 == T for b in blocks):
-            r0, r1 = blocks[0].rows(T)[0], blocks[-1].rows(T)[1]
-            S = self.rows(r0, r1, next(iter(self.blocks.values())).shape[1])
-            self.suffix = _pool(threads - 1).submit(_suffix_counts, S, blocks, T, None, None, self.source(r0, r1))
+            S = self.rows(blocks[0].rows(T)[0], blocks[-1].rows(T)[1], next(iter(self.blocks.values())).shape[1])
+            self.suffix = _pool(threads - 1).submit(_suffix_counts, S, blocks, T, None, None)
 
     def finish(self) -> bool:
         """Wait for a suffix_ahead; True when the blocks hold suffix counts."""
@@ -339,9 +333,9 @@ class KeptDense:
         return sorted(self.blocks, key=lambda b: (b.b0, b.t0))
 
     def block(self, blk: Block, r0: int, r1: int, width: int) -> np.ndarray:
-        """The counts of CSR rows r0..r1-1 (float32 [r1 - r0, width]), kept under blk: the
-        staged ones, else the buffer's view (for the caller to fill)."""
-        view = self.blocks[blk] = self.rows(r0, r1, width) if self.staged is None else self.staged[r0:r1]
+        """The view for CSR rows r0..r1-1 (float32 [r1 - r0, width]), kept under blk (for the
+        caller to fill, unless staged)."""
+        view = self.blocks[blk] = self.rows(r0, r1, width)
         return view
 
     def rows(self, r0: int, r1: int, width: int) -> np.ndarray:
@@ -453,7 +447,7 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
         if dense:
             counts = keep_dense.block(blk, a, b, n_pre + PAD) if keep_dense is not None else \
                 staged[a:b] if staged is not None else scratch(b - a, n_pre)
-            if staged is None:
+            if staged is None:                                              # else made ahead
                 CsrRows.of(spikes, a, b).dense(counts)
             np.matmul(counts[:, :n_pre], W, out=I)                         # BLAS takes the row stride
         else:
@@ -539,7 +533,7 @@ def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_pos
         S = kept.rows(R0, R1, width) if kept else \
             CsrRows.of(spikes_in, R0, R1).dense(scratch(R1 - R0, width, "suffix"))
         if not (kept and kept.finish()):
-            _suffix_counts(S, wave, T, spikes_in, data, kept.source(R0, R1) if kept else None)
+            _suffix_counts(S, wave, T, spikes_in, data)
         M, final = _window_matrix(row, a, R0, R1), k == len(waves) - 1
 
         def accumulate(p: tuple[int, int]) -> None:
@@ -556,13 +550,11 @@ def weight_gradient(spikes_in: SpikeTensor, rec_post: ref.LayerRecord, delta_pos
     return G
 
 
-def _suffix_counts(S: np.ndarray, wave: list[Block], T: int, spikes: SpikeTensor, data: np.ndarray | None,
-                   src: np.ndarray | None = None) -> None:
+def _suffix_counts(S: np.ndarray, wave: list[Block], T: int, spikes: SpikeTensor, data: np.ndarray | None) -> None:
     """Turn the dense counts of the wave's CSR rows (S float32 [rows, width], the blocks in
-    row order) into suffix counts in place, or make them in S from the counts src (the
-    same shape, left unchanged): row (b, t) becomes S_b(t) = the counts of steps t+1..T. A
-    block that ends before step T (one sample's window cut into runs of steps) gets the
-    counts of its later steps added (from the entries: data, the entries' counts)."""
+    row order) into suffix counts in place: row (b, t) becomes S_b(t) = the counts of steps
+    t+1..T. A block that ends before step T (one sample's window cut into runs of steps)
+    gets the counts of its later steps added (from the entries: data, the entries' counts)."""
     if all(b.t0 == 0 and b.t1 == T for b in wave):    # whole windows: one pass over every sample at once
         spans = [(0, S.shape[0] // T, T, None)]
     else:
@@ -573,10 +565,7 @@ def _suffix_counts(S: np.ndarray, wave: list[Block], T: int, spikes: SpikeTensor
             r += nb * nt
     for r, nb, nt, blk in spans:
         P = S[r:r + nb * nt].reshape(nb, nt, S.shape[1])
-        if src is None:
-            loops.suffix_sums(P)
-        else:
-            loops.suffix_sums_into(src[r:r + nb * nt].reshape(P.shape), P)
+        loops.suffix_sums(P)
         if blk is not None and blk.t1 < T:
             lo, hi = int(spikes.indptr[blk.b0 * T + blk.t1]), int(spikes.indptr[blk.b0 * T + T])
             P += np.bincount(spikes.ids[lo:hi], data[lo:hi], minlength=S.shape[1]).astype(np.float32)

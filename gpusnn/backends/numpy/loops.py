@@ -131,21 +131,6 @@ def suffix_sums(P):
 
 
 @_compiled
-def suffix_sums_into(P, Q):
-    """Q float32 [nb, nt, width] = the suffix sums of P (the same shape, unchanged): Q[b, k]
-    = P[b, k] + Q[b, k + 1] from the last step backwards, the additions of suffix_sums."""
-    nb, nt, width = P.shape
-    for b in range(nb):
-        q, p = Q[b, nt - 1], P[b, nt - 1]
-        for j in range(width):
-            q[j] = p[j]
-        for k in range(nt - 2, -1, -1):
-            q, p, r = Q[b, k], P[b, k], Q[b, k + 1]
-            for j in range(width):
-                q[j] = p[j] + r[j]
-
-
-@_compiled
 def descend(W, W_prev, g, lr, factor, scale, w_max):
     """One update step in place, element by element: s = (g * lr) * factor * scale, W_prev =
     W, W = W - s, then W clamped to [-w_max, w_max] (NaN stays NaN; w_max = inf: no clamp).
