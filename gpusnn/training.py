@@ -200,7 +200,8 @@ def batches(backend: Backend, source: BatchSource, index_lists, depth: int = PRE
     """
     if not encodes_on_device(backend, source):
         stage = getattr(backend, "stage", lambda spikes: spikes)     # the numpy backend's dense counts, made ahead
-        for idx, host in prefetch(((idx, stage(source.select(idx))) for idx in index_lists), depth):
+        for idx, host in prefetch(((idx, stage(source.select(idx))) for idx in index_lists), depth,
+                                  low_priority=True):
             yield idx, device_spikes(backend, host) if upload else host
         return
     store = resident_events(backend, source)
@@ -208,7 +209,7 @@ def batches(backend: Backend, source: BatchSource, index_lists, depth: int = PRE
         for idx in index_lists:
             yield idx, backend.encode_samples(store, idx, source.n_steps, **source.encoding)
         return
-    for idx, raw in prefetch(((idx, source.read(idx)) for idx in index_lists), depth):
+    for idx, raw in prefetch(((idx, source.read(idx)) for idx in index_lists), depth, low_priority=True):
         yield idx, backend.encode_batch(raw.columns, raw.offsets, raw.durations, source.n_steps,
                                         sensor_size=raw.sensor_size, **source.encoding)
 

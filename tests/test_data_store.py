@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import signal
 import subprocess
+import sys
 import threading
 import time
 import tracemalloc
@@ -230,6 +231,20 @@ def test_prefetch_gives_the_same_items_in_order_raises_in_place_and_stops():
     assert next(gen) == 0
     gen.close()
     assert threading.active_count() == before
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="threads have priorities of their own on Linux")
+def test_prefetch_at_low_priority_lowers_its_own_thread_only():
+    import os
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    def made():          # in the prefetch thread: its own priority with each item
+        for i in range(5):
+            yield i, os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert list(prefetch(made(), 2, low_priority=True)) == [(i, 19) for i in range(5)]
+    assert [p for _, p in prefetch(made(), 2)] == [mine] * 5
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
+    assert os.getpriority(os.PRIO_PROCESS, 0) == mine                  # nor the process's
 
 
 def test_training_on_a_store_split_equals_training_in_memory(small_dir, tmp_path):
