@@ -13,7 +13,8 @@ Shapes: B samples, T steps, n_pre / n_post neurons; weights float32 [n_pre, n_po
   csr_todense, times W in BLAS: work = samples x steps x n_pre x n_post). ``mode="auto"``
   picks dense above DENSE_ABOVE, the crossover density measured by benchmarks/run.py
   (suite "density", BENCHMARKS.md). The CSR rows (CsrRows) go to those loops directly,
-  without a csr_matrix per block.
+  without a csr_matrix per block. A training batch's first-layer dense counts may be made
+  ahead, in the trainer's read-ahead thread (stage_dense, NumpyBackend.stage).
 - The IF recursion is one compiled pass per block (loops.if_block, integrate_block): the
   potentials, the spike records (counts, first / last / second-to-last spike) and the
   output CSR together, with no per-spike Python work.
