@@ -402,3 +402,16 @@ def test_stage_holds_dense_counts_only_for_dense_input_and_boundedly():
     held = backend.stage(spikes)
     backend._staged[id(held)][1][:] = 0                        # the forward reads the staged counts, not the spikes
     assert not backend.forward(weights, held, THETA)[0].counts.any()
+
+
+def test_stage_makes_nothing_ahead_above_its_size_limit(monkeypatch):
+    from gpusnn.backends.numpy import backend as nb
+    spikes, weights, _ = workload(18, density=0.4)
+    size = spikes.n_samples * spikes.n_steps * (spikes.n_inputs + ck.PAD) * 4
+    backend = NumpyBackend(mode="dense", threads=1)
+    monkeypatch.setattr(nb, "STAGE_BYTES", size - 1)
+    backend.stage(spikes)
+    assert not backend._staged
+    monkeypatch.setattr(nb, "STAGE_BYTES", size)
+    backend.stage(spikes)
+    assert len(backend._staged) == 1

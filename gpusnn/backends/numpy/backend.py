@@ -22,6 +22,11 @@ KEEP_BYTES = 32 * 2**20
 #: Batches whose dense counts stage() holds at most: the read-ahead queue (training.PREFETCH),
 #: the batch being made and the one in use.
 STAGED = 4
+#: Largest first-layer dense input (bytes) stage() makes ahead: 4.2 MB for a training batch of
+#: 32 samples x 16 steps x 2048 inputs, where it took 5-10 % off the epoch; at 32 and 64 steps
+#: the conversion is a smaller part of a longer step (no measurable gain) and STAGED batches of
+#: 8.5-17 MB would add 34-68 MB to the process.
+STAGE_BYTES = 8 * 2**20
 
 
 class NumpyBackend:
@@ -61,18 +66,18 @@ class NumpyBackend:
         return np.asarray(a)
 
     @staticmethod
-    def _keeps(spikes: SpikeTensor) -> bool:
-        """Whether the first layer's dense counts of spikes fit KEEP_BYTES."""
-        return spikes.n_samples * spikes.n_steps * (spikes.n_inputs + ck.PAD) * 4 <= KEEP_BYTES
+    def _keeps(spikes: SpikeTensor, limit: int = KEEP_BYTES) -> bool:
+        """Whether the first layer's dense counts of spikes fit limit bytes."""
+        return spikes.n_samples * spikes.n_steps * (spikes.n_inputs + ck.PAD) * 4 <= limit
 
     def stage(self, spikes: SpikeTensor) -> SpikeTensor:
         """The batch made ready for forward ahead of it (training.batches calls this in its
         read-ahead thread): spikes coalesced, and when the first layer will run dense and its
-        counts fit KEEP_BYTES, those dense counts made now (fastpaths.stage_dense) and held for
+        counts fit STAGE_BYTES, those dense counts made now (fastpaths.stage_dense) and held for
         the forward of the returned object (at most STAGED of them: the oldest is dropped).
         The results are the same as without it."""
         spikes = ck.coalesced(spikes)
-        dense = ck.stage_dense(spikes, self.mode) if self._keeps(spikes) else None
+        dense = ck.stage_dense(spikes, self.mode) if self._keeps(spikes, STAGE_BYTES) else None
         if dense is not None:
             with self._staged_lock:
                 self._staged[id(spikes)] = (spikes, dense)
