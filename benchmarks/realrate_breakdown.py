@@ -3,7 +3,9 @@
 numpy backend, one thread (run with OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=1), the first batch
 of benchmarks/workloads.py realrate_spikes (seed 0) at T = 16 / 32 / 64, initial weights
 (init_scale 0.03): each part timed alone in process CPU time, the minimum over `--repeats`
-alternating rounds (the least disturbed figure on a shared machine). Writes
+alternating rounds (the least disturbed figure on a shared machine). The batch's select and,
+where NumpyBackend.stage makes them ahead (T = 16), its dense counts are the read-ahead
+thread's work, reported apart from the step's. Writes
 benchmarks/results/realrate-breakdown.json.
 """
 from __future__ import annotations
@@ -18,10 +20,14 @@ from workloads import realrate_spikes
 
 from gpusnn import reference as ref
 from gpusnn.backends.numpy import fastpaths as ck
-from gpusnn.backends.numpy.backend import NumpyBackend
+from gpusnn.backends.numpy.backend import STAGE_BYTES, NumpyBackend
 from gpusnn.config import MethodConfig, OptimConfig
 from gpusnn.optimizer import init_state
 from gpusnn.training import init_weights
+
+
+#: The parts the trainer's read-ahead thread does (training.batches): not in the step's time.
+READ_AHEAD = ("batch_select", "batch_stage")
 
 
 def parts(T: int, batch: int = 32) -> dict:
@@ -37,8 +43,8 @@ def parts(T: int, batch: int = 32) -> dict:
         rho = ref.readout(out.counts, out.u_final, 1.0, T)
         return ref.backward_deltas(W, recs, ref.loss_and_delta(rho, labels[:batch], method, T, None)[1], 1.0, T)
     d = deltas()
-    data = b.entry_counts().astype(np.float32)
-    X = ck.CsrRows.of(b, data, 0, batch * T).dense(np.empty((batch * T, 2048), np.float32))
+    X = ck.CsrRows.of(b, 0, batch * T).dense(np.empty((batch * T, 2048), np.float32))
+    staged = ck.stage_dense(b, "auto") if b.n_samples * T * (2048 + ck.PAD) * 4 <= STAGE_BYTES else None
     grads = [ck.weight_gradient(s, r, g, 1.0) for s, r, g in zip([b, recs[0].spikes], recs, d)]
     state, Wc = init_state(W, optim, np), [w.copy() for w in W]
 
@@ -48,9 +54,12 @@ def parts(T: int, batch: int = 32) -> dict:
         t0 = time.process_time()
         ck.weight_gradient(b, recs[0], d[0], 1.0, dense_input=kept)
         return time.process_time() - t0
+    first = {"batch_stage": lambda: ck.stage_dense(b, "auto"),
+             "layer1_forward_staged": lambda: ck.layer_forward(W[0], b, 1.0, staged=staged)} \
+        if staged is not None else {"layer1_forward": lambda: ck.layer_forward(W[0], b, 1.0)}
     return {"batch_select": lambda: spikes.select(np.arange(batch, 2 * batch)),
             "layer1_product_alone": lambda: X @ W[0],
-            "layer1_forward": lambda: ck.layer_forward(W[0], b, 1.0),
+            **first,
             "layer2_forward": lambda: ck.layer_forward(W[1], recs[0].spikes, 1.0),
             "loss_and_deltas": deltas,
             "layer1_gradient": gradient_from_kept,
@@ -73,9 +82,11 @@ def main():
                 r = fn()
                 times[k].append(r if isinstance(r, float) else time.process_time() - t0)
         ms = {k: float(np.min(v)) * 1e3 for k, v in times.items()}
-        total = sum(v for k, v in ms.items() if k != "layer1_product_alone")
-        rows.append({"T": T, "ms": ms, "step_ms": total, "product_share": ms["layer1_product_alone"] / total})
-        print(T, {k: round(v, 2) for k, v in ms.items()}, f"step {total:.1f} ms")
+        ahead = sum(v for k, v in ms.items() if k in READ_AHEAD)
+        total = sum(v for k, v in ms.items() if k not in READ_AHEAD and k != "layer1_product_alone")
+        rows.append({"T": T, "ms": ms, "step_ms": total, "read_ahead_ms": ahead,
+                     "product_share": ms["layer1_product_alone"] / total})
+        print(T, {k: round(v, 2) for k, v in ms.items()}, f"step {total:.1f} ms, read ahead {ahead:.1f} ms")
     write_result("realrate-breakdown", {"suite": "realrate-breakdown", "machine": machine(),
                                         "load_average_1min": os.getloadavg()[0], "repeats": args.repeats,
                                         "rows": rows})
