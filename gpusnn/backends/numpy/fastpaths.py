@@ -55,13 +55,14 @@ from gpusnn.backends.numpy import loops
 from gpusnn.config import OptimConfig
 from gpusnn.errors import ConfigError, ShapeError
 
-#: Coalesced input density (entries / (B x T x n_pre)) above which auto runs the dense product: the
-#: crossover of the benchmarks' "density" suite on the 2-core development machine with one
-#: thread (15 % event-driven faster, 20 % dense faster; the same with the compiled CSR
-#: product of loops.csr_times_into). With 2 threads the crossover is lower (12-15 %), but the
-#: choice must not depend on the thread count (dense and event-driven sums round
-#: differently), so auto keeps the one-thread crossover. Both modes give the same spikes up
-#: to threshold ties.
+#: Coalesced input density (entries / (B x T x n_pre)) above which auto runs the dense product,
+#: set from the benchmarks' "density" suite on the 2-core development machine: first 15-20 %
+#: with one thread; since the four-entry CSR loop the event-driven product is faster up to
+#: 20-30 % with one thread (1.3x at 20 %), and dense wins from 15-20 % with two. The choice
+#: must not depend on the thread count (dense and event-driven sums round differently), so
+#: one threshold stays, between the two; moving it would change the trained weights of
+#: inputs in between (the bundled gestures' first layer: 21 %). Both modes give the same
+#: spikes up to threshold ties.
 DENSE_ABOVE = 0.2
 #: Float32 values one block may hold per layer (8 MiB).
 CHUNK_ELEMENTS = 1 << 21
