@@ -20,7 +20,7 @@ from workloads import realrate_spikes
 
 from gpusnn import reference as ref
 from gpusnn.backends.numpy import fastpaths as ck
-from gpusnn.backends.numpy.backend import STAGE_BYTES, NumpyBackend
+from gpusnn.backends.numpy.backend import NumpyBackend
 from gpusnn.config import MethodConfig, OptimConfig
 from gpusnn.optimizer import init_state
 from gpusnn.training import init_weights
@@ -44,7 +44,7 @@ def parts(T: int, batch: int = 32) -> dict:
         return ref.backward_deltas(W, recs, ref.loss_and_delta(rho, labels[:batch], method, T, None)[1], 1.0, T)
     d = deltas()
     X = ck.CsrRows.of(b, 0, batch * T).dense(np.empty((batch * T, 2048), np.float32))
-    staged = ck.stage_dense(b, "auto") if b.n_samples * T * (2048 + ck.PAD) * 4 <= STAGE_BYTES else None
+    staged = ck.stage_dense(b) if backend.stages(b) else None
     grads = [ck.weight_gradient(s, r, g, 1.0) for s, r, g in zip([b, recs[0].spikes], recs, d)]
     state, Wc = init_state(W, optim, np), [w.copy() for w in W]
 
@@ -54,7 +54,7 @@ def parts(T: int, batch: int = 32) -> dict:
         t0 = time.process_time()
         ck.weight_gradient(b, recs[0], d[0], 1.0, dense_input=kept)
         return time.process_time() - t0
-    first = {"batch_stage": lambda: ck.stage_dense(b, "auto"),
+    first = {"batch_stage": lambda: ck.stage_dense(b),
              "layer1_forward_staged": lambda: ck.layer_forward(W[0], b, 1.0, staged=staged)} \
         if staged is not None else {"layer1_forward": lambda: ck.layer_forward(W[0], b, 1.0)}
     return {"batch_select": lambda: spikes.select(np.arange(batch, 2 * batch)),

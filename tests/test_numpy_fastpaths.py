@@ -415,3 +415,21 @@ def test_stage_makes_nothing_ahead_above_its_size_limit(monkeypatch):
     monkeypatch.setattr(nb, "STAGE_BYTES", size)
     backend.stage(spikes)
     assert len(backend._staged) == 1
+
+
+def test_the_trainers_batches_reach_the_forward_with_their_staged_counts():
+    # training.batches stages each batch in its read-ahead thread; what it yields must be the
+    # very object stage() held the counts for (device_spikes keeps it), even from ids and
+    # counts of other integer types (made int32 once, by stage)
+    from gpusnn import training
+    spikes, weights, _ = workload(20, B=12, density=0.4)
+    source = SpikeTensor(spikes.indptr, spikes.ids.astype(np.int16), spikes.n_samples, spikes.n_steps,
+                         spikes.n_inputs, spikes.entry_counts().astype(np.uint8))
+    backend = NumpyBackend(mode="auto", threads=1)
+    index_lists = [np.arange(k, k + 4) for k in range(0, 12, 4)]
+    for idx, batch in training.batches(backend, source, index_lists):
+        assert id(batch) in backend._staged and backend._staged[id(batch)][0] is batch
+        records = backend.forward(weights, batch, THETA)
+        assert id(batch) not in backend._staged
+        for a, b in zip(ck.forward(weights, spikes.select(idx), THETA), records):
+            assert_same_records(a, b)

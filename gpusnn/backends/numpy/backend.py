@@ -19,8 +19,9 @@ from gpusnn.config import MethodConfig, OptimConfig
 #: Largest first-layer dense input (bytes) the forward keeps for the gradient of the same
 #: batch: a training batch of 32 samples x 64 steps x 2048 inputs takes 17 MB.
 KEEP_BYTES = 32 * 2**20
-#: Batches whose dense counts stage() holds at most: the read-ahead queue (training.PREFETCH),
-#: the batch being made and the one in use.
+#: Batches whose dense counts stage() holds at most before their forward: the read-ahead queue
+#: (training.PREFETCH = 2) and the batch being made, one to spare (the batch in use keeps its
+#: own until the next forward, so at most STAGED + 1 of them exist).
 STAGED = 4
 #: Largest first-layer dense input (bytes) stage() makes ahead: 4.2 MB for a training batch of
 #: 32 samples x 16 steps x 2048 inputs, where it took 5-10 % off the epoch; at 32 and 64 steps
@@ -70,15 +71,20 @@ class NumpyBackend:
         """Whether the first layer's dense counts of spikes fit limit bytes."""
         return spikes.n_samples * spikes.n_steps * (spikes.n_inputs + ck.PAD) * 4 <= limit
 
+    def stages(self, spikes: SpikeTensor) -> bool:
+        """Whether stage() makes the dense counts of (coalesced) spikes ahead: the first layer
+        will run dense and its counts fit STAGE_BYTES."""
+        return self._keeps(spikes, STAGE_BYTES) and ck.use_dense(spikes, self.mode)
+
     def stage(self, spikes: SpikeTensor) -> SpikeTensor:
         """The batch made ready for forward ahead of it (training.batches calls this in its
-        read-ahead thread): spikes coalesced, and when the first layer will run dense and its
-        counts fit STAGE_BYTES, those dense counts made now (fastpaths.stage_dense) and held for
-        the forward of the returned object (at most STAGED of them: the oldest is dropped).
-        The results are the same as without it."""
-        spikes = ck.coalesced(spikes)
-        dense = ck.stage_dense(spikes, self.mode) if self._keeps(spikes, STAGE_BYTES) else None
-        if dense is not None:
+        read-ahead thread): spikes coalesced, in the host layout device_spikes keeps as it
+        is (so the forward gets this very object), and where stages(), its dense counts made
+        now (fastpaths.stage_dense) and held for the forward of the returned object (at most
+        STAGED of them: the oldest is dropped). The results are the same as without it."""
+        spikes = ck.coalesced(spikes).to(np)
+        if self.stages(spikes):
+            dense = ck.stage_dense(spikes)
             with self._staged_lock:
                 self._staged[id(spikes)] = (spikes, dense)
                 while len(self._staged) > STAGED:

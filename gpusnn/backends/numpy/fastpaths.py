@@ -388,12 +388,10 @@ def integrate_block(I: np.ndarray, u: np.ndarray, theta: np.float32, t0: int, re
     return ids[:n].copy()
 
 
-def stage_dense(spikes: SpikeTensor, mode: str) -> np.ndarray | None:
+def stage_dense(spikes: SpikeTensor) -> np.ndarray:
     """The dense counts of spikes for a first layer's forward made ahead (layer_forward's
-    staged): float32 [B * T, n_inputs + PAD], its last PAD columns 0; None when the product
-    will not run dense (use_dense). spikes must be coalesced (coalesced)."""
-    if not use_dense(spikes, mode):
-        return None
+    staged; used when its product runs dense): float32 [B * T, n_inputs + PAD], the last PAD
+    columns 0. spikes must be coalesced (coalesced)."""
     rows = spikes.n_samples * spikes.n_steps
     return CsrRows.of(spikes, 0, rows).dense(np.empty((rows, spikes.n_inputs + PAD), np.float32))
 
