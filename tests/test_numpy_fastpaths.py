@@ -387,6 +387,63 @@ def test_staged_dense_counts_give_the_same_step(chunk, threads, monkeypatch):
         np.testing.assert_array_equal(g, h)
 
 
+def test_staged_first_layer_makes_its_suffix_counts_in_its_blocks(monkeypatch):
+    # with threads > 1 the first layer's blocks turn staged counts into the gradient's suffix
+    # counts right after their products: row t (0-based) holds S_b(t), the counts of steps
+    # t+1..T (1-based), i.e. of rows t..T-1, checked against to_dense
+    monkeypatch.setattr(ck, "PARALLEL_WORK", 0)
+    spikes, weights, _ = workload(19, B=6, T=9, density=0.4, repeats=True)
+    backend = NumpyBackend(mode="dense", threads=2)
+    backend.forward(weights, backend.stage(spikes), THETA)
+    kept = backend._kept
+    assert kept.suffix is True and len(kept.blocks) == ck.MIN_BLOCKS     # made by the blocks, no pool task
+    S = np.concatenate([kept.blocks[b] for b in kept.ordered()]).reshape(spikes.n_samples, spikes.n_steps, -1)
+    counts = spikes.to_dense().astype(np.float32)
+    np.testing.assert_array_equal(S[:, :, :spikes.n_inputs], np.cumsum(counts[:, ::-1], axis=1)[:, ::-1])
+    assert not S[:, :, spikes.n_inputs:].any()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_stage_waits_while_a_first_layer_runs_on_staged_counts(threads, monkeypatch):
+    # the read-ahead thread's stage() of the next batch yields the cores to a first layer
+    # running on staged counts (threads > 1 only) and goes on once that layer is done
+    import threading
+    import time
+    monkeypatch.setattr(ck, "PARALLEL_WORK", 0)
+    spikes, weights, _ = workload(21, B=6, T=9, density=0.4)
+    backend = NumpyBackend(mode="dense", threads=threads)
+    batch, later = backend.stage(spikes), spikes.select(np.arange(spikes.n_samples))
+    real, times = ck.layer_forward, {}
+
+    def first_layer_with_a_read_ahead(W, *args, **kwargs):
+        if "first_end" in times:
+            return real(W, *args, **kwargs)
+        reader = threading.Thread(target=lambda: (backend.stage(later), times.setdefault("staged", time.monotonic())))
+        reader.start()
+        time.sleep(0.3)                         # the layer's work, while the read-ahead thread wants to stage
+        out = real(W, *args, **kwargs)
+        times["first_end"], times["reader"] = time.monotonic(), reader
+        return out
+    monkeypatch.setattr(ck, "layer_forward", first_layer_with_a_read_ahead)
+    backend.forward(weights, batch, THETA)
+    times["reader"].join(5)
+    assert len(backend._staged) == 1                           # the next batch was staged all the same
+    assert (times["staged"] > times["first_end"]) == (threads > 1)
+
+
+def test_a_failing_first_layer_does_not_hold_up_the_read_ahead(monkeypatch):
+    spikes, weights, _ = workload(22, B=6, T=9, density=0.4)
+    backend = NumpyBackend(mode="dense", threads=2)
+    batch = backend.stage(spikes)
+
+    def fail(*args, **kwargs):
+        raise MemoryError("no room")
+    monkeypatch.setattr(ck, "layer_forward", fail)
+    with pytest.raises(MemoryError):
+        backend.forward(weights, batch, THETA)
+    assert backend._cores_free.is_set()                        # stage() goes on at once
+
+
 def test_stage_holds_dense_counts_only_for_dense_input_and_boundedly():
     from gpusnn.backends.numpy import backend as nb
     spikes, weights, _ = workload(16, density=0.4)

@@ -28,6 +28,8 @@ STAGED = 4
 #: the conversion is a smaller part of a longer step (no measurable gain) and STAGED batches of
 #: 8.5-17 MB would add 34-68 MB to the process.
 STAGE_BYTES = 8 * 2**20
+#: Longest stage() waits (s) for a first layer to finish (a bound only: forward always ends the wait).
+YIELD_S = 1.0
 
 
 class NumpyBackend:
@@ -57,6 +59,8 @@ class NumpyBackend:
         self._kept_for = None                     # ... of this spikes object (None: nothing kept)
         self._staged: dict[int, tuple] = {}       # id(spikes) -> (spikes, dense counts), from stage()
         self._staged_lock = threading.Lock()
+        self._cores_free = threading.Event()      # cleared while a first layer runs on staged counts, threads > 1
+        self._cores_free.set()
 
     @staticmethod
     def asarray(a):
@@ -81,7 +85,15 @@ class NumpyBackend:
         read-ahead thread): spikes coalesced, in the host layout device_spikes keeps as it
         is (so the forward gets this very object), and where stages(), its dense counts made
         now (fastpaths.stage_dense) and held for the forward of the returned object (at most
-        STAGED of them: the oldest is dropped). The results are the same as without it."""
+        STAGED of them: the oldest is dropped). The results are the same as without it.
+
+        With threads > 1 it first waits while a forward's first layer runs on staged counts:
+        every core is then in one of its product blocks, and the read-ahead thread would take
+        CPU time from one of them and hold up the step (measured: 3-4 % off the epoch at the
+        real event rate, T = 16, 2 threads; docs/performance.md). That forward's blocks make
+        the gradient's suffix counts themselves, so the thread pool is free for it afterwards
+        (fastpaths.forward)."""
+        self._cores_free.wait(YIELD_S)
         spikes = ck.coalesced(spikes).to(np)
         if self.stages(spikes):
             dense = ck.stage_dense(spikes)
@@ -97,17 +109,25 @@ class NumpyBackend:
         When the first layer runs dense and its counts take at most KEEP_BYTES, they are
         kept for gradients() of the same spikes object (until then or the next forward), so
         the gradient builds no dense counts again; with threads > 1 they are turned into the
-        gradient's suffix counts on the thread pool meanwhile, unless the last forward's were
+        gradient's suffix counts meanwhile (by the first layer's blocks where stage() made
+        them, else on the thread pool beside the later layers), unless the last forward's were
         never used (a run of predictions). Counts made by stage() for this spikes object are
-        used (once) instead of new ones."""
+        used (once) instead of new ones; stage() waits while their first layer runs."""
         small = self._keeps(spikes)
         training = self._kept_for is None    # the last kept counts went to a gradient: not a run of predictions
         self._kept_for = spikes if small else None
         with self._staged_lock:
             held = self._staged.pop(id(spikes), None)
         staged = held[1] if held is not None and held[0] is spikes else None
-        return ck.forward(weights, ck.coalesced(spikes), theta, self.mode, self.threads,
-                          self._kept if small else None, suffix_ahead=training, staged=staged)
+        yields = staged is not None and self.threads > 1       # stage() waits meanwhile
+        if yields:
+            self._cores_free.clear()
+        try:
+            return ck.forward(weights, ck.coalesced(spikes), theta, self.mode, self.threads,
+                              self._kept if small else None, suffix_ahead=training, staged=staged,
+                              first_layer_done=self._cores_free.set if yields else None)
+        finally:
+            self._cores_free.set()
 
     def gradients(self, weights, spikes: SpikeTensor, records, labels, T: int, theta: float,
                   method: MethodConfig, batch_norm: int | None = None):

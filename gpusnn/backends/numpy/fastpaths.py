@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -298,7 +299,8 @@ class KeptDense:
 
     suffix: None while the blocks hold counts; else they become suffix counts in place, by a
     Future running on the thread pool (suffix_ahead: while the calling thread goes on with
-    the later layers) or done (True)."""
+    the later layers) or done (True; also set by layer_forward(suffix_in_blocks=), whose
+    blocks made them each after its product)."""
 
     def __init__(self):
         self.own = self.buf = np.empty(0, np.float32)
@@ -406,7 +408,7 @@ def _scratch_ids(n: int) -> np.ndarray:
 
 def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = "auto",
                   threads: int = 1, keep_dense: KeptDense | None = None,
-                  staged: np.ndarray | None = None) -> ref.LayerRecord:
+                  staged: np.ndarray | None = None, suffix_in_blocks: bool = False) -> ref.LayerRecord:
     """Nonleaky IF layer over the whole window (method.md section 1), in blocks of samples.
 
     W float32 [n_pre, n_post]; spikes B x T x n_pre (entries with counts add count x W[j]).
@@ -424,6 +426,9 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
     own); None: the counts live in a reused per-thread buffer only while their product runs.
     staged: the dense counts of spikes made ahead (float32 [B * T, n_pre + PAD], stage_dense),
     used instead of new ones when the product runs dense.
+    suffix_in_blocks: with keep_dense, a dense product and whole-window blocks, each block
+    turns its kept counts into the gradient's suffix counts right after its product, on the
+    block's thread (the same sums as the gradient's own; keep_dense.suffix becomes True).
     """
     B, T, (n_pre, n_post) = spikes.n_samples, spikes.n_steps, W.shape
     if n_pre != spikes.n_inputs:
@@ -439,6 +444,8 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
         keep_dense.prepare(B * T * (n_pre + PAD) if dense else 0, staged)
     u = np.zeros((B, n_post), np.float32)
     rec = SpikeRecorder.empty(B, T, n_post)
+    cut = any(blk.t1 - blk.t0 < T for blk in blocks)
+    own_suffix = suffix_in_blocks and dense and keep_dense is not None and not cut
 
     def run(blk: Block) -> np.ndarray:
         """The block's currents, then its recursion; its output ids."""
@@ -450,30 +457,40 @@ def layer_forward(W: np.ndarray, spikes: SpikeTensor, theta: float, mode: str = 
             if staged is None:                                              # else made ahead
                 CsrRows.of(spikes, a, b).dense(counts)
             np.matmul(counts[:, :n_pre], W, out=I)                         # BLAS takes the row stride
+            if own_suffix:                                                  # the product is done with them
+                loops.suffix_sums(counts.reshape(blk.b1 - blk.b0, T, n_pre + PAD))
         else:
             CsrRows.of(spikes, a, b).times_into(W, I, zero_first=True)
         return integrate_block(I.reshape(blk.b1 - blk.b0, blk.t1 - blk.t0, n_post), u[blk.b0:blk.b1], th,
                                blk.t0, rec, blk.b0)
 
     small = (B * T * n_pre if dense else spikes.nnz) * n_post < PARALLEL_WORK
-    cut = any(blk.t1 - blk.t0 < T for blk in blocks)
     rec.ids = parallel_map(run, blocks, 1 if small or cut else threads)
+    if own_suffix:
+        keep_dense.suffix = True
     return ref.LayerRecord(rec.counts, rec.t_first, rec.t_last, rec.t_prev, u, rec.spikes())
 
 
 def forward(weights: list[np.ndarray], spikes: SpikeTensor, theta: float, mode: str = "auto",
             threads: int = 1, keep_dense: KeptDense | None = None, suffix_ahead: bool = True,
-            staged: np.ndarray | None = None) -> list[ref.LayerRecord]:
+            staged: np.ndarray | None = None,
+            first_layer_done: Callable[[], None] | None = None) -> list[ref.LayerRecord]:
     """Every layer in turn, like reference.forward; mode is chosen per layer from its input.
-    keep_dense, staged: see layer_forward, for the first layer; with threads > 1 and
-    suffix_ahead its suffix counts for the gradient are made on the thread pool while the
-    later layers run here (KeptDense.suffix_ahead)."""
+    keep_dense, staged: see layer_forward, for the first layer. With threads > 1 and
+    suffix_ahead (a gradient will follow) its suffix counts for the gradient are made by its
+    blocks when its counts were staged (layer_forward(suffix_in_blocks=): the thread pool is
+    then free for the read-ahead thread's next batch, NumpyBackend.stage), else on the thread
+    pool while the later layers run here (KeptDense.suffix_ahead). first_layer_done: called
+    when the first layer is done."""
     records = []
+    in_blocks = suffix_ahead and staged is not None and threads > 1
     for l, W in enumerate(weights):
         rec = layer_forward(W, spikes, theta, mode, threads, keep_dense if l == 0 else None,
-                            staged if l == 0 else None)
-        if l == 0 and keep_dense is not None and suffix_ahead:   # the gradient's suffix sums, beside the later layers
-            keep_dense.suffix_ahead(spikes.n_steps, threads)
+                            staged if l == 0 else None, suffix_in_blocks=in_blocks and l == 0)
+        if l == 0 and first_layer_done is not None:
+            first_layer_done()
+        if l == 0 and keep_dense is not None and suffix_ahead and keep_dense.suffix is None:
+            keep_dense.suffix_ahead(spikes.n_steps, threads)    # the gradient's suffix sums, beside the later layers
         records.append(rec)
         spikes = rec.spikes
     return records
