@@ -89,8 +89,8 @@ class NumpyBackend:
 
         With threads > 1 it first waits while a forward's first layer runs on staged counts:
         every core is then in one of its product blocks, and the read-ahead thread would take
-        CPU time from one of them and hold up the step (measured: 3-4 % off the epoch at the
-        real event rate, T = 16, 2 threads; docs/performance.md). That forward's blocks make
+        CPU time from one of them and hold up the step (measured at the real event rate, T =
+        16, 2 threads: 0.91-0.99x the epoch; docs/performance.md). That forward's blocks make
         the gradient's suffix counts themselves, so the thread pool is free for it afterwards
         (fastpaths.forward)."""
         self._cores_free.wait(YIELD_S)
