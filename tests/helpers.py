@@ -72,9 +72,12 @@ def stalled_conversion(call: str, **popen) -> subprocess.Popen:
     """A Python process running `call` (statements using data_tools) with the event-store writer
     stalled for 60 s after its first append, when it prints "appended" and the pids of its
     worker processes: a test can then interrupt or kill it mid-conversion. popen: extra
-    subprocess.Popen arguments (stdout is a text pipe)."""
+    subprocess.Popen arguments (stdout is a text pipe). Ctrl-C raises KeyboardInterrupt there
+    as in a terminal, also when the tests run with SIGINT ignored (e.g. a background job of a
+    non-interactive shell, whose children inherit the ignored signal)."""
     script = textwrap.dedent("""
-        import multiprocessing, time
+        import multiprocessing, signal, time
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         import data_tools.event_store as es
         append = es.StoreWriter.append
         def slow(self, part):
